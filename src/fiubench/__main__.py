@@ -1,0 +1,5 @@
+import sys
+
+from fiubench.cli.main import main
+
+sys.exit(main())
