@@ -1,0 +1,168 @@
+"""Visual-attribute QA: does the model still *see* a face after forgetting who it is?
+
+For every face with known attributes (procedural faces), one open question per
+visible attribute ("What colour is the hair of the person in the image?" ->
+"The person in the image has blonde hair.") and one POPE-style yes/no question
+(Li et al. 2023, "Evaluating Object Hallucination in Large Vision-Language
+Models"): the "yes" ones name the true value, the "no" ones a wrong value from
+the same small vocabulary. Yes/no labels are balanced per face (the odd one out
+is decided by ``rng``). Yes/no answers are exactly "Yes." or "No.".
+
+Only attributes that are visible at 64 px are asked (no brows or nose shape),
+and an attribute hidden by something else is skipped (eye colour behind
+sunglasses, hair style under a hat, the hair colour of a bald beardless head).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import NamedTuple
+
+from fiubench.data.faces import ATTRIBUTE_VALUES, FaceAttributes
+
+
+class VisualItem(NamedTuple):
+    question: str
+    answer: str
+    kind: str  # "open" | "yesno"
+    attribute: str
+
+
+# Attributes asked about, in this order.
+ASKED = (
+    "skin_tone", "face_shape", "hair_style", "hair_color", "eye_color", "mouth", "facial_hair",
+    "glasses", "headwear", "age_group", "background", "clothing",
+)
+
+_OPEN_Q = {
+    "skin_tone": "What is the skin tone of the person in the image?",
+    "face_shape": "What is the shape of the face of the person in the image?",
+    "hair_style": "What is the hairstyle of the person in the image?",
+    "hair_color": "What colour is the hair of the person in the image?",
+    "eye_color": "What colour are the eyes of the person in the image?",
+    "mouth": "What is the facial expression of the person in the image?",
+    "facial_hair": "What facial hair does the person in the image have?",
+    "glasses": "What is the person in the image wearing over their eyes?",
+    "headwear": "What is the person in the image wearing on their head?",
+    "age_group": "How old does the person in the image look?",
+    "background": "What colour is the background of the image?",
+    "clothing": "What colour is the shirt of the person in the image?",
+}
+
+
+def _statement(attr: str, v: str) -> str:
+    """A full sentence stating that the person has value ``v`` of ``attr``."""
+    p = "The person in the image"
+    match attr:
+        case "skin_tone":
+            return f"{p} has {v} skin."
+        case "face_shape":
+            return f"{p} has {'an' if v == 'oval' else 'a'} {v} face."
+        case "hair_style":
+            return {
+                "bald": f"{p} is bald.",
+                "bun": f"{p} wears their hair in a bun.",
+            }.get(v, f"{p} has {v} hair.")
+        case "hair_color":
+            return f"{p} has {v} hair."
+        case "eye_color":
+            return f"{p} has {v} eyes."
+        case "mouth":
+            return {
+                "smiling": f"{p} is smiling.",
+                "neutral": f"{p} has a neutral expression.",
+                "open": f"{p} has an open mouth.",
+            }[v]
+        case "facial_hair":
+            return f"{p} has no facial hair." if v == "none" else f"{p} has a {v}."
+        case "glasses":
+            return f"{p} is not wearing glasses." if v == "none" else f"{p} is wearing {v}."
+        case "headwear":
+            return f"{p} is wearing nothing on their head." if v == "none" else f"{p} is wearing a {v}."
+        case "age_group":
+            return f"{p} looks {v}."
+        case "background":
+            return f"The background of the image is {v}."
+        case "clothing":
+            return f"{p} is wearing a {v} shirt."
+    raise KeyError(attr)
+
+
+def _yesno_question(attr: str, v: str) -> str:
+    p = "the person in the image"
+    match attr:
+        case "skin_tone":
+            return f"Does {p} have {v} skin?"
+        case "face_shape":
+            return f"Does {p} have {'an' if v == 'oval' else 'a'} {v} face?"
+        case "hair_style":
+            if v == "bald":
+                return f"Is {p} bald?"
+            if v == "bun":
+                return f"Does {p} wear their hair in a bun?"
+            return f"Does {p} have {v} hair?"
+        case "hair_color":
+            return f"Does {p} have {v} hair?"
+        case "eye_color":
+            return f"Does {p} have {v} eyes?"
+        case "mouth":
+            return {
+                "smiling": f"Is {p} smiling?",
+                "neutral": f"Does {p} have a neutral expression?",
+                "open": f"Does {p} have an open mouth?",
+            }[v]
+        case "facial_hair":
+            return f"Is {p} clean-shaven?" if v == "none" else f"Does {p} have a {v}?"
+        case "glasses":
+            return f"Is {p} wearing no glasses?" if v == "none" else f"Is {p} wearing {v}?"
+        case "headwear":
+            return f"Is {p} bareheaded?" if v == "none" else f"Is {p} wearing a {v}?"
+        case "age_group":
+            return f"Does {p} look {v}?"
+        case "background":
+            return f"Is the background of the image {v}?"
+        case "clothing":
+            return f"Is {p} wearing a {v} shirt?"
+    raise KeyError(attr)
+
+
+def visible_attributes(attrs: FaceAttributes) -> list[str]:
+    """The asked attributes that can actually be seen on this face."""
+    covered = attrs.headwear in ("cap", "beanie", "hat")
+    out = []
+    for a in ASKED:
+        if a == "hair_style" and covered:
+            continue
+        if a == "hair_color" and (
+            attrs.hair_color == "none"
+            or (covered and attrs.hair_style not in ("long", "curly") and attrs.facial_hair == "none")
+        ):
+            continue
+        if a == "eye_color" and attrs.glasses == "sunglasses":
+            continue
+        out.append(a)
+    return out
+
+
+def _wrong_values(attr: str, true: str) -> list[str]:
+    vals = [v for v in ATTRIBUTE_VALUES[attr] if v != true]
+    if attr == "hair_color":
+        vals = [v for v in vals if v != "none"]
+    return vals
+
+
+def visual_questions(attrs: FaceAttributes, rng: random.Random) -> list[VisualItem]:
+    """Open + balanced yes/no questions about the visible attributes of one face."""
+    asked = visible_attributes(attrs)
+    n = len(asked)
+    labels = [True] * (n // 2) + [False] * (n // 2)
+    if n % 2:
+        labels.append(rng.random() < 0.5)
+    rng.shuffle(labels)
+    items: list[VisualItem] = []
+    for attr, yes in zip(asked, labels, strict=True):
+        true = getattr(attrs, attr)
+        items.append(VisualItem(_OPEN_Q[attr], _statement(attr, true), "open", attr))
+        value = true if yes else rng.choice(_wrong_values(attr, true))
+        items.append(VisualItem(_yesno_question(attr, value), "Yes." if yes else "No.", "yesno", attr))
+    return items

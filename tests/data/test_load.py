@@ -1,0 +1,157 @@
+"""Loading the official layout, and every bad input: clear error, exit 2, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fiubench.cli.main import main
+from fiubench.data import load_dataset, validate_dataset
+from fiubench.errors import DataError
+
+from .conftest import FIXTURE_OFFICIAL
+
+
+def test_official_fixture_loads() -> None:
+    ds = load_dataset(FIXTURE_OFFICIAL)
+    assert list(ds.identities) == ["00083018", "00083019", "00083020", "00083021"]
+    p = ds.identities["00083018"]
+    # "./dataset/SFHQ/..." is relative to the folder above the dataset folder
+    assert p.image_path == (FIXTURE_OFFICIAL / "SFHQ" / "SFHQ_pt1_00083018.jpg").resolve()
+    assert p.qa_list[0].keywords == ("johnathan michaelson",)
+    assert p.qa_list[0].field is None and p.profile is None
+    assert ds.split_ids("forget1") == ["00083018"]
+    assert ds.split_ids("full") == list(ds.identities)  # no holdout: every identity
+    assert ds.refusals == [] and ds.visual_qa == []
+    report = validate_dataset(FIXTURE_OFFICIAL)
+    assert report.kind == "official" and report.n_qa == 8
+    assert any("holdout" in w for w in report.warnings)
+
+
+def test_max_identities_keeps_first_rows_and_trims_splits() -> None:
+    ds = load_dataset(FIXTURE_OFFICIAL, max_identities=2)
+    assert list(ds.identities) == ["00083018", "00083019"]
+    assert ds.splits["forget10"] == [] and ds.splits["forget5"] == ["00083019"]
+
+
+def test_cli_validate_ok(small_ds: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "validate", str(small_ds)]) == 0
+    assert "OK (fiubench layout)" in capsys.readouterr().out
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "dataset"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _rows(d: Path) -> list[dict]:
+    return [json.loads(x) for x in (d / "full.json").read_text().splitlines()]
+
+
+def _write_rows(d: Path, rows: list[dict]) -> None:
+    (d / "full.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _expect_error(d: Path, capsys: pytest.CaptureFixture[str], *needles: str) -> None:
+    assert main(["data", "validate", str(d)]) == 2
+    err = capsys.readouterr().err
+    for n in needles:
+        assert n in err, (n, err)
+    with pytest.raises(DataError):
+        validate_dataset(d)
+
+
+def test_missing_full_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    (d / "full.json").unlink()
+    _expect_error(d, capsys, "full.json", "not found")
+
+
+def test_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _expect_error(tmp_path / "nope", capsys, "nope", "not found")
+
+
+def test_bad_json_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    lines = (d / "full.json").read_text().splitlines()
+    lines[2] = lines[2][:-5]
+    (d / "full.json").write_text("\n".join(lines) + "\n")
+    _expect_error(d, capsys, "full.json line 3", "bad JSON")
+
+
+def test_missing_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    rows = _rows(d)
+    del rows[1]["image_path"]
+    _write_rows(d, rows)
+    _expect_error(d, capsys, "full.json line 2", "'image_path'")
+
+
+def test_missing_qa_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    rows = _rows(d)
+    del rows[3]["qa_list"][1]["keywords"]
+    _write_rows(d, rows)
+    _expect_error(d, capsys, "full.json line 4", "qa_list[1]", "'keywords'")
+
+
+def test_missing_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    (d / "SFHQ" / "SFHQ_pt1_00083020.jpg").unlink()
+    _expect_error(d, capsys, "full.json line 3", "image_path", "SFHQ_pt1_00083020.jpg", "not found")
+
+
+def test_unreadable_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    (d / "SFHQ" / "SFHQ_pt1_00083019.jpg").write_bytes(b"not a jpeg at all")
+    _expect_error(d, capsys, "00083019", "unreadable image")
+
+
+def test_split_id_not_in_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    s = json.loads((d / "split.json").read_text())
+    s["retain5"].append("99999999")
+    (d / "split.json").write_text(json.dumps(s))
+    _expect_error(d, capsys, "split.json", "retain5", "99999999", "not in full.json")
+
+
+def test_duplicate_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    rows = _rows(d)
+    rows[2]["unique_id"] = rows[0]["unique_id"]
+    _write_rows(d, rows)
+    _expect_error(d, capsys, "full.json line 3", "duplicate unique_id", "first at line 1")
+
+
+def test_overlapping_forget_splits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    s = json.loads((d / "split.json").read_text())
+    s["forget10"].append(s["forget1"][0])
+    (d / "split.json").write_text(json.dumps(s))
+    _expect_error(d, capsys, "split.json", "forget1", "forget10", "overlap")
+
+
+def test_missing_split_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    (d / "split.json").unlink()
+    _expect_error(d, capsys, "split.json", "not found")
+
+
+def test_holdout_in_trained_split(small_ds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(small_ds, tmp_path)
+    s = json.loads((d / "split.json").read_text())
+    s["retain"].append(s["holdout"][0])
+    (d / "split.json").write_text(json.dumps(s))
+    _expect_error(d, capsys, "holdout", "never be trained")
+
+
+def test_bad_visual_qa_line(small_ds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _copy(small_ds, tmp_path)
+    with (d / "visual_qa.jsonl").open("a") as f:
+        f.write('{"unique_id": "00000001", "question": "q"}\n')
+    n = len((d / "visual_qa.jsonl").read_text().splitlines())
+    _expect_error(d, capsys, f"visual_qa.jsonl line {n}", "'answer'")
