@@ -1,0 +1,73 @@
+"""`fiubench base build`: runs, is deterministic, writes a loadable tiny checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fiubench.models import ModelConfig, load_vlm
+from fiubench.models.base_build import BaseBuildConfig, procedural_pool, train_base
+from fiubench.models.loading import tiny_base_dir
+
+SMALL = dict(steps=2, batch_size=4, n_faces=3, evaluate=False)
+
+
+def _weights(d):
+    return load_file(str(d / "model.safetensors"))
+
+
+def test_same_seed_same_weights(tmp_path):
+    train_base(BaseBuildConfig(seed=3, **SMALL), tmp_path / "a", log=lambda s: None)
+    train_base(BaseBuildConfig(seed=3, **SMALL), tmp_path / "b", log=lambda s: None)
+    train_base(BaseBuildConfig(seed=4, **SMALL), tmp_path / "c", log=lambda s: None)
+    a, b, c = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "c")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+    vlm = load_vlm(ModelConfig(name_or_path=str(tmp_path / "a")))
+    assert vlm.family.name == "tiny"
+    meta = json.loads((tmp_path / "a" / "fiubench_model.json").read_text())
+    assert meta["kind"] == "full" and "scratch" in meta["base"]
+
+
+def test_pool_is_not_the_benchmark_faces():
+    """The base's faces come from their own seed space: none equals a benchmark face."""
+    import random
+
+    from fiubench.data.build import hash_seed
+    from fiubench.data.faces import render_face, sample_attributes
+
+    rng = random.Random("faces:0")  # the dataset builder's stream (seed 0)
+    bench = [render_face(sample_attributes(rng), 64, hash_seed(0, f"{i + 1:08d}")).tobytes() for i in range(5)]
+    pool = [img.tobytes() for img, _, _ in procedural_pool(0, "train", 5)]
+    assert not set(bench) & set(pool)
+    # and the training and evaluation pools differ
+    assert not set(pool) & {img.tobytes() for img, _, _ in procedural_pool(0, "eval", 5)}
+
+
+@pytest.mark.slow
+def test_cli_runs_and_reports(tmp_path, capsys):
+    from fiubench.cli.main import main
+
+    out = tmp_path / "base"
+    rc = main(["base", "build", "--out", str(out), "--steps", "2", "--faces", "3", "--eval-faces", "2",
+               "--identity-people", "5", "--batch-size", "4"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "chance" in text and "multiple choice" in text
+    record = json.loads((out / "base_build.json").read_text())
+    assert 0 <= record["metrics"]["identity_mc_accuracy"] <= 1
+    assert record["provenance"]["seed"] == 0
+    assert main(["base", "build", "--out", str(out)]) == 2  # exists: refused, not overwritten
+
+
+@pytest.mark.skipif(not (tiny_base_dir() / "config.json").is_file(), reason="tiny base not installed")
+def test_shipped_base_loads_and_stops():
+    """The shipped base answers visual questions and ends its answers itself."""
+    vlm = load_vlm(ModelConfig())  # "tiny"
+    items = [(img, it) for img, its, _ in procedural_pool(99, "eval", 3) for it in its if it.kind == "yesno"]
+    outs = vlm.generate([i for i, _ in items], [it.question for _, it in items], max_new_tokens=8)
+    assert all(o in ("Yes.", "No.") for o in outs), outs
