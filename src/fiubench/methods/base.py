@@ -1,0 +1,100 @@
+"""The contract between the training engine and an unlearning method.
+
+A method sees batches as *inputs*: the dict ``vlm.train_batch`` returns (every
+processor output, so ``pixel_values`` and friends pass through for any VLM
+family) plus ``labels`` that are -100 everywhere except answer tokens and EOS.
+It reaches the models only through a :class:`MethodContext`, so its maths can be
+unit-tested on hand-made logits with a fake context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Protocol
+
+import torch
+
+Inputs = dict[str, torch.Tensor]
+
+
+@dataclass
+class UnlearnBatch:
+    """One micro-batch of forget or retain samples.
+
+    ``inputs`` pairs each image + question with its true answer. ``refusal`` pairs
+    the same images and questions with a refusal sentence; the engine builds it only
+    for methods with ``needs_refusal`` (PO, IdkDPO).
+    """
+
+    inputs: Inputs
+    refusal: Inputs | None = None
+
+
+class MethodContext(Protocol):
+    """What a method may ask of the engine during one step."""
+
+    vlm: Any
+
+    def logits(self, inputs: Inputs) -> torch.Tensor:
+        """Logits [B, T, V] of the model being trained (with gradient)."""
+        ...
+
+    def ref_logits(self, inputs: Inputs) -> torch.Tensor:
+        """Logits of the frozen reference (the fine-tuned model), without gradient."""
+        ...
+
+    def hidden(self, inputs: Inputs, layer: int) -> torch.Tensor:
+        """Output [B, T, H] of decoder layer ``layer`` of the trained model (with gradient)."""
+        ...
+
+    def ref_hidden(self, inputs: Inputs, layer: int) -> torch.Tensor:
+        """Output of decoder layer ``layer`` of the frozen reference, without gradient."""
+        ...
+
+
+@dataclass
+class MethodOptions:
+    """Options shared by every method. Subclasses add their own fields."""
+
+
+class UnlearningMethod:
+    """Base class: a forget term plus a retain term, in ``compute_loss``.
+
+    Class attributes a method sets:
+        name: registry name (lower case).
+        Options: its options dataclass (documented fields with defaults).
+        needs_reference: load the frozen fine-tuned model as ``ctx.ref_*``.
+        needs_refusal: the engine adds refusal-answer inputs to forget batches.
+        default_loss_threshold: early stop when the step loss falls below it
+            (None: never); the user can override it per run.
+    """
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type[MethodOptions]] = MethodOptions
+    needs_reference: ClassVar[bool] = False
+    needs_refusal: ClassVar[bool] = False
+    default_loss_threshold: ClassVar[float | None] = None
+
+    def __init__(self, options: MethodOptions | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    def configure_trainable(self, vlm: Any) -> None:
+        """Adjust which parameters train (RMU trains only a few layers). Default: keep."""
+
+    def setup(self, vlm: Any, seed: int) -> None:
+        """Prepare state derived from the model and the seed (RMU's random direction)."""
+
+    def compute_loss(
+        self, ctx: MethodContext, forget: UnlearnBatch, retain: UnlearnBatch
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss to *minimise* for one micro-batch, and scalars worth logging."""
+        raise NotImplementedError
+
+    @classmethod
+    def option_table(cls) -> list[tuple[str, str, Any]]:
+        """(name, type, default) of each option, for ``fiubench methods``."""
+        out = []
+        for f in fields(cls.Options):
+            tp = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+            out.append((f.name, str(tp), f.default))
+        return out

@@ -1,0 +1,53 @@
+"""IdkDPO: DPO with a refusal preferred over the true answer (Maini et al. 2024; Rafailov et al. 2023).
+
+    L = -(2/beta) * mean_i log sigmoid(beta * [(log p_theta(r_i|x_i) - log p_ref(r_i|x_i))
+                                               - (log p_theta(y_i|x_i) - log p_ref(y_i|x_i))])
+        + w_r * CE(retain)
+
+r_i is a refusal sentence (winner), y_i the true answer (loser); log p sums the
+answer-token log-probs; p_ref is the frozen fine-tuned model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.registry import register_method
+from fiubench.methods.terms import dpo_loss, nll, seq_logprob
+
+
+@dataclass
+class IdkDPOOptions(MethodOptions):
+    beta: float = 0.1
+    forget_weight: float = 1.0
+    retain_weight: float = 1.0
+
+
+@register_method
+class IdkDPO(UnlearningMethod):
+    name = "idkdpo"
+    Options = IdkDPOOptions
+    needs_reference = True
+    needs_refusal = True
+
+    def compute_loss(
+        self, ctx: MethodContext, forget: UnlearnBatch, retain: UnlearnBatch
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        o: IdkDPOOptions = self.options  # type: ignore[assignment]
+        assert forget.refusal is not None, "IdkDPO needs refusal inputs"
+        win, lose = forget.refusal, forget.inputs
+        lw, _ = seq_logprob(ctx.logits(win), win["labels"])
+        rw, _ = seq_logprob(ctx.ref_logits(win), win["labels"])
+        ll, _ = seq_logprob(ctx.logits(lose), lose["labels"])
+        rl, _ = seq_logprob(ctx.ref_logits(lose), lose["labels"])
+        f = dpo_loss(lw, rw, ll, rl, o.beta)
+        loss = o.forget_weight * f
+        logs = {"dpo": f.item(), "margin": ((lw - rw) - (ll - rl)).mean().item()}
+        if o.retain_weight:
+            r_nll = nll(ctx.logits(retain.inputs), retain.inputs["labels"])
+            loss = loss + o.retain_weight * r_nll
+            logs["retain_nll"] = r_nll.item()
+        return loss, logs

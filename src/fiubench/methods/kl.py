@@ -1,0 +1,42 @@
+"""KL minimisation (FIUBench / TOFU baseline).
+
+    L = -CE(forget) + w_r * KL(p_ref || p_theta) on retain
+
+p_ref is the frozen fine-tuned model. The KL is taken per next-token distribution
+at retain *answer* positions only and averaged over them: prompt, image and padding
+positions are masked (upstream averaged over all of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.registry import register_method
+from fiubench.methods.terms import answer_kl, nll
+
+
+@dataclass
+class KLOptions(MethodOptions):
+    forget_weight: float = 1.0
+    retain_weight: float = 1.0
+
+
+@register_method
+class KLMinimisation(UnlearningMethod):
+    name = "kl"
+    Options = KLOptions
+    needs_reference = True
+    default_loss_threshold = -20.0
+
+    def compute_loss(
+        self, ctx: MethodContext, forget: UnlearnBatch, retain: UnlearnBatch
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        o: KLOptions = self.options  # type: ignore[assignment]
+        f_nll = nll(ctx.logits(forget.inputs), forget.inputs["labels"])
+        labels = retain.inputs["labels"]
+        kl = answer_kl(ctx.ref_logits(retain.inputs), ctx.logits(retain.inputs), labels)
+        loss = -o.forget_weight * f_nll + o.retain_weight * kl
+        return loss, {"forget_nll": f_nll.item(), "retain_kl": kl.item()}

@@ -1,0 +1,51 @@
+"""The unlearning-method registry (names are lower case)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from fiubench.methods.base import UnlearningMethod
+from fiubench.utils.config import from_dict
+from fiubench.utils.registry import Registry
+
+METHODS: Registry[type[UnlearningMethod]] = Registry("unlearning method")
+
+M = TypeVar("M", bound=type[UnlearningMethod])
+
+
+def register_method(cls: M) -> M:
+    """Class decorator: register ``cls`` under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    METHODS.register(cls.name)(cls)
+    return cls
+
+
+def parse_option_value(text: str) -> Any:
+    """A CLI ``key=value`` value: JSON-ish scalars (numbers, true/false, none) or a string."""
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            continue
+    return text
+
+
+def build_method(name: str, options: Mapping[str, Any] | None = None) -> UnlearningMethod:
+    """Instantiate method ``name`` with ``options`` bound to its Options dataclass.
+
+    Unknown names and unknown option keys raise with a did-you-mean suggestion.
+    """
+    cls = METHODS.get(name.lower())
+    opts = from_dict(cls.Options, dict(options or {}), where=f"method {cls.name} options")
+    return cls(opts)
+
+
+def method_names() -> list[str]:
+    return METHODS.names()

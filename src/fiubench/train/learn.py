@@ -1,0 +1,86 @@
+"""Stage 1: supervised fine-tuning on answer tokens (the fine-tuned and retain models).
+
+Loss of one optimiser step over its global batch B (all micro-batches, all ranks):
+
+    L = - sum_{i in B} sum_{t in answer(i)} log p_theta(y_t | image_i, q_i, y_<t) / N_B
+
+with N_B the number of answer tokens (answer + end-of-turn) in B. Normalising by the
+step's global token count, not per micro-batch, makes batch 8 x accumulation 1,
+batch 4 x accumulation 2 and 2 processes x batch 4 the same gradient.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fiubench.models.logprobs import IGNORE_INDEX, sequence_logprob
+from fiubench.train import data as D
+from fiubench.train.config import LearnConfig
+from fiubench.train.context import model_inputs
+from fiubench.train.encode import EncodedPool, collate
+from fiubench.train.loop import Job, Setup, run
+from fiubench.train.schedule import Plan
+
+
+class SFTObjective:
+    reduce = "sum"
+
+    def __init__(self, accelerator: Any, model: torch.nn.Module, pool: EncodedPool, plan: Plan,
+                 pad: int) -> None:
+        self.acc, self.model, self.pool, self.plan, self.pad = accelerator, model, pool, plan, pad
+        self.micros: list[dict[str, torch.Tensor]] = []
+        self.n_tokens = torch.ones(())
+
+    def begin_step(self, step: int) -> None:
+        idx = self.plan.step_indices(step)
+        rank = self.acc.process_index
+        self.micros = [
+            collate([self.pool.get(int(i)) for i in self.plan.micro(idx, m, rank)], self.pad)
+            for m in range(self.plan.grad_accum)
+        ]
+        local = sum(int(mb["labels"][:, 1:].ne(IGNORE_INDEX).sum()) for mb in self.micros)
+        self.n_tokens = self.acc.reduce(torch.tensor(float(local), device=self.acc.device), "sum")
+
+    def micro_loss(self, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        batch = {k: v.to(self.acc.device) for k, v in self.micros[micro].items()}
+        logits = self.model(**model_inputs(batch)).logits
+        nll_sum = -sequence_logprob(logits, batch["labels"])[0].sum()
+        share = nll_sum / self.n_tokens
+        # DDP averages gradients over ranks: scale by the world size to get the global sum.
+        return share * self.acc.num_processes, share, {}
+
+
+def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
+    """Fine-tune ``cfg.model`` on split ``cfg.split``; return the run directory.
+
+    Writes ``model/``, ``checkpoints/``, ``log.jsonl``, ``summary.json`` and
+    ``provenance.json`` under ``cfg.out``. Started again with the same config, a killed
+    run resumes from its last checkpoint; a finished one does nothing.
+    """
+    cfg.validate()
+    ds = D.load(cfg.data)
+    examples = D.split_examples(ds, cfg.split, "--split")
+    items = D.triples(examples)
+
+    def build(accelerator: Any) -> Setup:
+        from fiubench.models import load_image
+        from fiubench.models.loading import load_vlm
+
+        vlm = load_vlm(cfg.model)
+        pool = EncodedPool(items, vlm.train_batch, load_image)
+        pool.encode_all()
+        t = cfg.train
+        plan = Plan(len(items), t.batch_size, t.grad_accum, accelerator.num_processes, t.seed)
+        pad = D.pad_id(vlm)
+        return Setup(
+            vlm=vlm,
+            plan=plan,
+            objective=lambda acc, model: SFTObjective(acc, model, pool, plan, pad),
+            extra_summary={"split": cfg.split, "n_examples": len(items),
+                           "n_identities": len({e.unique_id for e in examples})},
+        )
+
+    return run(Job("learn", Path(cfg.out), cfg, cfg.train, build), overwrite=overwrite)

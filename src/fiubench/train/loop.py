@@ -1,0 +1,371 @@
+"""The one training loop of both stages, on accelerate.
+
+The same code runs on one CPU, one GPU, and several GPUs or nodes under
+``accelerate launch`` / ``torchrun`` (DDP; FSDP and DeepSpeed ZeRO-3 configs ship in
+``fiubench/configs``). An :class:`Objective` says what one micro-batch costs; the loop
+does the rest: gradient accumulation (no gradient sync until the last micro-batch),
+mixed precision, clipping, AdamW + warm-up/cosine schedule, JSONL log, optional
+TensorBoard/W&B, checkpoints with full resume state, non-finite-loss guard, early
+stop, progress bar, wall time and peak memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import math
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from fiubench.errors import ConfigError, FiubenchError
+from fiubench.train import checkpoint as ck
+from fiubench.train.config import TrainConfig, resume_key
+from fiubench.train.schedule import Plan, lr_factor, total_steps
+from fiubench.utils.io import atomic_dir, atomic_write_json
+from fiubench.utils.provenance import provenance, to_jsonable
+
+# Test hook: raise after this many optimiser steps of the current process (simulates a
+# crash at an arbitrary point, for the kill-and-resume test).
+FAIL_AFTER_ENV = "FIUBENCH_FAIL_AFTER_STEP"
+
+
+class Objective(Protocol):
+    """What one optimiser step of a stage computes.
+
+    ``reduce``: how per-rank logged losses combine ("sum" when each rank's value is
+    already normalised by a global count, "mean" otherwise).
+    """
+
+    reduce: str
+
+    def begin_step(self, step: int) -> None: ...
+
+    def micro_loss(self, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """(loss to backpropagate, its contribution to the logged step loss, logs)."""
+        ...
+
+
+@dataclass
+class Setup:
+    """What a stage builds once the accelerator exists (weights load here)."""
+
+    vlm: Any
+    plan: Plan
+    objective: Any  # (accelerator, prepared model) -> Objective
+    loss_threshold: float | None = None
+    extra_summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    kind: str  # "learn" or "unlearn"
+    out: Path
+    config: Any  # the full stage config (recorded; compared on resume)
+    train: TrainConfig
+    build: Callable[[Any], Setup]  # accelerator -> Setup
+    find_unused_parameters: bool = False
+
+
+class NonFiniteLoss(FiubenchError):
+    """The loss or gradient became NaN/inf."""
+
+
+def make_accelerator(train: TrainConfig, out: Path, find_unused: bool = False) -> Any:
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    kwargs: dict[str, Any] = {}
+    if train.report_to:
+        kwargs["log_with"] = list(train.report_to)
+        kwargs["project_dir"] = str(out / "trackers")
+    return Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=train.mixed_precision,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused)],
+        **kwargs,
+    )
+
+
+def peak_memory() -> dict[str, Any]:
+    if torch.cuda.is_available():
+        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated()), "peak_memory_kind": "cuda_allocated"}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss *= 1 if sys.platform == "darwin" else 1024  # Linux reports KiB
+    return {"peak_memory_bytes": int(rss), "peak_memory_kind": "cpu_max_rss"}
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
+def prepare_run_dir(out: Path, cfg: Any, world: int, kind: str, overwrite: bool, is_main: bool) -> str:
+    """Check ``out`` and say what to do: "fresh", "resume" or "done".
+
+    A directory holding a run with the same config resumes (or is done); anything
+    else in an existing non-empty directory is refused unless ``overwrite``.
+    """
+    run_file = out / "run.json"
+    key = {"kind": kind, "world_size": world, "config": resume_key(cfg)}
+    if out.exists() and overwrite and is_main:
+        import shutil
+
+        shutil.rmtree(out)
+    if run_file.is_file():
+        old = json.loads(run_file.read_text())
+        if old.get("key") != key:
+            diff = _diff(old.get("key", {}), key)
+            raise ConfigError(
+                f"{out} holds a different run (differs in: {', '.join(diff[:6]) or 'format'}); "
+                "use another --out, or --overwrite to replace it"
+            )
+        return "done" if (out / "summary.json").is_file() else "resume"
+    if out.exists() and any(p for p in out.iterdir() if not p.name.startswith(".")):
+        raise ConfigError(f"output directory {out} exists and is not a fiubench {kind} run; "
+                          "use another --out, or --overwrite to replace it")
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_file, {"key": key})
+    return "fresh"
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+@contextlib.contextmanager
+def _maybe_no_sync(accelerator: Any, model: Any, sync: bool) -> Iterator[None]:
+    if sync:
+        yield
+    else:
+        with accelerator.no_sync(model):
+            yield
+
+
+def run(job: Job, overwrite: bool = False) -> Path:
+    """Run (or resume, or skip when finished) a training job; return ``job.out``."""
+    from tqdm.auto import tqdm
+
+    t_start = time.time()
+    train = job.train
+    out = Path(job.out)
+    accelerator = make_accelerator(train, out, job.find_unused_parameters)
+    is_main = accelerator.is_main_process
+    world = accelerator.num_processes
+    rank = accelerator.process_index
+    state = "fresh"
+    if is_main:
+        state = prepare_run_dir(out, job.config, world, job.kind, overwrite, True)
+    accelerator.wait_for_everyone()
+    if not is_main:
+        state = prepare_run_dir(out, job.config, world, job.kind, False, False)
+    if state == "done":
+        if is_main:
+            print(f"fiubench {job.kind}: {out} is already finished; nothing to do", file=sys.stderr)
+        accelerator.end_training()
+        return out
+
+    torch.manual_seed(train.seed + rank)
+    setup = job.build(accelerator)
+    if setup.plan.world != world:
+        raise RuntimeError("plan built for a different world size")
+    vlm = setup.vlm
+    model = vlm.model
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError("model.scope: no trainable parameters")
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]  # biases and norms: no weight decay
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=train.lr, betas=tuple(train.betas), eps=train.eps,
+    )
+    n_steps = total_steps(setup.plan, train.epochs, train.max_steps)
+    warmup = int(round(train.warmup_ratio * n_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, n_steps, warmup, train.scheduler)
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    objective: Objective = setup.objective(accelerator, model)
+
+    start, wall_before, stopped, last_loss = 0, 0.0, False, float("nan")
+    resume_from = ck.latest_resumable(out) if state == "resume" else None
+    if resume_from is not None:
+        meta = json.loads((resume_from / "checkpoint.json").read_text())
+        rng = ck.load_state(resume_from / "state", accelerator.unwrap_model(model), optimizer, scheduler, rank)
+        ck.restore_rng(rng)
+        start, wall_before = int(meta["step"]), float(meta.get("wall_time_s", 0.0))
+        stopped, last_loss = bool(meta.get("stopped_early", False)), float(meta["loss"])
+        if is_main:
+            print(f"fiubench {job.kind}: resuming {out} from step {start}", file=sys.stderr)
+    log_path = out / "log.jsonl"
+    if is_main:
+        _truncate_log(log_path, start)
+    if train.report_to:
+        accelerator.init_trackers(job.kind, config=_flat_hparams(job.config))
+
+    save_every = train.save_every or setup.plan.steps_per_epoch
+    fail_after = int(os.environ.get(FAIL_AFTER_ENV, "0") or 0)
+    done_here = 0
+    bar = tqdm(total=n_steps, initial=start, desc=f"{job.kind}", disable=not (train.progress and is_main))
+    last_ckpt_step = start if resume_from is not None else None
+    step = start
+    log_file = open(log_path, "a") if is_main else None  # noqa: SIM115 - closed below
+    try:
+        while step < n_steps and not stopped:
+            objective.begin_step(step)
+            loss_acc = torch.zeros((), device=accelerator.device)
+            logs_acc: dict[str, float] = {}
+            for m in range(train.grad_accum):
+                with _maybe_no_sync(accelerator, model, m == train.grad_accum - 1):
+                    with accelerator.autocast():
+                        bwd, contrib, logs = objective.micro_loss(step, m)
+                    accelerator.backward(bwd)
+                loss_acc += contrib.detach().float()
+                for k, v in logs.items():
+                    logs_acc[k] = logs_acc.get(k, 0.0) + v / train.grad_accum
+            loss = float(accelerator.reduce(loss_acc, reduction=objective.reduce).item())
+            clip = train.max_grad_norm if train.max_grad_norm is not None else float("inf")
+            grad_norm = float(accelerator.clip_grad_norm_(params, clip))
+            if not _finite(loss) or (not _finite(grad_norm) and train.mixed_precision != "fp16"):
+                what = "loss" if not _finite(loss) else "gradient norm"
+                keep = f"the last good checkpoint is step {last_ckpt_step}" if last_ckpt_step else "no checkpoint was written yet"
+                raise NonFiniteLoss(
+                    f"{job.kind}: non-finite {what} ({loss if what == 'loss' else grad_norm}) at step "
+                    f"{step + 1}; stopped without applying it ({keep}, in {out / 'checkpoints'}). "
+                    "Lower --lr or check the data."
+                )
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            done_here += 1
+            last_loss = loss
+            if world > 1 and logs_acc:
+                keys = sorted(logs_acc)
+                t = accelerator.reduce(torch.tensor([logs_acc[k] for k in keys], device=accelerator.device), "mean")
+                logs_acc = dict(zip(keys, t.tolist(), strict=True))
+            row = {"step": step, "epoch": step / setup.plan.steps_per_epoch, "loss": loss, "lr": lr,
+                   "grad_norm": grad_norm, "world_size": world, **logs_acc}
+            if log_file is not None:
+                log_file.write(json.dumps(row) + "\n")
+                log_file.flush()
+            if train.report_to:
+                accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+            if setup.loss_threshold is not None and loss < setup.loss_threshold:
+                stopped = True
+                if is_main:
+                    print(f"fiubench {job.kind}: loss {loss:.3f} < threshold {setup.loss_threshold} at "
+                          f"step {step}: early stop", file=sys.stderr)
+            if step % save_every == 0 or step == n_steps or stopped:
+                _save_checkpoint(accelerator, job, setup, model, optimizer, scheduler, step, loss, stopped,
+                                 wall_before + time.time() - t_start)
+                last_ckpt_step = step
+            if fail_after and done_here >= fail_after:
+                raise RuntimeError(f"{FAIL_AFTER_ENV}={fail_after}: simulated crash after step {step}")
+    finally:
+        bar.close()
+        if log_file is not None:
+            log_file.close()
+
+    if last_ckpt_step != step:  # pragma: no cover - every exit path above saves
+        _save_checkpoint(accelerator, job, setup, model, optimizer, scheduler, step, last_loss, stopped,
+                         wall_before + time.time() - t_start)
+    accelerator.wait_for_everyone()
+    if is_main:
+        vlm.save(out / "model")
+        trainable, total = vlm.trainable_parameters()
+        summary = {
+            "kind": job.kind,
+            "final_loss": last_loss,
+            "steps": step,
+            "total_steps": n_steps,
+            "epochs": step / setup.plan.steps_per_epoch,
+            "stopped_early": stopped,
+            "loss_threshold": setup.loss_threshold,
+            "world_size": world,
+            "global_batch": setup.plan.global_batch,
+            "trainable_params": trainable,
+            "total_params": total,
+            "wall_time_s": wall_before + time.time() - t_start,
+            "resumed_from_step": start if resume_from is not None else None,
+            **peak_memory(),
+            **setup.extra_summary,
+        }
+        atomic_write_json(out / "provenance.json", provenance(job.config, train.seed))
+        atomic_write_json(out / "summary.json", summary)  # written last: marks the run done
+    # Measured pitfall (gloo, 2 CPU processes): free model/optimizer before end_training
+    # or the process can abort at exit.
+    del model, optimizer, objective, params, setup, vlm
+    gc.collect()
+    if train.report_to:
+        accelerator.end_training()
+    accelerator.wait_for_everyone()
+    return out
+
+
+def _save_checkpoint(accelerator: Any, job: Job, setup: Setup, model: Any, optimizer: Any, scheduler: Any,
+                     step: int, loss: float, stopped: bool, wall: float) -> None:
+    from accelerate.utils import gather_object
+
+    rngs = gather_object([ck.capture_rng()]) if accelerator.num_processes > 1 else [ck.capture_rng()]
+    if accelerator.is_main_process:
+        final = job.out / "checkpoints" / ck.step_dir_name(step)
+        with atomic_dir(final, overwrite=True) as tmp:
+            setup.vlm.save(tmp / "model")
+            ck.save_state(tmp / "state", accelerator.unwrap_model(model), optimizer, scheduler, rngs)
+            atomic_write_json(tmp / "checkpoint.json", {
+                "step": step,
+                "epoch": step / setup.plan.steps_per_epoch,
+                "loss": loss,
+                "stopped_early": stopped,
+                "wall_time_s": wall,
+                "config": to_jsonable(job.config),
+            })
+        ck.prune(job.out, final, job.train.save_total_limit)
+    accelerator.wait_for_everyone()
+
+
+def _truncate_log(path: Path, upto: int) -> None:
+    """Keep log rows of steps <= ``upto`` (steps after the checkpoint are redone)."""
+    if not path.is_file():
+        return
+    rows = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    keep = [ln for ln in rows if json.loads(ln)["step"] <= upto]
+    if len(keep) != len(rows):
+        from fiubench.utils.io import atomic_write_text
+
+        atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
+def _flat_hparams(cfg: Any) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+
+    def walk(d: Any, prefix: str) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            elif isinstance(v, (int, float, str, bool)):
+                flat[f"{prefix}{k}"] = v
+            else:
+                flat[f"{prefix}{k}"] = str(v)
+
+    walk(to_jsonable(cfg), "")
+    return flat

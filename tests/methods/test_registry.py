@@ -1,0 +1,47 @@
+import pytest
+
+from fiubench.errors import ConfigError, FiubenchError
+from fiubench.methods import METHODS, build_method
+from fiubench.methods.registry import parse_option_value
+
+
+def test_all_methods_registered_with_defaults_and_docstrings():
+    assert set(METHODS.names()) >= {"ga", "gd", "kl", "po", "npo", "simnpo", "idkdpo", "rmu"}
+    for name, cls in METHODS.items():
+        if not cls.__module__.startswith("fiubench.methods"):
+            continue  # methods registered by other tests
+        assert "L =" in (__import__(cls.__module__, fromlist=["x"]).__doc__ or ""), name
+        build_method(name)  # every option has a default
+
+
+def test_unknown_method_did_you_mean():
+    with pytest.raises(FiubenchError, match='Did you mean "simnpo"'):
+        build_method("simnpoo")
+
+
+def test_unknown_option_did_you_mean():
+    with pytest.raises(ConfigError, match='Did you mean "beta"'):
+        build_method("npo", {"betta": 0.2})
+
+
+def test_parse_option_value():
+    assert parse_option_value("0.5") == 0.5 and parse_option_value("3") == 3
+    assert parse_option_value("none") is None and parse_option_value("true") is True
+    assert parse_option_value("answer") == "answer"
+
+
+def test_cli_methods_lists_every_method_with_options(capsys):
+    import json
+
+    from fiubench.cli.main import main
+
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ga", "gd", "kl", "po", "npo", "simnpo", "idkdpo", "rmu"):
+        assert f"\n{name} " in "\n" + out
+    assert "--method-opt beta=0.1" in out and "early stop: loss < -20.0" in out
+    assert main(["methods", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["kl"]["needs_reference"] and rows["po"]["needs_refusal"]
+    assert main(["methods", "npoo"]) == 2
+    assert 'Did you mean "npo"' in capsys.readouterr().err
