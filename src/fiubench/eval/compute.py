@@ -1,0 +1,149 @@
+"""Flat metrics from per-sample records (pure: no model, so results can be recomputed).
+
+A record is a JSON-able dict (one line of ``per_sample.jsonl``):
+
+- ``kind="qa"``: split (forget/retain/holdout), unique_id, qa_index, question, answer,
+  keywords, generation, paraphrased_generations, answer_nll (mean token NLL),
+  answer_logprobs / answer_mu / answer_sigma (per answer token: log p, and the mean and
+  std of log p under the model's next-token distribution, for Min-K%++),
+  paraphrased_nll, perturbed_nll (list), judge (score or None).
+- ``kind="visual"``: type (yesno/open), question, answer, generation.
+- ``kind="pope"`` / ``kind="mme"``: question, label/answer, generation (+ task, image).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fiubench.metrics import accuracy as acc
+from fiubench.metrics import mia
+from fiubench.metrics.ks import ks_test
+from fiubench.metrics.probability import forget_probability, retain_probability
+from fiubench.metrics.text import keyword_match, mean_defined, rouge_l_recall
+from fiubench.metrics.truth_ratio import (
+    TRMean,
+    forget_truth_ratio_score,
+    retain_truth_ratio_score,
+    truth_ratio,
+)
+
+Record = dict[str, Any]
+
+
+def qa_records(records: Sequence[Record], split: str) -> list[Record]:
+    return [r for r in records if r.get("kind") == "qa" and r.get("split") == split]
+
+
+def add_derived(r: Record, tr_mean: TRMean = "arithmetic") -> Record:
+    """Per-sample derived statistics (ROUGE-L, EM, APE, truth ratio), stored for readers."""
+    if r.get("kind") != "qa":
+        return r
+    r["rouge_l"] = rouge_l_recall(r["answer"], r["generation"])
+    r["exact_match"] = keyword_match(r["keywords"], r["generation"])
+    para = r.get("paraphrased_generations") or []
+    r["ape"] = mean_defined([keyword_match(r["keywords"], g) for g in para]) if para else None
+    if r.get("paraphrased_nll") is not None and r.get("perturbed_nll"):
+        r["truth_ratio"] = truth_ratio(r["paraphrased_nll"], r["perturbed_nll"], tr_mean)
+    else:
+        r["truth_ratio"] = None
+    return r
+
+
+def forget_truth_ratios(records: Sequence[Record]) -> dict[tuple[str, int], float]:
+    """(unique_id, qa_index) -> truth ratio R on the forget split (the KS reference)."""
+    return {
+        (r["unique_id"], int(r["qa_index"])): float(r["truth_ratio"])
+        for r in qa_records(records, "forget")
+        if r.get("truth_ratio") is not None
+    }
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return float(sum(xs) / len(xs)) if xs else None
+
+
+def split_metrics(rs: Sequence[Record], side: str, judged: bool) -> dict[str, float | None]:
+    """ROUGE-L, probability, truth ratio, EM, (APE), judge on one side (forget/retain)."""
+    out: dict[str, float | None] = {}
+    if not rs:
+        return out
+    out[f"{side}.rouge_l"] = _mean([r["rouge_l"] for r in rs])
+    out[f"{side}.exact_match"] = mean_defined([r["exact_match"] for r in rs])
+    ratios = [r["truth_ratio"] for r in rs if r.get("truth_ratio") is not None]
+    with_pert = [r for r in rs if r.get("perturbed_nll")]
+    if side == "forget":
+        out["forget.probability"] = forget_probability([r["answer_nll"] for r in rs])
+        out["forget.truth_ratio"] = forget_truth_ratio_score(ratios) if ratios else None
+        apes = [r.get("ape") for r in rs]
+        out["forget.ape"] = mean_defined(apes) if any(a is not None for a in apes) else None
+    else:
+        out["retain.probability"] = (
+            retain_probability([r["answer_nll"] for r in with_pert], [r["perturbed_nll"] for r in with_pert])
+            if with_pert else None
+        )
+        out["retain.truth_ratio"] = retain_truth_ratio_score(ratios) if ratios else None
+    out[f"{side}.judge"] = mean_defined([r.get("judge") for r in rs]) if judged else None
+    return out
+
+
+def mia_metrics(members: Sequence[Record], nonmembers: Sequence[Record], k: float) -> dict[str, float | None]:
+    """AUCs of LOSS / zlib / Min-K% / Min-K%++ (members = forget QA, non-members = holdout QA)."""
+    def scores(rs: Sequence[Record]) -> dict[str, list[float]]:
+        return {
+            "loss": [mia.loss_score(r["answer_logprobs"]) for r in rs],
+            "zlib": [mia.zlib_score(r["answer_logprobs"], r["answer"]) for r in rs],
+            "min_k": [mia.min_k_score(r["answer_logprobs"], k) for r in rs],
+            "min_k_pp": [mia.min_k_pp_score(r["answer_logprobs"], r["answer_mu"], r["answer_sigma"], k) for r in rs],
+        }
+
+    out: dict[str, float | None] = {}
+    if members:
+        out["mia.upstream_min_k"] = _mean([mia.upstream_min_k(r["answer_logprobs"]) for r in members])
+    m, n = scores(members), scores(nonmembers)
+    for name in ("loss", "zlib", "min_k", "min_k_pp"):
+        out[f"mia.auc_{name}"] = mia.attack_auc(m[name], n[name]) if members and nonmembers else None
+    return out
+
+
+def visual_metrics(records: Sequence[Record]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    yn = [r for r in records if r.get("kind") == "visual" and r["type"] == "yesno"]
+    op = [r for r in records if r.get("kind") == "visual" and r["type"] == "open"]
+    out["visual.acc"] = acc.accuracy([acc.yes_no_correct(r["generation"], r["answer"]) for r in yn]) if yn else None
+    out["visual.open_em"] = acc.accuracy([acc.open_match(r["answer"], r["generation"]) for r in op]) if op else None
+    pope = [r for r in records if r.get("kind") == "pope"]
+    if pope:
+        out["pope.acc"] = acc.accuracy([acc.yes_no_correct(r["generation"], r["label"]) for r in pope])
+    mme = [r for r in records if r.get("kind") == "mme"]
+    if mme:
+        flags = [acc.yes_no_correct(r["generation"], r["answer"]) for r in mme]
+        out["mme.acc"] = acc.accuracy(flags)
+        out["mme.acc_plus"] = acc.acc_plus([f"{r['task']}/{r['image']}" for r in mme], flags)
+    return out
+
+
+def compute_metrics(
+    records: Sequence[Record],
+    *,
+    mia_k: float = 0.2,
+    judged: bool = False,
+    reference_ratios: dict[tuple[str, int], float] | None = None,
+) -> dict[str, float | None]:
+    """Every flat metric from derived records (run ``add_derived`` first).
+
+    ``reference_ratios``: the retain model's forget truth ratios (same split), keyed
+    like ``forget_truth_ratios``; without it the KS metrics are None.
+    """
+    forget, retain, hold = (qa_records(records, s) for s in ("forget", "retain", "holdout"))
+    out: dict[str, float | None] = {}
+    out.update(split_metrics(forget, "forget", judged))
+    out.update(split_metrics(retain, "retain", judged))
+    out.update(mia_metrics(forget, hold, mia_k))
+    out.update(visual_metrics(records))
+    out["forget.ks_p"] = out["forget.ks_log10_p"] = None
+    if reference_ratios is not None:
+        mine = forget_truth_ratios(records)
+        ks = ks_test(list(mine.values()), list(reference_ratios.values()))
+        out["forget.ks_p"], out["forget.ks_log10_p"] = ks.p_value, ks.log10_p
+    return out

@@ -1,0 +1,302 @@
+"""The model passes of an evaluation: batched greedy generation and batched scoring.
+
+Speed without changing a single number:
+
+- Rows are batched (``batch_size``); every answer variant of a question (answer,
+  paraphrased answer, perturbed answers) is a row of the same pass.
+- LLaVA-style models (``model_type == "llava"``: fixed image-token count, features
+  scattered into the text embeddings at the image tokens): each image goes through the
+  image processor and the vision tower + projector ONCE per evaluation
+  (``get_image_features``); every later question/variant of that image feeds cached
+  features via ``inputs_embeds``. Tokenisation bypasses the processor (it would
+  re-process the image): the prompt's ``<image>`` is expanded to the measured number
+  of image tokens and the text tokenised; the first batch is checked against the
+  processor's own output (token ids and labels) and the fast path is disabled if
+  they ever differ. Tokenised prompts are cached per question.
+- Other families fall back to ``VLM.train_batch`` / ``VLM.forward`` /
+  ``VLM.generate`` (still batched; the image is re-encoded per row).
+
+Scores follow ``fiubench.models.logprobs``: the scored tokens are the answer and its
+end-of-turn token (the labels of ``VLM.train_batch``). For Min-K%++ every scored
+position also stores mu = E_{z~p}[log p(z)] and sigma = sqrt(E[(log p(z))^2] - mu^2)
+of the model's next-token distribution (Zhang et al. 2024), from the same logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fiubench.models.logprobs import IGNORE_INDEX, token_logprobs
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    image_path: Path
+    question: str
+    answer: str
+    with_dist: bool = False  # also compute per-token mu/sigma (Min-K%++)
+
+
+@dataclass
+class TokenStats:
+    logprobs: list[float]
+    mu: list[float] | None = None
+    sigma: list[float] | None = None
+
+    @property
+    def mean_nll(self) -> float:
+        return -sum(self.logprobs) / max(1, len(self.logprobs))
+
+
+class Engine:
+    """Runs generation and scoring for one VLM with per-evaluation caches.
+
+    The image-feature cache assumes fixed weights: build a new Engine after any
+    weight update (``evaluate`` builds one per call).
+    """
+
+    def __init__(self, vlm: Any, batch_size: int = 16, reuse_image_features: bool = True) -> None:
+        self.vlm = vlm
+        self.batch_size = batch_size
+        self.reuse = reuse_image_features
+        self._images: dict[Path, Any] = {}
+        self._features: dict[Path, torch.Tensor] = {}
+        self._prompt_ids: dict[str, list[int]] = {}
+        self._n_image_tokens: int | None = None
+        self._verified = False  # scoring batches checked against VLM.train_batch
+        self._verified_prompts = False  # generation prompts checked against VLM.prompt_batch
+        hf = getattr(vlm, "hf_model", getattr(vlm, "model", None))
+        cfg = getattr(hf, "config", None)
+        self.fast = bool(
+            reuse_image_features
+            and cfg is not None
+            and getattr(cfg, "model_type", None) == "llava"
+            and hasattr(hf, "get_image_features")
+            and getattr(cfg, "image_token_id", None) is not None
+        )
+        self.stats: dict[str, Any] = {
+            "fast_path": self.fast, "batch_size": batch_size, "image_encodes": 0,
+            "forward_passes": 0, "generate_calls": 0,
+        }
+
+    # --- caches ------------------------------------------------------------------------
+    def image(self, path: Path) -> Any:
+        """The decoded image; re-read from disk every time when caching is off (baseline)."""
+        from fiubench.models.images import load_image
+
+        if not self.reuse:
+            return load_image(path)
+        if path not in self._images:
+            self._images[path] = load_image(path)
+        return self._images[path]
+
+    def features(self, path: Path) -> torch.Tensor:
+        """Projected image features [n_image_tokens, hidden], computed once per image."""
+        if path not in self._features:
+            hf = self.vlm.hf_model
+            pix = self.vlm.prompt_batch([self.image(path)], ["?"])
+            cfg = hf.config
+            was_training = self.vlm.model.training
+            self.vlm.model.eval()  # no dropout in cached features
+            try:
+                with torch.no_grad():
+                    out = hf.get_image_features(
+                        pixel_values=pix["pixel_values"],
+                        vision_feature_layer=cfg.vision_feature_layer,
+                        vision_feature_select_strategy=cfg.vision_feature_select_strategy,
+                    )
+            finally:
+                self.vlm.model.train(was_training)
+            feats = out.pooler_output if hasattr(out, "pooler_output") else out
+            f = feats[0]  # one image: a list of per-image tensors or a [1, n, hidden] tensor
+            self._features[path] = f.reshape(-1, f.shape[-1])
+            self.stats["image_encodes"] += 1
+            if self._n_image_tokens is None:
+                self._n_image_tokens = int((pix["input_ids"] == cfg.image_token_id).sum())
+        return self._features[path]
+
+    # --- tokenisation (fast path) --------------------------------------------------------
+    def _expand(self, text: str) -> str:
+        tok = self.vlm.family.image_token
+        assert self._n_image_tokens is not None
+        return text.replace(tok, tok * self._n_image_tokens)
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.vlm.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def _prompt(self, question: str) -> list[int]:
+        if question not in self._prompt_ids:
+            self._prompt_ids[question] = self._ids(self._expand(self.vlm.render_prompt(question)))
+        return self._prompt_ids[question]
+
+    def _pad(self, seqs: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        n = max(len(s) for s in seqs)
+        pad = self.vlm.pad_token_id
+        ids = torch.full((len(seqs), n), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), n), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            sl = slice(n - len(s), n) if left else slice(0, len(s))
+            ids[i, sl] = torch.tensor(s, dtype=torch.long)
+            mask[i, sl] = 1
+        return ids.to(self.vlm.device), mask.to(self.vlm.device)
+
+    def _score_batch_fast(self, rows: list[ScoreRow]) -> dict[str, torch.Tensor]:
+        for r in rows:
+            self.features(r.image_path)
+        seqs, plens = [], []
+        for r in rows:
+            p = self._prompt(r.question)
+            full = self._ids(self._expand(self.vlm.render_prompt(r.question) + self.vlm.render_completion(r.answer)))
+            if full[: len(p)] != p:  # tokenizer merged across the prompt/answer boundary
+                raise _FastPathMismatch("prompt tokens changed when the answer was appended")
+            seqs.append(full)
+            plens.append(len(p))
+        ids, mask = self._pad(seqs, left=False)
+        labels = ids.clone()
+        for i, p in enumerate(plens):
+            labels[i, :p] = IGNORE_INDEX
+        labels[mask == 0] = IGNORE_INDEX
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if not self._verified:
+            ref = self.vlm.train_batch([(self.image(r.image_path), r.question, r.answer) for r in rows])
+            same = all(
+                torch.equal(ref[k].cpu(), batch[k].cpu()) for k in ("input_ids", "attention_mask", "labels")
+            ) if ref["input_ids"].shape == ids.shape else False
+            if not same:
+                raise _FastPathMismatch("tokenisation differs from the processor's")
+            self._verified = True
+        return batch
+
+    def _embeds(self, ids: torch.Tensor, paths: list[Path]) -> torch.Tensor:
+        hf = self.vlm.hf_model
+        emb = self.vlm.model.get_input_embeddings()(ids)
+        img_mask = (ids == hf.config.image_token_id).unsqueeze(-1)
+        feats = torch.cat([self.features(p) for p in paths]).to(emb.dtype)
+        return emb.masked_scatter(img_mask, feats)
+
+    # --- scoring -------------------------------------------------------------------------
+    @torch.no_grad()
+    def score(self, rows: list[ScoreRow]) -> list[TokenStats]:
+        """Per-token answer log-probs (and mu/sigma where asked) for every row, in order."""
+        model = self.vlm.model
+        was_training = model.training
+        model.eval()
+        out: list[TokenStats] = []
+        try:
+            for s in range(0, len(rows), self.batch_size):
+                chunk = rows[s : s + self.batch_size]
+                logits, labels = self._logits(chunk)
+                out.extend(self._stats(logits, labels, chunk))
+        finally:
+            model.train(was_training)
+        return out
+
+    def _logits(self, chunk: list[ScoreRow]) -> tuple[torch.Tensor, torch.Tensor]:
+        self.stats["forward_passes"] += 1
+        if self.fast:
+            try:
+                batch = self._score_batch_fast(chunk)
+                emb = self._embeds(batch["input_ids"], [r.image_path for r in chunk])
+                labels = batch["labels"]
+                # The LM head (vocab-sized) only where an answer token is predicted: the
+                # last `keep` positions cover every row's answer (right padding), and the
+                # first kept position is a prompt position of every row (label -100).
+                first = int((labels != IGNORE_INDEX).float().argmax(1).min()) - 1
+                keep = labels.shape[1] - first
+                logits = self.vlm.model(
+                    inputs_embeds=emb, attention_mask=batch["attention_mask"], logits_to_keep=keep
+                ).logits
+                return logits, labels[:, first:]
+            except _FastPathMismatch as e:
+                self.fast = False
+                self.stats["fast_path"] = False
+                self.stats["fast_path_disabled"] = str(e)
+        batch = self.vlm.train_batch([(self.image(r.image_path), r.question, r.answer) for r in chunk])
+        self.stats["image_encodes"] += len(chunk)
+        return self.vlm.forward(batch), batch["labels"]
+
+    @staticmethod
+    def _stats(logits: torch.Tensor, labels: torch.Tensor, chunk: list[ScoreRow]) -> list[TokenStats]:
+        logp, mask = token_logprobs(logits, labels)
+        need = any(r.with_dist for r in chunk)
+        if need:
+            sel = mask.bool()
+            # float64 on the scored positions only ([N, V]); the centred form avoids the
+            # cancellation of E[x^2] - mu^2.
+            lsm = torch.log_softmax(logits[:, :-1, :][sel].double(), dim=-1)
+            p = lsm.exp()
+            mu = (p * lsm).sum(-1)
+            sigma = (p * (lsm - mu.unsqueeze(-1)).pow(2)).sum(-1).sqrt()
+            counts = sel.sum(1).tolist()
+            mus, sigmas = mu.split(counts), sigma.split(counts)
+        out = []
+        for i, r in enumerate(chunk):
+            m = mask[i].bool()
+            st = TokenStats(logp[i][m].tolist())
+            if r.with_dist:
+                st.mu, st.sigma = mus[i].tolist(), sigmas[i].tolist()
+            out.append(st)
+        return out
+
+    # --- generation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, pairs: list[tuple[Path, str]], max_new_tokens: int) -> list[str]:
+        """Greedy answers for (image, question) pairs, batched, in order."""
+        out: list[str] = []
+        for s in range(0, len(pairs), self.batch_size):
+            chunk = pairs[s : s + self.batch_size]
+            self.stats["generate_calls"] += 1
+            if self.fast and not self._verified_prompts:
+                self._verify_prompts(chunk)
+            if self.fast:
+                out.extend(self._generate_fast(chunk, max_new_tokens))
+            else:
+                out.extend(self.vlm.generate([self.image(p) for p, _ in chunk], [q for _, q in chunk], max_new_tokens))
+                self.stats["image_encodes"] += len(chunk)
+        return out
+
+    def _verify_prompts(self, chunk: list[tuple[Path, str]]) -> None:
+        """Check once that our left-padded prompt ids equal the processor's."""
+        for p, _ in chunk:
+            self.features(p)
+        ids, mask = self._pad([self._prompt(q) for _, q in chunk], left=True)
+        ref = self.vlm.prompt_batch([self.image(p) for p, _ in chunk], [q for _, q in chunk])
+        if ref["input_ids"].shape != ids.shape or not (
+            torch.equal(ref["input_ids"].cpu(), ids.cpu()) and torch.equal(ref["attention_mask"].cpu(), mask.cpu())
+        ):
+            self.fast = False
+            self.stats["fast_path"] = False
+            self.stats["fast_path_disabled"] = "prompt tokenisation differs from the processor's"
+        self._verified_prompts = True
+
+    def _generate_fast(self, chunk: list[tuple[Path, str]], max_new_tokens: int) -> list[str]:
+        for p, _ in chunk:
+            self.features(p)
+        ids, mask = self._pad([self._prompt(q) for _, q in chunk], left=True)
+        emb = self._embeds(ids, [p for p, _ in chunk])
+        model = self.vlm.model
+        was_training = model.training
+        model.eval()
+        eos = self.vlm.eos_token_ids()
+        try:
+            gen = model.generate(
+                input_ids=ids, inputs_embeds=emb, attention_mask=mask, max_new_tokens=max_new_tokens,
+                do_sample=False, num_beams=1, eos_token_id=eos, pad_token_id=self.vlm.pad_token_id,
+                temperature=None, top_p=None, top_k=None,
+            )
+        finally:
+            model.train(was_training)
+        new = gen[:, ids.shape[1]:] if gen.shape[1] > ids.shape[1] and torch.equal(gen[:, : ids.shape[1]], ids) else gen
+        texts = []
+        for row in new.tolist():
+            cut = next((i for i, t in enumerate(row) if t in eos), len(row))
+            texts.append(self.vlm.tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+        return texts
+
+
+class _FastPathMismatch(Exception):
+    """The fast tokenisation would differ from the model layer's: use the slow path."""

@@ -1,0 +1,229 @@
+"""``evaluate``: one model, one dataset -> per-sample statistics -> every metric.
+
+The model is run once: batched greedy generations (QA, paraphrased forget questions,
+visual/POPE/MME questions) and one batched scoring pass in which all answer variants
+of a question (answer, paraphrased answer, perturbed answers) share the batch and the
+image's cached vision features. Everything after that is pure (eval.compute).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from fiubench.data.schema import FIUDataset, Identity
+from fiubench.errors import ConfigError
+from fiubench.eval.compute import Record, add_derived, compute_metrics
+from fiubench.eval.config import EvalConfig
+from fiubench.eval.engine import Engine, ScoreRow
+from fiubench.eval.external import load_mme, load_pope
+from fiubench.eval.result import EvalResult
+from fiubench.metrics.aggregate import aggregates, expand_skip
+from fiubench.metrics.info import METRICS
+from fiubench.metrics.judge import build_judge
+from fiubench.utils.provenance import file_sha256, provenance
+
+
+def checkpoint_hashes(path: str | Path | None) -> dict[str, str] | None:
+    """sha256 of every ``*.safetensors`` file of a checkpoint directory (or file)."""
+    if path is None:
+        return None
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(p.rglob("*.safetensors"))
+    return {str(f.relative_to(p) if p.is_dir() else f.name): file_sha256(f) for f in files}
+
+
+def _subsample(ids: list[str], k: int | None, seed: int) -> list[str]:
+    if k is None or k >= len(ids):
+        return ids
+    keep = set(random.Random(seed).sample(ids, k))
+    return [i for i in ids if i in keep]  # dataset order
+
+
+def _holdout(dataset: FIUDataset, cfg: EvalConfig) -> list[Identity]:
+    if cfg.holdout_split not in dataset.splits:
+        return []
+    ids = _subsample(dataset.split_ids(cfg.holdout_split), cfg.holdout_max_identities, cfg.seed + 1)
+    return [dataset.identities[i] for i in ids]
+
+
+def _reference(ref: EvalResult | Path | str | None, cfg: EvalConfig, keys: set[tuple[str, int]]) -> dict | None:
+    if ref is None:
+        return None
+    if not isinstance(ref, EvalResult):
+        ref = EvalResult.load(ref)
+    if ref.forget_split != cfg.forget:
+        raise ConfigError(
+            f"--retain-eval: the retain reference was evaluated on forget split {ref.forget_split!r}, "
+            f"this evaluation uses {cfg.forget!r}; evaluate the retain model with --forget {cfg.forget}"
+        )
+    ratios = ref.forget_truth_ratios()
+    if set(ratios) != keys:
+        raise ConfigError(
+            f"--retain-eval: the retain reference's forget questions ({len(ratios)}) differ from this "
+            f"dataset's {cfg.forget} questions ({len(keys)}); was it evaluated on another dataset?"
+        )
+    return ratios
+
+
+def _precheck(cfg: EvalConfig, dataset: FIUDataset, has_ref: bool, holdout: list[Identity]) -> None:
+    """Fail before any model pass when a headline metric's input is missing."""
+    skipped = expand_skip(cfg.skip)
+    agg = cfg.aggregate
+    needs = {n for n in (*agg.mu_metrics, "forget.ks_p", "forget.exact_match", agg.mia_metric, "forget.ape")}
+    problems = []
+    if "forget.ks_p" in needs - skipped and not has_ref:
+        problems.append("forget.ks_p needs the retain model's results (--retain-eval DIR) or --skip ks")
+    if cfg.judge.backend == "none" and {"retain.judge"} & (needs - skipped):
+        problems.append("retain.judge needs a judge (--judge similarity|openai|hf) or --skip judge")
+    if agg.mia_metric in needs - skipped and not holdout:
+        problems.append(
+            f"{agg.mia_metric} needs non-member identities (split {cfg.holdout_split!r} in split.json) or --skip mia"
+        )
+    yesno = [v for v in dataset.visual_qa if v.kind == "yesno"]
+    if "visual.acc" in needs - skipped and (not cfg.visual or not yesno):
+        problems.append("visual.acc needs yes/no visual questions (visual_qa.jsonl) or --skip visual")
+    if "forget.ape" in needs - skipped and not cfg.paraphrase_generations:
+        problems.append("forget.ape needs paraphrase generations (paraphrase_generations=true)")
+    if problems:
+        raise ConfigError("headline metric input missing: " + "; ".join(problems))
+
+
+def evaluate(
+    vlm: Any,
+    dataset: FIUDataset,
+    cfg: EvalConfig,
+    retain_reference: EvalResult | Path | str | None = None,
+    checkpoint: str | Path | None = None,
+) -> EvalResult:
+    """Evaluate ``vlm`` on ``dataset``; see the module docstring and EvalConfig."""
+    cfg.validate()
+    t0 = time.perf_counter()
+    forget = dataset.split(cfg.forget)
+    retain_ids = [i for i in dataset.split_ids(cfg.retain_split) if i not in set(dataset.split_ids(cfg.forget))]
+    retain = [dataset.identities[i] for i in _subsample(retain_ids, cfg.retain_max_identities, cfg.seed)]
+    holdout = _holdout(dataset, cfg)
+    keys = {(p.unique_id, i) for p in forget for i in range(len(p.qa_list))}
+    ref_ratios = _reference(retain_reference, cfg, keys)
+    _precheck(cfg, dataset, ref_ratios is not None, holdout)
+    judge = build_judge(cfg.judge)
+    engine = Engine(vlm, batch_size=cfg.batch_size, reuse_image_features=cfg.reuse_image_features)
+
+    # ---- build the per-sample records and the model requests --------------------------
+    records: list[Record] = []
+    gen_req: list[tuple[Path, str]] = []  # QA and paraphrased questions
+    gen_dst: list[tuple[int, int]] = []  # (record index, -1 = generation | j = paraphrase j)
+    rows: list[ScoreRow] = []
+    row_dst: list[tuple[int, str, int]] = []  # (record index, field, perturbed index)
+    for split, people in (("forget", forget), ("retain", retain), ("holdout", holdout)):
+        for p in people:
+            for qi, qa in enumerate(p.qa_list):
+                ri = len(records)
+                records.append({
+                    "kind": "qa", "split": split, "unique_id": p.unique_id, "qa_index": qi,
+                    "field": qa.field, "question": qa.question, "answer": qa.answer, "keywords": list(qa.keywords),
+                    "paraphrased_questions": list(qa.paraphrased_question) if split == "forget" else [],
+                })
+                gen_req.append((p.image_path, qa.question))
+                gen_dst.append((ri, -1))
+                if split == "forget" and cfg.paraphrase_generations:
+                    for j, pq in enumerate(qa.paraphrased_question):
+                        gen_req.append((p.image_path, pq))
+                        gen_dst.append((ri, j))
+                # every variant of this question is scored in the same batched pass
+                rows.append(ScoreRow(p.image_path, qa.question, qa.answer, with_dist=split != "retain"))
+                row_dst.append((ri, "answer", -1))
+                if split == "holdout":
+                    continue
+                rows.append(ScoreRow(p.image_path, qa.question, qa.paraphrased_answer))
+                row_dst.append((ri, "paraphrased", -1))
+                for j, pa in enumerate(qa.perturbed_answer):
+                    rows.append(ScoreRow(p.image_path, qa.question, pa))
+                    row_dst.append((ri, "perturbed", j))
+
+    short_req: list[tuple[Path, str]] = []
+    short_dst: list[int] = []
+    if cfg.visual:
+        evaluated = {p.unique_id for p in (*forget, *retain, *holdout)}
+        for v in dataset.visual_qa:
+            if v.unique_id in evaluated:
+                short_dst.append(len(records))
+                records.append({"kind": "visual", "unique_id": v.unique_id, "type": v.kind,
+                                "attribute": v.attribute, "question": v.question, "answer": v.answer})
+                short_req.append((v.image_path, v.question))
+    ext = []
+    if cfg.pope is not None:
+        ext += load_pope(cfg.pope, cfg.pope_images, cfg.pope_max)
+    if cfg.mme is not None:
+        ext += load_mme(cfg.mme, cfg.mme_images, cfg.mme_max)
+    for it in ext:
+        short_dst.append(len(records))
+        rec: Record = {"kind": it.source, "task": it.task, "image": it.image, "question": it.question}
+        rec["label" if it.source == "pope" else "answer"] = it.label
+        records.append(rec)
+        short_req.append((it.image_path, it.question))
+
+    # ---- model passes -------------------------------------------------------------------
+    t_gen = time.perf_counter()
+    gens = engine.generate(gen_req, cfg.max_new_tokens)
+    for (ri, j), g in zip(gen_dst, gens, strict=True):
+        if j < 0:
+            records[ri]["generation"] = g
+        else:
+            records[ri].setdefault("paraphrased_generations", [None] * len(records[ri]["paraphrased_questions"]))
+            records[ri]["paraphrased_generations"][j] = g
+    for ri, g in zip(short_dst, engine.generate(short_req, cfg.visual_max_new_tokens), strict=True):
+        records[ri]["generation"] = g
+    t_score = time.perf_counter()
+    stats = engine.score(rows)
+    for (ri, fld, _j), st in zip(row_dst, stats, strict=True):
+        r = records[ri]
+        if fld == "answer":
+            r["answer_nll"] = st.mean_nll
+            r["answer_tokens"] = len(st.logprobs)
+            r["answer_logprobs"] = st.logprobs
+            if st.mu is not None:
+                r["answer_mu"], r["answer_sigma"] = st.mu, st.sigma
+        elif fld == "paraphrased":
+            r["paraphrased_nll"] = st.mean_nll
+        else:
+            r.setdefault("perturbed_nll", []).append(st.mean_nll)
+    t_done = time.perf_counter()
+    for r in records:
+        add_derived(r, cfg.truth_ratio_mean)
+
+    # ---- judge ----------------------------------------------------------------------------
+    judge_info: dict[str, Any] = {"backend": "none"}
+    if judge is not None:
+        judged = [r for r in records if r.get("kind") == "qa" and r["split"] in ("forget", "retain")]
+        verdicts = judge.score_batch([(r["question"], r["answer"], r["generation"]) for r in judged])
+        for r, v in zip(judged, verdicts, strict=True):
+            r["judge"] = v.score if v.ok else None
+            r["judge_ok"] = v.ok
+        judge_info = judge.info()
+
+    metrics = compute_metrics(records, mia_k=cfg.mia_k, judged=judge is not None, reference_ratios=ref_ratios)
+    agg = aggregates(metrics, cfg.aggregate, cfg.skip)
+    metrics["model_utility"] = agg["model_utility"]
+    metrics["forget_quality"] = agg["forget_quality"]
+    info = {n: {"higher_is_better": METRICS.get(n).higher_is_better, "split": METRICS.get(n).split,
+                "label": METRICS.get(n).label} for n in metrics if n in METRICS}
+    for side in ("forget.judge", "retain.judge"):
+        if side in info and judge is not None:
+            info[side]["label"] += f" [{judge.label}]"
+    prov = provenance(cfg, cfg.seed)
+    prov["model_checkpoint"] = str(checkpoint) if checkpoint is not None else None
+    prov["model_checkpoint_sha256"] = checkpoint_hashes(checkpoint)
+    prov["dataset"] = str(dataset.root)
+    prov["retain_reference"] = None if retain_reference is None else (
+        str(retain_reference) if not isinstance(retain_reference, EvalResult) else "EvalResult (in memory)"
+    )
+    prov["config"]["judge"].pop("api_key", None)  # never write secrets
+    prov["evaluated_identities"] = {"forget": len(forget), "retain": len(retain), "holdout": len(holdout)}
+    eng = dict(engine.stats)
+    eng.update(seconds_total=time.perf_counter() - t0, seconds_generate=t_score - t_gen,
+               seconds_score=t_done - t_score)
+    return EvalResult(metrics=metrics, metric_info=info, aggregates=agg, judge=judge_info,
+                      provenance=prov, records=records, engine=eng)

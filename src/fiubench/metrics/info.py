@@ -1,0 +1,66 @@
+"""Registry of every reported metric: direction, split read, display label.
+
+Each entry declares whether higher is better and which split (or reference) it
+reads, so reports never have to guess how to sort or colour a number
+(lm-evaluation-harness style).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fiubench.utils.registry import Registry
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a flat metric name means."""
+
+    name: str
+    higher_is_better: bool
+    split: str  # "forget", "retain", "forget+holdout", "visual", "mme", "pope", "aggregate"
+    label: str
+    headline: bool = False  # an input of model utility or forget quality
+
+
+METRICS: Registry[MetricInfo] = Registry("metric")
+
+
+def _add(name: str, hib: bool, split: str, label: str, headline: bool = False) -> None:
+    METRICS.add(name, MetricInfo(name, hib, split, label, headline))
+
+
+# Forget side: lower memorisation of the forgotten identities is better, except for the
+# KS p-value (1 = indistinguishable from the retain model) and the truth-ratio forget
+# score min(R, 1/R) (1 = the model prefers neither true nor false answers).
+_add("forget.rouge_l", False, "forget", "ROUGE-L recall (forget)")
+_add("forget.probability", False, "forget", "P(answer) (forget)")
+_add("forget.truth_ratio", True, "forget", "truth ratio min(R,1/R) (forget)")
+_add("forget.exact_match", False, "forget", "keyword exact match (forget)", headline=True)
+_add("forget.ape", False, "forget", "APE: exact match on paraphrased questions", headline=True)
+_add("forget.judge", False, "forget", "judge score (forget)")
+_add("forget.ks_p", True, "forget", "KS-test p-value vs retain model", headline=True)
+_add("forget.ks_log10_p", True, "forget", "KS-test log10 p-value vs retain model")
+# MIA: ROC AUC oriented so 1.0 = every forget QA detected as a training member.
+_add("mia.auc_loss", False, "forget+holdout", "MIA AUC, LOSS")
+_add("mia.auc_zlib", False, "forget+holdout", "MIA AUC, zlib")
+_add("mia.auc_min_k", False, "forget+holdout", "MIA AUC, Min-K%")
+_add("mia.auc_min_k_pp", False, "forget+holdout", "MIA AUC, Min-K%++", headline=True)
+_add("mia.upstream_min_k", False, "forget", "upstream mean Min-K% score (k=10..50%)")
+# Retain side (model utility): higher is better.
+_add("retain.rouge_l", True, "retain", "ROUGE-L recall (retain)", headline=True)
+_add("retain.probability", True, "retain", "P(a)/(P(a)+sum P(perturbed)) (retain)")
+_add("retain.truth_ratio", True, "retain", "truth ratio max(0,1-R) (retain)", headline=True)
+_add("retain.exact_match", True, "retain", "keyword exact match (retain)")
+_add("retain.judge", True, "retain", "judge score (retain)", headline=True)
+_add("visual.acc", True, "visual", "visual yes/no accuracy (all faces)", headline=True)
+_add("visual.open_em", True, "visual", "visual open-question exact match (all faces)")
+_add("mme.acc", True, "mme", "MME accuracy")
+_add("mme.acc_plus", True, "mme", "MME accuracy+ (both questions of an image right)")
+_add("pope.acc", True, "pope", "POPE accuracy")
+_add("model_utility", True, "aggregate", "model utility (paper: arithmetic mean)")
+_add("forget_quality", True, "aggregate", "forget quality")
+
+
+def metric_info(name: str) -> MetricInfo:
+    return METRICS.get(name)

@@ -1,0 +1,192 @@
+"""Judge interface, verdict cache and backend registry.
+
+A judge rates how well a model's answer matches the reference answer to *its own*
+question (upstream always sent the first question of the batch), on 0..1. Malformed
+judge output gives ``JudgeVerdict(score=None, ok=False)``: counted and excluded from
+means, never scored as 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fiubench.errors import ConfigError
+from fiubench.utils.registry import Registry
+
+PROMPT_VERSION = "fiubench-judge-v1"
+
+SYSTEM_PROMPT = (
+    "You grade answers about a fictitious person for factual agreement with a reference. "
+    "Reply with JSON only: {\"score\": S} where S is a number from 0 to 1; 1 means the model "
+    "answer states the same facts as the reference answer, 0 means it states none of them, "
+    "contradicts them, or refuses."
+)
+
+
+def user_prompt(question: str, reference: str, prediction: str) -> str:
+    return f"Question: {question}\nReference answer: {reference}\nModel answer: {prediction}\nJSON:"
+
+
+_NUM = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*$")
+_JSON = re.compile(r"\{[^{}]*\}")
+
+
+def parse_score(raw: str) -> float | None:
+    """A score in [0, 1] from a JSON object {"score": x} or a bare number; else None."""
+    m = _JSON.search(raw)
+    value: object = None
+    if m:
+        try:
+            value = json.loads(m.group(0)).get("score")
+        except (json.JSONDecodeError, AttributeError):
+            value = None
+    else:
+        n = _NUM.match(raw)
+        value = float(n.group(1)) if n else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    v = float(value)
+    return v if 0.0 <= v <= 1.0 else None
+
+
+@dataclass(frozen=True)
+class JudgeVerdict:
+    score: float | None
+    raw: str
+    ok: bool
+
+
+@dataclass
+class JudgeConfig:
+    """Judge options. The API key is read from ``api_key`` or env OPENAI_API_KEY and never
+    written to results."""
+
+    backend: Literal["similarity", "openai", "hf", "none"] = "similarity"
+    model: str | None = None  # openai: model name; hf: local path; similarity: default shipped model
+    base_url: str | None = None  # openai: else env OPENAI_BASE_URL
+    api_key: str | None = None
+    cache: Path | None = None  # JSON-lines verdict cache; None = no disk cache
+    max_retries: int = 5
+    backoff_s: float = 1.0  # first retry delay; doubles each retry
+    timeout_s: float = 60.0
+    max_new_tokens: int = 32  # hf backend
+    trust_remote_code: bool = False  # hf backend
+
+    def validate(self) -> None:
+        if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
+            raise ConfigError("judge: max_retries/backoff_s must be >= 0 and timeout_s > 0")
+
+
+class VerdictCache:
+    """Verdicts keyed by sha256(backend, model, prompt version, question, reference, prediction).
+
+    Append-only JSON lines; a torn last line (crash mid-write) is ignored on load.
+    Only well-formed verdicts are cached, so malformed ones are retried next run.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._mem: dict[str, dict] = {}
+        if path is not None and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                    self._mem[rec["key"]] = rec
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
+
+    @staticmethod
+    def key(backend: str, model: str, question: str, reference: str, prediction: str) -> str:
+        blob = json.dumps([backend, model, PROMPT_VERSION, question, reference, prediction])
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def get(self, key: str) -> JudgeVerdict | None:
+        rec = self._mem.get(key)
+        return None if rec is None else JudgeVerdict(rec["score"], rec["raw"], True)
+
+    def put(self, key: str, verdict: JudgeVerdict) -> None:
+        if not verdict.ok:
+            return
+        rec = {"key": key, "score": verdict.score, "raw": verdict.raw}
+        self._mem[key] = rec
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    def __len__(self) -> int:
+        return len(self._mem)
+
+
+class Judge:
+    """Base judge: cache lookup around a backend's ``_score_batch``."""
+
+    backend: str = "?"
+    label: str = "judge"
+
+    def __init__(self, cfg: JudgeConfig) -> None:
+        self.cfg = cfg
+        self.cache = VerdictCache(cfg.cache)
+        self.malformed = 0
+        self.calls = 0
+        self.cache_hits = 0
+
+    @property
+    def model_name(self) -> str:
+        return self.cfg.model or "?"
+
+    def _score_batch(self, items: Sequence[tuple[str, str, str]]) -> list[JudgeVerdict]:
+        raise NotImplementedError
+
+    def score(self, question: str, reference: str, prediction: str) -> JudgeVerdict:
+        return self.score_batch([(question, reference, prediction)])[0]
+
+    def score_batch(self, items: Sequence[tuple[str, str, str]]) -> list[JudgeVerdict]:
+        """Score (question, reference, prediction) triples, each with its own question."""
+        keys = [VerdictCache.key(self.backend, self.model_name, *it) for it in items]
+        out: list[JudgeVerdict | None] = [self.cache.get(k) for k in keys]
+        self.cache_hits += sum(v is not None for v in out)
+        todo = [i for i, v in enumerate(out) if v is None]
+        if todo:
+            fresh = self._score_batch([items[i] for i in todo])
+            self.calls += len(todo)
+            for i, v in zip(todo, fresh, strict=True):
+                out[i] = v
+                if v.ok:
+                    self.cache.put(keys[i], v)
+                else:
+                    self.malformed += 1
+        return [v for v in out if v is not None]
+
+    def info(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "model": self.model_name,
+            "label": self.label,
+            "prompt_version": PROMPT_VERSION,
+            "malformed": self.malformed,
+            "calls": self.calls,
+            "cache_hits": self.cache_hits,
+        }
+
+
+JUDGES: Registry[type[Judge]] = Registry("judge backend")
+
+
+def build_judge(cfg: JudgeConfig) -> Judge | None:
+    """The configured judge, or None for backend "none"."""
+    if cfg.backend == "none":
+        return None
+    # importing the backend modules registers them
+    from fiubench.metrics.judge import hf, openai_judge, similarity  # noqa: F401
+
+    return JUDGES.get(cfg.backend)(cfg)

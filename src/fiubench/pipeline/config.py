@@ -1,0 +1,212 @@
+"""The run configuration of ``fiubench run``: every layer's config plus what to sweep.
+
+A YAML file (or a shipped preset) is read with ``yaml.safe_load`` and bound with
+``fiubench.utils.config.from_dict`` *before* anything heavy starts: unknown keys,
+wrong types, unknown methods or model families fail with a did-you-mean error
+naming the key path (``run.unlearn.train.lr``).
+
+A config may sweep lists; the run is their Cartesian product:
+
+* ``methods`` x ``forget_splits`` (the paper's main table, its forget-ratio comparison);
+* ``sweep.learn_scope`` / ``sweep.unlearn_scope`` (the fine-tuning-strategy ablation:
+  vision / projector / LLM / LoRA), ``sweep.learn_lr`` / ``sweep.unlearn_lr``,
+  ``sweep.seed`` (both training stages).
+
+Every combination of sweep values is a *variant*, labelled by the settings that
+vary (``"unlearn_lr=0.0001,seed=1"``; empty when nothing is swept).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fiubench.data.build import DataConfig
+from fiubench.data.schema import FORGET_SPLITS
+from fiubench.errors import ConfigError
+from fiubench.eval.config import EvalConfig
+from fiubench.models.config import ModelConfig, TuningScope
+from fiubench.train.config import TrainConfig, UnlearnTrainConfig, train_preset
+from fiubench.utils.config import from_dict, to_dict
+from fiubench.utils.registry import did_you_mean
+
+
+def _tiny_learn() -> TrainConfig:
+    return train_preset("tiny")
+
+
+@dataclass
+class LearnSection:
+    """Stage 1. The fine-tuned model trains on ``full_split``, the retain model on
+    ``retain_split``; the tuning scope is ``model.scope``."""
+
+    train: TrainConfig = field(default_factory=_tiny_learn)
+    full_split: str = "full"
+    retain_split: str = "retain"
+
+
+@dataclass
+class UnlearnSection:
+    """Stage 2, shared by every method. ``scope``: what unlearning updates (paper: LoRA
+    r=128 on the LLM + the full projector). ``method_options``: method -> its options."""
+
+    train: UnlearnTrainConfig = field(default_factory=UnlearnTrainConfig)
+    scope: TuningScope = field(default_factory=TuningScope)
+    retain: str = "retain"
+    early_stop: bool = True
+    loss_threshold: float | None = None
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class SweepSection:
+    """Lists to sweep (empty = not swept: the single value of the section above)."""
+
+    learn_lr: list[float] = field(default_factory=list)
+    learn_scope: list[TuningScope] = field(default_factory=list)
+    unlearn_lr: list[float] = field(default_factory=list)
+    unlearn_scope: list[TuningScope] = field(default_factory=list)
+    seed: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RunConfig:
+    """``fiubench run``: data -> base -> learn (full, retain) -> evaluate -> unlearn x
+    methods x forget splits x variants, evaluating every checkpoint -> report.
+
+    ``dataset``: an existing dataset directory (e.g. the official release); when
+    null the embedded dataset described by ``data`` is built. ``checkpoint_eval``:
+    EvalConfig keys overridden when evaluating intermediate checkpoints (cheaper
+    curves); final models always use ``eval``. ``eval.forget`` is set per split.
+    """
+
+    name: str = "run"
+    dataset: Path | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    learn: LearnSection = field(default_factory=LearnSection)
+    unlearn: UnlearnSection = field(default_factory=UnlearnSection)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint_eval: dict[str, Any] = field(default_factory=dict)
+    methods: list[str] = field(default_factory=lambda: ["ga", "gd", "kl", "po", "npo"])
+    forget_splits: list[str] = field(default_factory=lambda: ["forget5", "forget10"])
+    evaluate_base: bool = True
+    evaluate_checkpoints: bool = True
+    sweep: SweepSection = field(default_factory=SweepSection)
+
+    def validate(self) -> None:
+        from fiubench.methods import build_method, method_names
+
+        if not self.methods:
+            raise ConfigError("run.methods: empty (name at least one unlearning method)")
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"run.methods: duplicates in {self.methods}")
+        known = method_names()
+        for i, m in enumerate(self.methods):
+            if m not in known:
+                raise ConfigError(
+                    f"run.methods[{i}]: unknown unlearning method {m!r}.{did_you_mean(m, known)} "
+                    f"Known: {', '.join(known)}."
+                )
+        for m, opts in self.unlearn.method_options.items():
+            if m not in known:
+                raise ConfigError(
+                    f"run.unlearn.method_options: unknown method {m!r}.{did_you_mean(m, known)}"
+                )
+            try:
+                build_method(m, opts)
+            except ConfigError as e:
+                raise ConfigError(f"run.unlearn.method_options.{m}: {e}") from None
+        if not self.forget_splits:
+            raise ConfigError("run.forget_splits: empty")
+        available = list(FORGET_SPLITS) if self.dataset is not None else [
+            f"forget{int(p) if float(p).is_integer() else p}" for p in self.data.forget_percents
+        ]
+        for i, s in enumerate(self.forget_splits):
+            if s not in available:
+                raise ConfigError(
+                    f"run.forget_splits[{i}]: {s!r} is not a forget split of this dataset.{did_you_mean(s, available)} "
+                    f"Available: {', '.join(available)}."
+                )
+        if self.dataset is not None and not Path(self.dataset).is_dir():
+            raise ConfigError(f"run.dataset: {self.dataset} is not a directory")
+        self.model.validate()
+        self.learn.train.validate("run.learn.train")
+        self.unlearn.train.validate("run.unlearn.train")
+        self.unlearn.scope.validate()
+        if self.checkpoint_eval:
+            self.checkpoint_eval_config(self.forget_splits[0])
+        for name in ("learn_lr", "unlearn_lr"):
+            for v in getattr(self.sweep, name):
+                if not v > 0:
+                    raise ConfigError(f"run.sweep.{name}: learning rates must be > 0, got {v}")
+        for s in (*self.sweep.learn_scope, *self.sweep.unlearn_scope):
+            s.validate()
+
+    # ------------------------------------------------------------------ derived
+    def eval_config(self, split: str) -> EvalConfig:
+        return dataclasses.replace(copy.deepcopy(self.eval), forget=split)
+
+    def checkpoint_eval_config(self, split: str) -> EvalConfig:
+        """``eval`` with the ``checkpoint_eval`` overrides, for intermediate checkpoints."""
+        merged = to_dict(self.eval)
+        for k, v in self.checkpoint_eval.items():
+            if isinstance(v, dict) and isinstance(merged.get(k), dict):
+                merged[k] = {**merged[k], **v}
+            else:
+                merged[k] = v
+        merged["forget"] = split
+        return from_dict(EvalConfig, merged, "run.checkpoint_eval")
+
+    def variants(self) -> list[Variant]:
+        """Every combination of the sweep lists (one, unlabelled, when nothing is swept)."""
+        dims: list[tuple[str, list[Any]]] = [
+            (name, getattr(self.sweep, name)) for name in ("learn_scope", "learn_lr", "unlearn_scope", "unlearn_lr", "seed")
+        ]
+        dims = [(n, vals) for n, vals in dims if vals]
+        out = []
+        for combo in itertools.product(*(vals for _, vals in dims)):
+            out.append(Variant(dict(zip((n for n, _ in dims), combo, strict=True)), {n for n, v in dims if len(v) > 1}))
+        return out
+
+
+LEARN_DIMS = ("learn_scope", "learn_lr", "seed")
+
+
+def scope_label(s: TuningScope) -> str:
+    """``projector+language``, ``language(lora r=128)``..."""
+    parts = [p for p in ("vision", "projector", "language") if getattr(s, p)]
+    label = "+".join(parts)
+    return f"{label}(lora r={s.lora_r})" if s.lora else label
+
+
+@dataclass
+class Variant:
+    """One point of the sweep: the swept settings (``values``), labelled by those that vary."""
+
+    values: dict[str, Any]
+    varying: set[str] = field(default_factory=set)
+
+    def _label(self, dims: tuple[str, ...] | None) -> str:
+        parts = []
+        for k, v in self.values.items():
+            if k not in self.varying or (dims is not None and k not in dims):
+                continue
+            parts.append(f"{k}={scope_label(v) if isinstance(v, TuningScope) else v}")
+        return ",".join(parts)
+
+    @property
+    def label(self) -> str:
+        return self._label(None)
+
+    @property
+    def learn_label(self) -> str:
+        """The part of the label that the stage-1 models depend on."""
+        return self._label(LEARN_DIMS)
+
+    def learn_values(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if k in LEARN_DIMS}

@@ -1,0 +1,150 @@
+"""Write the whole report of a run: one self-contained HTML page plus Markdown, CSV, LaTeX.
+
+Layout of the report directory (replaced atomically as a whole)::
+
+    index.html              self-contained (CSS inline, plots as base64 <img>)
+    report.md               all tables, plots linked from plots/
+    tables/<name>.csv       raw values (not x100)
+    tables/<name>.tex       booktabs tables (x100 like the paper)
+    plots/curves_<split>.png
+    provenance.json
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fiubench.errors import FiubenchError
+from fiubench.report.entries import Entry, judge_backends, load_entries
+from fiubench.report.plots import curve_png
+from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
+from fiubench.report.store import ResultsStore
+from fiubench.report.tables import (
+    Table,
+    detail_table,
+    forget_splits,
+    learning_table,
+    main_table,
+    matched_table,
+)
+from fiubench.utils.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
+from fiubench.utils.provenance import provenance
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1250px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table.results{border-collapse:collapse;margin:1em 0;font-size:.9em}
+table.results caption{text-align:left;font-weight:600;padding:.3em 0}
+table.results th,table.results td{border:1px solid #ccc;padding:.25em .6em}
+table.results thead th{background:#f2f4f7}th.group{text-align:center}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tbody tr:nth-child(even){background:#fafafa}
+p.note{color:#555;font-size:.85em;max-width:70em}
+img.plot{max-width:100%;border:1px solid #ddd}
+.meta{color:#666;font-size:.85em}
+"""
+
+
+class Report:
+    """The assembled tables and plots of one run, ready to render."""
+
+    def __init__(
+        self, entries: Sequence[Entry], methods: Sequence[str] | None = None, title: str = "FIUBench report"
+    ) -> None:
+        if not entries:
+            raise FiubenchError("nothing to report: the results database holds no evaluations")
+        self.entries = list(entries)
+        self.title = title
+        self.splits = forget_splits(self.entries)
+        self.learning: Table = learning_table(self.entries)
+        self.main: dict[str, Table] = {s: main_table(self.entries, s, methods) for s in self.splits}
+        self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
+        self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
+        self.plots: dict[str, bytes] = {}
+        for s in self.splits:
+            png = curve_png(self.entries, s)
+            if png is not None:
+                self.plots[s] = png
+
+    def tables(self) -> list[Table]:
+        out = [self.learning]
+        for s in self.splits:
+            out += [self.main[s], self.matched[s]]
+        out += [self.detail[s] for s in self.splits]
+        return out
+
+    def markdown(self) -> str:
+        parts = [f"# {self.title}", "", self._meta_line(), "", "## Learning stage", "", to_markdown(self.learning)]
+        for s in self.splits:
+            parts += [f"## Forget split {s}", "", to_markdown(self.main[s]), to_markdown(self.matched[s])]
+            if s in self.plots:
+                parts += [f"![utility vs forget quality, {s}](plots/curves_{s}.png)", ""]
+        parts += ["## Per-metric detail", ""]
+        parts += [to_markdown(self.detail[s]) for s in self.splits]
+        return "\n".join(parts)
+
+    def html(self) -> str:
+        esc = html.escape
+        body = [f"<h1>{esc(self.title)}</h1>", f'<p class="meta">{esc(self._meta_line())}</p>']
+        body += ["<h2>Learning stage</h2>", to_html(self.learning)]
+        for s in self.splits:
+            body += [f'<h2 id="split-{esc(s)}">Forget split {esc(s)}</h2>', to_html(self.main[s])]
+            if s in self.plots:
+                b64 = base64.b64encode(self.plots[s]).decode("ascii")
+                body.append(
+                    f'<figure><img class="plot" id="curves_{esc(s)}" alt="utility vs forget quality, {esc(s)}" '
+                    f'src="data:image/png;base64,{b64}"><figcaption class="note">One line per method: '
+                    "checkpoints in step order from the fine-tuned model (square); the star is the retain "
+                    "model.</figcaption></figure>"
+                )
+            body.append(to_html(self.matched[s]))
+        body.append("<h2>Per-metric detail</h2>")
+        body += [to_html(self.detail[s]) for s in self.splits]
+        return (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{esc(self.title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body)
+            + "\n</body></html>\n"
+        )
+
+    def _meta_line(self) -> str:
+        judges = judge_backends(self.entries)
+        runs = sorted({e.run for e in self.entries})
+        return (
+            f"Run(s): {', '.join(runs)}. Judge backend: {'; '.join(judges) or 'none'}. "
+            f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}."
+        )
+
+
+def write_report(
+    db: str | Path,
+    out: str | Path,
+    *,
+    run: str | None = None,
+    methods: Sequence[str] | None = None,
+    title: str = "FIUBench report",
+    config: Any = None,
+) -> Path:
+    """Build the report from ``db`` (results.sqlite) into directory ``out``; returns ``out/index.html``."""
+    with ResultsStore(db, create=False) as store:
+        entries = load_entries(store, run)
+    rep = Report(entries, methods, title)
+    out = Path(out)
+    with atomic_dir(out, overwrite=True) as tmp:
+        atomic_write_text(tmp / "index.html", rep.html())
+        atomic_write_text(tmp / "report.md", rep.markdown())
+        for t in rep.tables():
+            atomic_write_text(tmp / "tables" / f"{t.name}.csv", to_csv(t))
+            atomic_write_text(tmp / "tables" / f"{t.name}.tex", to_latex(t))
+        for s, png in rep.plots.items():
+            atomic_write_bytes(tmp / "plots" / f"curves_{s}.png", png)
+        atomic_write_json(
+            tmp / "provenance.json",
+            provenance({"db": str(db), "run": run, "methods": list(methods or []), "run_config": config}),
+        )
+    return out / "index.html"

@@ -1,0 +1,245 @@
+"""The results store: every evaluation of a run in one embedded SQLite database.
+
+One row per (run, evaluated model, checkpoint step, metric), with the method, the
+forget split, the sweep variant, the config hash of the step that produced it and
+the judge backend that scored it. ``fiubench results`` queries it; the report is
+built from it, so a report can always be rebuilt from ``results.sqlite`` alone.
+
+Roles of an evaluated model:
+
+* ``base``      -- the pretrained VLM before stage-1 fine-tuning (knows nobody);
+* ``finetuned`` -- stage 1 on all identities (the starting point of unlearning);
+* ``retain``    -- stage 1 on the retain identities only (the gold standard);
+* ``unlearned`` -- a checkpoint (``step``) or the final model (``final``) of one
+  unlearning run (method x forget split x variant).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from fiubench.errors import FiubenchError
+
+ROLES = ("base", "finetuned", "retain", "unlearned")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    run TEXT NOT NULL,             -- run name (the run directory's name)
+    model TEXT NOT NULL,           -- evaluated-model label, e.g. "ga/forget5/lr=1e-4"
+    role TEXT NOT NULL,            -- base | finetuned | retain | unlearned
+    method TEXT,                   -- unlearning method (NULL unless role = unlearned)
+    forget_split TEXT NOT NULL DEFAULT '',  -- forget split the metrics refer to ('': none)
+    variant TEXT NOT NULL DEFAULT '',  -- sweep variant, e.g. "lr=0.0001,scope=lora,seed=0"
+    step INTEGER NOT NULL,         -- optimiser step of the checkpoint (0: start of unlearning)
+    final INTEGER NOT NULL,        -- 1: the run's final model
+    config_hash TEXT NOT NULL,     -- hash of everything that determined this evaluation
+    metric TEXT NOT NULL,          -- flat metric name, e.g. "forget.ks_log10_p"
+    value REAL,                    -- NULL: not computed (never silently 0)
+    higher_is_better INTEGER,      -- NULL: unknown
+    judge TEXT,                    -- judge backend label, e.g. "similarity, offline"
+    created TEXT NOT NULL DEFAULT (datetime('now')),
+    PRIMARY KEY (run, model, forget_split, variant, step, final, metric)
+);
+CREATE INDEX IF NOT EXISTS results_by_metric ON results (metric, method, forget_split);
+"""
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One stored number."""
+
+    run: str
+    model: str
+    role: str
+    method: str | None
+    forget_split: str | None
+    variant: str
+    step: int
+    final: bool
+    config_hash: str
+    metric: str
+    value: float | None
+    higher_is_better: bool | None
+    judge: str | None
+
+
+COLUMNS = tuple(f.name for f in fields(ResultRow))
+
+
+def _clean(value: Any) -> float | None:
+    """NaN/inf/non-numbers become NULL: SQLite and CSV readers choke on them."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+class ResultsStore:
+    """An SQLite file of evaluation results (created on first use)."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise FiubenchError(f"results database {self.path} does not exist")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = sqlite3.connect(self.path)
+            self._con.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise FiubenchError(f"{self.path} is not a fiubench results database: {e}") from e
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- writing
+    def add(
+        self,
+        metrics: Mapping[str, Any],
+        *,
+        run: str,
+        model: str,
+        role: str,
+        config_hash: str,
+        method: str | None = None,
+        forget_split: str | None = None,
+        variant: str = "",
+        step: int = 0,
+        final: bool = False,
+        metric_info: Mapping[str, Mapping[str, Any]] | None = None,
+        judge: str | None = None,
+    ) -> int:
+        """Store one evaluation (flat metric name -> value); replaces an earlier copy.
+
+        Returns the number of rows written. Re-adding the same evaluation (a rerun
+        of the pipeline) overwrites instead of duplicating.
+        """
+        if role not in ROLES:
+            raise FiubenchError(f"results store: role {role!r} is not one of {', '.join(ROLES)}")
+        info = metric_info or {}
+        rows = []
+        for name, value in metrics.items():
+            hib = info.get(name, {}).get("higher_is_better")
+            rows.append((
+                run, model, role, method, forget_split or "", variant, int(step), int(bool(final)),
+                config_hash, str(name), _clean(value), None if hib is None else int(bool(hib)), judge,
+            ))
+        with self._con:
+            self._con.executemany(
+                f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(COLUMNS))})",
+                rows,
+            )
+        return len(rows)
+
+    def add_results_json(self, results: Mapping[str, Any], **keys: Any) -> int:
+        """Store an evaluation given as the evaluator's ``results.json`` dict.
+
+        Flat metrics plus the aggregates ``model_utility`` and ``forget_quality``
+        (when they are not already among the metrics).
+        """
+        metrics = dict(results.get("metrics", {}))
+        for agg in ("model_utility", "forget_quality"):
+            if agg not in metrics and agg in results.get("aggregates", {}):
+                metrics[agg] = results["aggregates"][agg]
+        keys.setdefault("metric_info", results.get("metric_info"))
+        if "judge" not in keys:
+            keys["judge"] = judge_label(results.get("judge"))
+        return self.add(metrics, **keys)
+
+    def delete_run(self, run: str) -> None:
+        with self._con:
+            self._con.execute("DELETE FROM results WHERE run = ?", (run,))
+
+    # ----------------------------------------------------------------- reading
+    def rows(
+        self,
+        *,
+        run: str | Sequence[str] | None = None,
+        method: str | Sequence[str] | None = None,
+        forget_split: str | Sequence[str] | None = None,
+        metric: str | Sequence[str] | None = None,
+        role: str | Sequence[str] | None = None,
+        final_only: bool = False,
+    ) -> list[ResultRow]:
+        """Rows matching every given filter (a filter may be one value or a list)."""
+        where, params = [], []
+        for col, val in (
+            ("run", run), ("method", method), ("forget_split", forget_split),
+            ("metric", metric), ("role", role),
+        ):
+            if val is None:
+                continue
+            vals = [val] if isinstance(val, str) else list(val)
+            where.append(f"{col} IN ({', '.join('?' * len(vals))})")
+            params.extend(vals)
+        if final_only:
+            where.append("final = 1")
+        sql = f"SELECT {', '.join(COLUMNS)} FROM results"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY run, forget_split, role, method, variant, step, final, metric"
+        out = []
+        for r in self._con.execute(sql, params):
+            d = dict(zip(COLUMNS, r, strict=True))
+            d["final"] = bool(d["final"])
+            d["forget_split"] = d["forget_split"] or None
+            d["higher_is_better"] = None if d["higher_is_better"] is None else bool(d["higher_is_better"])
+            out.append(ResultRow(**d))
+        return out
+
+    def distinct(self, column: str) -> list[Any]:
+        if column not in COLUMNS:
+            raise FiubenchError(f"results store: no column {column!r}")
+        return [r[0] for r in self._con.execute(f"SELECT DISTINCT {column} FROM results ORDER BY 1")]
+
+
+def judge_label(judge: Any) -> str | None:
+    """A short human label of a judge record, e.g. ``"similarity, offline"``."""
+    if judge is None:
+        return None
+    if isinstance(judge, str):
+        return judge
+    if isinstance(judge, Mapping):
+        if judge.get("label"):
+            return str(judge["label"])
+        name = judge.get("backend") or judge.get("name") or judge.get("kind")
+        if name is None:
+            return None
+        parts = [str(name)]
+        if judge.get("model"):
+            parts[0] += f" {judge['model']}"
+        if judge.get("offline") is True:
+            parts.append("offline")
+        return ", ".join(parts)
+    return str(judge)
+
+
+def rows_to_csv(rows: Iterable[ResultRow], path: str | Path | None = None) -> str:
+    """CSV text of ``rows`` (written atomically to ``path`` when given)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for r in rows:
+        w.writerow(["" if getattr(r, c) is None else getattr(r, c) for c in COLUMNS])
+    text = buf.getvalue()
+    if path is not None:
+        from fiubench.utils.io import atomic_write_text
+
+        atomic_write_text(path, text)
+    return text

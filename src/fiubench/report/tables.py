@@ -1,0 +1,247 @@
+"""The report's tables, built from evaluation entries (renderer-independent).
+
+* learning-stage table (the paper's Table 1): base model before fine-tuning vs
+  fine-tuned vs retain -- ROUGE-L, judge, exact match; the base must know nobody;
+* main table (the paper's Table 2 layout), one per forget split:
+  model utility side ``ROUGE, judge, truth ratio, ACC, MU`` | forget side
+  ``KS log10 p, EM, MIA, APE, FQ`` for retain, fine-tuned and every method;
+* per-metric detail: every stored metric for every final model;
+* forget quality at matched utility (see :mod:`fiubench.report.matched`).
+
+Scores in [0, 1] are shown x100 like the paper; KS is shown as log10 p.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fiubench.report.entries import Entry, judge_backends, parent
+from fiubench.report.matched import MatchedPoint, matched_utility
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: header, the metric(s) it shows (first present wins), scale."""
+
+    header: str
+    metrics: tuple[str, ...] = ()
+    scale: float = 100.0
+    decimals: int = 1
+    higher_is_better: bool | None = None
+    group: str = ""  # columns sharing a group are drawn together ("MU side" / "FQ side")
+
+
+@dataclass
+class Table:
+    """A rendered-agnostic table: a label column then numeric (or text) cells."""
+
+    name: str  # file stem, e.g. "main_forget5"
+    title: str
+    columns: list[Column]
+    rows: list[tuple[str, list[float | str | None]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    row_header: str = "model"
+
+    def cell_text(self, col: Column, value: float | str | None) -> str:
+        if value is None:
+            return "—"
+        if isinstance(value, str):
+            return value
+        return f"{value * col.scale:.{col.decimals}f}"
+
+
+def _judge_header(entries: Sequence[Entry]) -> str:
+    backends = judge_backends(entries)
+    return f"judge ({'; '.join(backends)})" if backends else "judge"
+
+
+def _value(entry: Entry, col: Column) -> float | None:
+    for m in col.metrics:
+        v = entry.get(m)
+        if v is not None:
+            return v
+    return None
+
+
+def _finals(entries: Sequence[Entry]) -> list[Entry]:
+    return [e for e in entries if e.role != "unlearned" or e.final]
+
+
+def _order(entries: Sequence[Entry], methods: Sequence[str] | None) -> list[Entry]:
+    role_rank = {"base": 0, "retain": 1, "finetuned": 2, "unlearned": 3}
+    mrank = {m: i for i, m in enumerate(methods or [])}
+    return sorted(
+        entries,
+        key=lambda e: (role_rank.get(e.role, 9), mrank.get(e.method or "", 99), e.method or "", e.variant),
+    )
+
+
+def forget_splits(entries: Sequence[Entry]) -> list[str]:
+    """Forget splits in natural order (forget1, forget5, forget10), "full" excluded."""
+    names = {e.forget_split for e in entries if e.forget_split and e.forget_split != "full"}
+
+    def key(s: str) -> tuple[int, str]:
+        digits = "".join(ch for ch in s if ch.isdigit())
+        return (int(digits) if digits else 10**6, s)
+
+    return sorted(names, key=key)
+
+
+def main_columns(judge_header: str) -> list[Column]:
+    """The paper's Table 2 columns."""
+    return [
+        Column("ROUGE", ("retain.rouge_l",), higher_is_better=True, group="Model utility (retain)"),
+        Column(judge_header, ("retain.judge",), higher_is_better=True, group="Model utility (retain)"),
+        Column("Truth", ("retain.truth_ratio",), higher_is_better=True, group="Model utility (retain)"),
+        Column("ACC", ("visual.acc", "mme.acc", "pope.acc"), higher_is_better=True, group="Model utility (retain)"),
+        Column("MU", ("model_utility",), higher_is_better=True, group="Model utility (retain)"),
+        Column("KS log p", ("forget.ks_log10_p",), scale=1.0, decimals=2, higher_is_better=True, group="Forget quality (forget)"),
+        Column("EM", ("forget.exact_match",), higher_is_better=False, group="Forget quality (forget)"),
+        Column("MIA", ("mia.auc_min_k_pp", "mia.auc_min_k", "mia.auc_loss"), higher_is_better=False, group="Forget quality (forget)"),
+        Column("APE", ("forget.ape",), higher_is_better=False, group="Forget quality (forget)"),
+        Column("FQ", ("forget_quality",), higher_is_better=True, group="Forget quality (forget)"),
+    ]
+
+
+def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None) -> Table:
+    """The paper's Table 2 layout for one forget split (final models only)."""
+    rows = [e for e in _finals(entries) if e.forget_split == split and e.role != "base"]
+    cols = main_columns(_judge_header(rows))
+    t = Table(
+        name=f"main_{split}",
+        title=f"Main results, {split} (paper's Table 2 layout)",
+        columns=cols,
+    )
+    for e in _order(rows, methods):
+        t.rows.append((e.label, [_value(e, c) for c in cols]))
+    t.notes.append(
+        "Scores x100. KS log p = log10 p-value of the KS test between this model's and the "
+        "retain model's forget truth ratios (0 = indistinguishable from retain). "
+        "MIA = membership-inference AUC on forget vs never-trained identities (Min-K%++ "
+        "by default; 50 = chance). EM, MIA and APE: lower = more forgotten."
+    )
+    return t
+
+
+def learning_table(entries: Sequence[Entry]) -> Table:
+    """Learning stage (paper's Table 1): what the base, fine-tuned and retain models know.
+
+    ROUGE-L, judge and exact match on the identities of every forget split and on
+    the retain identities (the retain-side sample of the first split's evaluation).
+    Expected: the base knows nobody, the fine-tuned model knows everyone, the retain
+    model knows the retain identities only.
+    """
+    learn = [e for e in entries if e.role in ("base", "finetuned", "retain")]
+    jh = _judge_header(learn)
+    splits = forget_splits(learn)
+    cols: list[Column] = []
+    for s in [*splits, "retain"]:
+        side = "retain" if s == "retain" else "forget"
+        at = splits[0] if s == "retain" and splits else s
+        grp = "retain identities" if s == "retain" else f"{s} identities"
+        cols += [
+            Column("ROUGE-L", (f"@{at}:{side}.rouge_l",), higher_is_better=True, group=grp),
+            Column(jh, (f"@{at}:{side}.judge",), higher_is_better=True, group=grp),
+            Column("EM", (f"@{at}:{side}.exact_match",), higher_is_better=True, group=grp),
+        ]
+    t = Table(name="learning", title="Learning stage (paper's Table 1)", columns=cols)
+    for role in ("base", "finetuned", "retain"):
+        mine = [e for e in learn if e.role == role]
+        for variant in sorted({e.variant for e in mine}):
+            same = [e for e in mine if e.variant == variant]
+            by_split = {e.forget_split: e for e in same}
+            cells: list[float | str | None] = []
+            for c in cols:
+                s, name = c.metrics[0][1:].split(":", 1)
+                cells.append(by_split[s].get(name) if s in by_split else None)
+            t.rows.append((same[0].label, cells))
+    t.notes.append(
+        "Scores x100. Before fine-tuning the base model should know nobody (near 0); the "
+        "fine-tuned model knows every identity; the retain model only the retain identities."
+    )
+    return t
+
+
+def detail_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None) -> Table:
+    """Every stored metric (rows) for every final model (columns) on one forget split."""
+    models = _order([e for e in _finals(entries) if e.forget_split == split], methods)
+    metrics = sorted({m for e in models for m in e.metrics})
+    t = Table(
+        name=f"detail_{split}",
+        title=f"Per-metric detail, {split}",
+        columns=[Column(e.label, (), scale=1.0, decimals=3) for e in models],
+        row_header="metric",
+    )
+    for m in metrics:
+        hib = next((e.higher_is_better.get(m) for e in models if e.higher_is_better.get(m) is not None), None)
+        arrow = "" if hib is None else (" ↑" if hib else " ↓")
+        t.rows.append((m + arrow, [e.get(m) for e in models]))
+    t.notes.append("Raw values (not x100); ↑ higher is better, ↓ lower is better.")
+    return t
+
+
+def curve_points(entry_group: Sequence[Entry], finetuned: Entry | None) -> list[tuple[float, float | None, float | None]]:
+    """(step, MU, FQ) of one unlearning run in step order, starting at the fine-tuned model.
+
+    The final model is a point too when it is not also a saved checkpoint.
+    """
+    pts: dict[tuple[int, int], tuple[float, float | None, float | None]] = {}
+    for e in entry_group:
+        pts[(e.step, int(e.final))] = (float(e.step), e.get("model_utility"), e.get("forget_quality"))
+    ordered = [pts[k] for k in sorted(pts)]
+    # The final model duplicates the last checkpoint when training ended on a save.
+    dedup: list[tuple[float, float | None, float | None]] = []
+    for p in ordered:
+        if dedup and dedup[-1][0] == p[0] and dedup[-1][1:] == p[1:]:
+            continue
+        dedup.append(p)
+    if finetuned is not None and not any(p[0] == 0 for p in dedup):
+        dedup.insert(0, (0.0, finetuned.get("model_utility"), finetuned.get("forget_quality")))
+    return dedup
+
+
+def curves(entries: Sequence[Entry], split: str) -> dict[str, tuple[Entry | None, list[tuple[float, float | None, float | None]]]]:
+    """label -> (fine-tuned reference, curve points) for every unlearning run on ``split``."""
+    groups: dict[tuple, list[Entry]] = {}
+    for e in entries:
+        if e.role == "unlearned" and e.forget_split == split:
+            groups.setdefault(e.curve_key, []).append(e)
+    out = {}
+    for group in groups.values():
+        ft = parent(group[0], entries, "finetuned")
+        label = next((e.label for e in group if e.final), group[0].label)
+        out[label] = (ft, curve_points(group, ft))
+    return out
+
+
+def matched_table(
+    entries: Sequence[Entry], split: str, ratios: Sequence[float] = (0.8, 0.6)
+) -> tuple[Table, dict[str, dict[float, MatchedPoint | None]]]:
+    """FQ at matched utility (FQ@r) per unlearning run on one forget split."""
+    cols: list[Column] = []
+    for r in ratios:
+        cols.append(Column(f"FQ @ MU>={r:.0%}", (), group=f"{r:.0%}"))
+        cols.append(Column("at step", (), scale=1.0, decimals=1, group=f"{r:.0%}"))
+    t = Table(
+        name=f"matched_{split}",
+        title=f"Forget quality at matched utility, {split}",
+        columns=cols,
+        row_header="method",
+    )
+    found: dict[str, dict[float, MatchedPoint | None]] = {}
+    for label, (ft, pts) in sorted(curves(entries, split).items()):
+        ref = ft.get("model_utility") if ft else None
+        res = matched_utility(pts, ref, ratios)
+        found[label] = res
+        cells: list[float | str | None] = []
+        for r in ratios:
+            p = res[r]
+            cells.extend([None, None] if p is None else [p.forget_quality, p.step])
+        t.rows.append((label, cells))
+    t.notes.append(
+        "FQ@r: the best forget quality along the method's checkpoint curve (linearly "
+        "interpolated between checkpoints) while model utility stays >= r x the fine-tuned "
+        "model's. FQ x100."
+    )
+    return t, found

@@ -1,0 +1,26 @@
+"""Pipeline checks that must fail before anything heavy runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fiubench.data.build import build_dataset
+from fiubench.errors import ConfigError
+from fiubench.pipeline.run import Pipeline
+from fiubench.presets import load_run_config
+
+
+def test_missing_split_fails_before_any_training(tmp_path: Path) -> None:
+    """A dataset without the MIA holdout split is refused right after loading it."""
+    cfg = load_run_config("smoke")
+    data = build_dataset(cfg.data, tmp_path / "ds")
+    splits = json.loads((data / "split.json").read_text())
+    splits.pop("holdout")
+    (data / "split.json").write_text(json.dumps(splits))
+    cfg.dataset = data
+    with pytest.raises(ConfigError, match=r"holdout_split.*'holdout'"):
+        Pipeline(cfg, tmp_path / "run", log=lambda _m: None).run()
+    assert not list((tmp_path / "run" / "steps").glob("learn*"))

@@ -1,0 +1,50 @@
+"""`fiubench results` and `fiubench report` on a synthetic results database."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from fiubench.cli.main import main
+
+
+def test_results_lists_final_models_and_filters(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["results", "--db", str(db), "--method", "ga", "--split", "forget5", "--metric", "forget_quality"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line for line in out if line.startswith("r1")]
+    assert len(rows) == 1 and "18*" in rows[0] and "0.8000" in rows[0]  # final model only
+    assert main(["results", "--db", str(db), "--method", "ga", "--split", "forget5",
+                 "--metric", "forget_quality", "--all-steps"]) == 0
+    assert len([line for line in capsys.readouterr().out.splitlines() if line.startswith("r1")]) == 3
+
+
+def test_results_compare_and_csv(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["results", "--db", str(db), "--split", "forget5", "--compare", "finetuned", "ga/forget5"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "model_utility" in x)
+    assert line.split()[-1] == "-0.3000"  # 0.2 - 0.5
+    out = tmp_path / "sel.csv"
+    assert main(["results", "--db", str(db), "--role", "retain", "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert rows and {r["role"] for r in rows} == {"retain"}
+    assert len({r["metric"] for r in rows}) > 6  # --csv exports every metric by default
+
+
+def test_results_errors(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["results", "--db", str(db), "--compare", "finetuned", "gaa/forget5"]) == 2
+    assert 'Did you mean "ga/forget5"' in capsys.readouterr().err
+    assert main(["results", "--db", str(tmp_path / "missing.sqlite")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["results", "--db", str(db), "--metric", "model_utlity"]) == 2
+    assert 'Did you mean "model_utility"' in capsys.readouterr().err
+
+
+def test_report_command(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "myrun"
+    run_dir.mkdir()
+    (run_dir / "results.sqlite").write_bytes(db.read_bytes())
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "report" / "index.html").is_file()
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "no results database" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""The SQLite results store: one row per run x checkpoint x metric, idempotent, filterable."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from fiubench.errors import FiubenchError
+from fiubench.report.store import ResultsStore, rows_to_csv
+
+
+def test_rows_filters_and_nan_becomes_null(db: Path) -> None:
+    with ResultsStore(db) as st:
+        rows = st.rows(method="ga", forget_split="forget5", metric="forget_quality")
+        assert [(r.step, r.value, r.final) for r in rows] == [(6, 0.3, False), (12, 0.6, False), (18, 0.8, True)]
+        assert all(r.judge == "similarity, offline" for r in rows)
+        tr = st.rows(metric="forget.truth_ratio", role="finetuned")
+        assert tr and all(r.value is None for r in tr)  # NaN is stored as NULL, not 0
+        em = st.rows(metric="forget.exact_match", role="retain", forget_split="forget5")
+        assert em[0].higher_is_better is False
+        assert st.rows(method=["ga", "kl"], final_only=True, metric="model_utility", forget_split="forget10")[0].method == "ga"
+        assert set(st.distinct("method")) == {None, "ga", "kl"}
+
+
+def test_readding_replaces_instead_of_duplicating(db: Path) -> None:
+    with ResultsStore(db) as st:
+        n = len(st.rows())
+        st.add({"model_utility": 0.11}, run="r1", model="finetuned", role="finetuned",
+               forget_split="forget5", config_hash="f")
+        st.add({"model_utility": 0.12}, run="r1", model="base", role="base", config_hash="b")
+        st.add({"model_utility": 0.13}, run="r1", model="base", role="base", config_hash="b")
+        assert len(st.rows()) == n + 1  # the split-less base row replaced, not duplicated
+        assert st.rows(role="finetuned", forget_split="forget5", metric="model_utility")[0].value == 0.11
+        assert st.rows(role="base", metric="model_utility", forget_split=None)
+        with pytest.raises(FiubenchError, match="role"):
+            st.add({"x": 1.0}, run="r1", model="m", role="nonsense", config_hash="h")
+
+
+def test_csv_export(db: Path, tmp_path: Path) -> None:
+    with ResultsStore(db) as st:
+        rows = st.rows(method="kl")
+    text = rows_to_csv(rows, tmp_path / "out.csv")
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert text.splitlines() == lines
+    assert lines[0].startswith("run,model,role,method,forget_split")
+    assert len(lines) == len(rows) + 1
+    assert not any(math.isnan(r.value) for r in rows if r.value is not None)
+
+
+def test_missing_or_bad_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FiubenchError, match="does not exist"):
+        ResultsStore(tmp_path / "nope.sqlite", create=False)
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database at all" * 100)
+    with pytest.raises(FiubenchError, match="not a fiubench results database"):
+        ResultsStore(bad)
