@@ -102,5 +102,11 @@ def test_accuracy():
     assert acc.parse_yes_no("maybe yes") is None
     flags = [acc.yes_no_correct(g, lab) for g, lab in [("yes", "yes"), ("No.", "no"), ("yes", "no"), ("", "yes")]]
     assert acc.accuracy(flags) == 0.5
+    # Our visual QA labels are sentences ("Yes." / "No."), POPE's are bare words.
+    assert acc.yes_no_correct("Yes.", "Yes.")
+    assert acc.yes_no_correct("no", "No.")
+    assert not acc.yes_no_correct("No.", "Yes.")
+    with pytest.raises(ValueError):
+        acc.yes_no_correct("yes", "maybe")
     assert acc.open_match("Brown", "the hair is brown.")
     assert acc.acc_plus(["a", "a", "b", "b"], [True, True, True, False]) == 0.5

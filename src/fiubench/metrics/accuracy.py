@@ -23,7 +23,15 @@ def parse_yes_no(generation: str) -> str | None:
 
 
 def yes_no_correct(generation: str, label: str) -> bool:
-    return parse_yes_no(generation) == label.strip().lower()
+    """True when the generation's yes/no word matches the label's.
+
+    Labels come as "yes" (POPE, MME) or as sentences like "Yes." (our visual QA),
+    so both sides go through the same parser.
+    """
+    gold = parse_yes_no(label)
+    if gold is None:
+        raise ValueError(f"yes/no label {label!r} contains neither yes nor no")
+    return parse_yes_no(generation) == gold
 
 
 def accuracy(flags: Sequence[bool]) -> float:
