@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None, help="dataset directory (fiubench data build)")
     p.add_argument("--split", default=None, help="split to learn: full (fine-tuned model) or retain (retain model)")
     p.add_argument("--out", type=Path, default=None, help="run directory")
+    p.add_argument("--visual-replay", type=int, default=None, metavar="N",
+                   help="mix N visual-attribute QA about procedural (non-benchmark) faces into "
+                        "training so a small VLM keeps answering visual questions (default 0)")
     p.add_argument("--preset", default=None, choices=["tiny", "paper"],
                    help="training recipe: tiny (memorises on the embedded tiny VLM, default) or paper "
                         "(FIUBench: lr 2e-5, 10 epochs, bf16)")
@@ -39,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     for key in ("data", "split", "out"):
         if getattr(args, key) is not None:
             raw[key] = str(getattr(args, key))
+    if args.visual_replay is not None:
+        raw["visual_replay"] = args.visual_replay
     for key in ("data", "out"):
         if key not in raw:
             raise ConfigError(f"--{key} is required")

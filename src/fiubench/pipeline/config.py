@@ -47,6 +47,7 @@ class LearnSection:
     train: TrainConfig = field(default_factory=_tiny_learn)
     full_split: str = "full"
     retain_split: str = "retain"
+    visual_replay: int = 0  # see fiubench.train.config.LearnConfig.visual_replay
 
 
 @dataclass

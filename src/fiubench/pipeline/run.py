@@ -122,12 +122,14 @@ class Pipeline:
         train = dataclasses.replace(
             cfg.learn.train, lr=v.get("learn_lr", cfg.learn.train.lr), seed=v.get("seed", cfg.learn.train.seed)
         )
-        step_cfg = {"model": model, "split": split, "train": _no_ui(train)}
+        step_cfg = {"model": model, "split": split, "train": _no_ui(train),
+                    "visual_replay": cfg.learn.visual_replay}
         role = "finetuned" if split == cfg.learn.full_split else "retain"
         name = _name(f"learn/{role}", variant.learn_label)
 
         def fn(d: Path) -> dict:
-            run_dir = learn(LearnConfig(data=data, out=d / "run", model=model, split=split, train=train))
+            run_dir = learn(LearnConfig(data=data, out=d / "run", model=model, split=split, train=train,
+                                        visual_replay=cfg.learn.visual_replay))
             return {"model": str(run_dir / "model")}
 
         return self.cache.run(name, step_cfg, fn, inputs={"data": data_key}, seed=train.seed)

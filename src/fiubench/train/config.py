@@ -127,10 +127,18 @@ class LearnConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     split: str = "full"
     train: TrainConfig = field(default_factory=_learn_train)
+    # Visual replay: this many visual-attribute QA about procedural faces from the base
+    # model's own pool (never benchmark identities) are mixed into stage 1, identical for
+    # the fine-tuned and the retain model. A tiny VLM fine-tuned on identity QA alone
+    # forgets how to answer visual questions at all (catastrophic forgetting), which would
+    # make visual accuracy meaningless; real pretrained VLMs need 0.
+    visual_replay: int = 0
 
     def validate(self) -> None:
         self.model.validate()
         self.train.validate("learn.train")
+        if self.visual_replay < 0:
+            raise ConfigError(f"learn.visual_replay: must be >= 0, got {self.visual_replay}")
 
 
 @dataclass

@@ -63,14 +63,18 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
     cfg.validate()
     ds = D.load(cfg.data)
     examples = D.split_examples(ds, cfg.split, "--split")
-    items = D.triples(examples)
+    replay, replay_images = D.visual_replay(cfg.visual_replay, cfg.train.seed)
+    items = D.triples(examples) + replay
 
     def build(accelerator: Any) -> Setup:
         from fiubench.models import load_image
         from fiubench.models.loading import load_vlm
 
+        def image(path: Path) -> Any:
+            return replay_images[path] if path in replay_images else load_image(path)
+
         vlm = load_vlm(cfg.model)
-        pool = EncodedPool(items, vlm.train_batch, load_image)
+        pool = EncodedPool(items, vlm.train_batch, image)
         pool.encode_all()
         t = cfg.train
         plan = Plan(len(items), t.batch_size, t.grad_accum, accelerator.num_processes, t.seed)
@@ -79,7 +83,7 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
             vlm=vlm,
             plan=plan,
             objective=lambda acc, model: SFTObjective(acc, model, pool, plan, pad),
-            extra_summary={"split": cfg.split, "n_examples": len(items),
+            extra_summary={"split": cfg.split, "n_examples": len(items), "n_visual_replay": len(replay),
                            "n_identities": len({e.unique_id for e in examples})},
         )
 
