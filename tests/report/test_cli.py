@@ -48,3 +48,20 @@ def test_report_command(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert (run_dir / "report" / "index.html").is_file()
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     assert "no results database" in capsys.readouterr().err
+
+
+def test_results_into_a_closed_pipe_is_quiet(db: Path) -> None:
+    """`fiubench results | head -1`: the reader leaves early; no traceback, exit 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fiubench", "results", "--db", str(db), "--all-steps", "--metric", "all"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err
