@@ -11,7 +11,8 @@ def test_cli_eval_retain_then_model(eval_ckpt, eval_data_dir, tmp_path, capsys):
     ref = tmp_path / "retain_eval"
     common = ["--model", str(eval_ckpt), "--data", str(eval_data_dir), "--forget", "forget5",
               "--max-new-tokens", "4", "--judge", "none", "--batch-size", "16"]
-    assert main(["eval", *common, "--skip", "judge", "ks", "--out", str(ref)]) == 0
+    assert main(["eval", *common, "--skip", "judge", "--retain-eval", "self", "--out", str(ref)]) == 0
+    assert json.loads((ref / "results.json").read_text())["metrics"]["forget.ks_p"] == 1.0
     out = tmp_path / "model_eval"
     assert main(["eval", *common, "--skip", "judge", "--retain-eval", str(ref), "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())

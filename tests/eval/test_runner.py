@@ -56,6 +56,16 @@ def test_ks_against_itself_is_one(eval_vlm, eval_dataset, reference):
     )
 
 
+def test_self_reference_is_the_retain_models_own_ks(eval_vlm, eval_dataset, reference):
+    """retain_reference="self": the retain model is scored against its own truth ratios
+    in the same pass, identical to evaluating it against a saved copy of itself."""
+    r = evaluate(eval_vlm, eval_dataset, cfg(), retain_reference="self")
+    assert r.metrics["forget.ks_p"] == 1.0 and r.metrics["forget.ks_log10_p"] == 0.0
+    assert r.provenance["retain_reference"].startswith("self")
+    twin = evaluate(eval_vlm, eval_dataset, cfg(), retain_reference=reference)
+    assert r.metrics == pytest.approx(twin.metrics)
+
+
 def test_records_and_metric_values_are_consistent(reference, eval_dataset):
     recs = [r for r in reference.records if r["kind"] == "qa"]
     assert {r["split"] for r in recs} == {"forget", "retain", "holdout"}

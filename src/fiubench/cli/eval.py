@@ -1,7 +1,7 @@
 """`fiubench eval`: evaluate one model checkpoint on a FIUBench dataset.
 
     fiubench eval --model CKPT --data D --forget forget5 \\
-        [--retain-eval RETAIN_RESULT_DIR] [--judge similarity|openai|hf|none] \\
+        [--retain-eval RETAIN_RESULT_DIR|self] [--judge similarity|openai|hf|none] \\
         [--skip judge ks mia visual ...] [--batch-size 16] --out DIR
 
 Writes DIR/results.json (metrics, metric_info, aggregates, judge, provenance incl. the
@@ -28,7 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="results directory (created atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--config", type=Path, help="YAML/JSON file with EvalConfig keys (flags override it)")
-    p.add_argument("--retain-eval", type=Path, help="the retain model's result dir on the same forget split (KS test)")
+    p.add_argument("--retain-eval", type=Path,
+                   help="the retain model's result dir on the same forget split (KS test); "
+                        "'self' when evaluating the retain model itself")
     p.add_argument("--judge", choices=["similarity", "openai", "hf", "none"], help="judge backend (default similarity)")
     p.add_argument("--judge-model", help="openai: model name; hf: local model dir; similarity: model dir")
     p.add_argument("--judge-base-url", help="OpenAI-compatible endpoint (else env OPENAI_BASE_URL)")
@@ -98,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)  # all options checked before anything heavy loads
     if args.out.exists() and not args.overwrite and any(args.out.iterdir()):
         raise ConfigError(f"--out {args.out} already exists (pass --overwrite to replace it)")
-    if args.retain_eval is not None and not (args.retain_eval / "results.json").is_file():
+    if args.retain_eval is not None and str(args.retain_eval) == "self":
+        args.retain_eval = "self"
+    elif args.retain_eval is not None and not (args.retain_eval / "results.json").is_file():
         raise ConfigError(f"--retain-eval {args.retain_eval}: no results.json there (run fiubench eval on the retain model first)")
 
     from fiubench.data import load_dataset

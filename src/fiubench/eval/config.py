@@ -17,7 +17,7 @@ class EvalConfig:
     """What to evaluate and how.
 
     Attributes:
-        forget: the forget split (forget1/forget5/forget10).
+        forget: the forget split (forget1/forget5/forget10, or any forget split of the dataset).
         retain_split: split the retain-side (model utility) metrics read.
         retain_max_identities: the retain split is subsampled to this many identities
             (deterministically, with ``seed``) so evaluation stays fast; 336 retain
@@ -72,8 +72,13 @@ class EvalConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        if self.forget not in FORGET_SPLITS:
-            raise ConfigError(f"eval.forget: {self.forget!r} is not one of {', '.join(FORGET_SPLITS)}")
+        # Any split of the dataset may be the forget split (`data build --forget-percents`
+        # makes forget20, ...); whether it exists is checked against split.json at evaluation.
+        if not self.forget or self.forget in (self.retain_split, self.holdout_split, "full"):
+            raise ConfigError(
+                f"eval.forget: {self.forget!r} cannot be the forget split "
+                f"(usually one of {', '.join(FORGET_SPLITS)})"
+            )
         if self.batch_size < 1:
             raise ConfigError(f"eval.batch_size: must be >= 1, got {self.batch_size}")
         if self.max_new_tokens < 1 or self.visual_max_new_tokens < 1:

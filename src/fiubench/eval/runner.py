@@ -15,7 +15,7 @@ from typing import Any
 
 from fiubench.data.schema import FIUDataset, Identity
 from fiubench.errors import ConfigError
-from fiubench.eval.compute import Record, add_derived, compute_metrics
+from fiubench.eval.compute import Record, add_derived, compute_metrics, forget_truth_ratios
 from fiubench.eval.config import EvalConfig
 from fiubench.eval.engine import Engine, ScoreRow
 from fiubench.eval.external import load_mme, load_pope
@@ -75,7 +75,7 @@ def _precheck(cfg: EvalConfig, dataset: FIUDataset, has_ref: bool, holdout: list
     needs = {n for n in (*agg.mu_metrics, "forget.ks_p", "forget.exact_match", agg.mia_metric, "forget.ape")}
     problems = []
     if "forget.ks_p" in needs - skipped and not has_ref:
-        problems.append("forget.ks_p needs the retain model's results (--retain-eval DIR) or --skip ks")
+        problems.append("forget.ks_p needs the retain model's results (--retain-eval DIR; 'self' for the retain model itself) or --skip ks")
     if cfg.judge.backend == "none" and {"retain.judge"} & (needs - skipped):
         problems.append("retain.judge needs a judge (--judge similarity|openai|hf) or --skip judge")
     if agg.mia_metric in needs - skipped and not holdout:
@@ -98,16 +98,23 @@ def evaluate(
     retain_reference: EvalResult | Path | str | None = None,
     checkpoint: str | Path | None = None,
 ) -> EvalResult:
-    """Evaluate ``vlm`` on ``dataset``; see the module docstring and EvalConfig."""
+    """Evaluate ``vlm`` on ``dataset``; see the module docstring and EvalConfig.
+
+    ``retain_reference``: the retain model's result (or its directory) on the same
+    forget split, the KS test's reference; ``"self"`` when ``vlm`` *is* the retain
+    model (its KS test is against its own truth ratios: p = 1); None only with
+    ``skip`` containing "ks".
+    """
     cfg.validate()
+    self_reference = isinstance(retain_reference, str) and retain_reference == "self"
     t0 = time.perf_counter()
     forget = dataset.split(cfg.forget)
     retain_ids = [i for i in dataset.split_ids(cfg.retain_split) if i not in set(dataset.split_ids(cfg.forget))]
     retain = [dataset.identities[i] for i in _subsample(retain_ids, cfg.retain_max_identities, cfg.seed)]
     holdout = _holdout(dataset, cfg)
     keys = {(p.unique_id, i) for p in forget for i in range(len(p.qa_list))}
-    ref_ratios = _reference(retain_reference, cfg, keys)
-    _precheck(cfg, dataset, ref_ratios is not None, holdout)
+    ref_ratios = None if self_reference else _reference(retain_reference, cfg, keys)
+    _precheck(cfg, dataset, self_reference or ref_ratios is not None, holdout)
     judge = build_judge(cfg.judge)
     engine = Engine(vlm, batch_size=cfg.batch_size, reuse_image_features=cfg.reuse_image_features)
 
@@ -204,6 +211,8 @@ def evaluate(
             r["judge_ok"] = v.ok
         judge_info = judge.info()
 
+    if self_reference:
+        ref_ratios = forget_truth_ratios(records)
     metrics = compute_metrics(records, mia_k=cfg.mia_k, judged=judge is not None, reference_ratios=ref_ratios)
     agg = aggregates(metrics, cfg.aggregate, cfg.skip)
     metrics["model_utility"] = agg["model_utility"]
@@ -217,9 +226,12 @@ def evaluate(
     prov["model_checkpoint"] = str(checkpoint) if checkpoint is not None else None
     prov["model_checkpoint_sha256"] = checkpoint_hashes(checkpoint)
     prov["dataset"] = str(dataset.root)
-    prov["retain_reference"] = None if retain_reference is None else (
-        str(retain_reference) if not isinstance(retain_reference, EvalResult) else "EvalResult (in memory)"
-    )
+    if self_reference:
+        prov["retain_reference"] = "self (this model is the retain model)"
+    else:
+        prov["retain_reference"] = None if retain_reference is None else (
+            str(retain_reference) if not isinstance(retain_reference, EvalResult) else "EvalResult (in memory)"
+        )
     prov["config"]["judge"].pop("api_key", None)  # never write secrets
     prov["evaluated_identities"] = {"forget": len(forget), "retain": len(retain), "holdout": len(holdout)}
     eng = dict(engine.stats)

@@ -1,37 +1,16 @@
 """Evaluating one model inside the pipeline (a thin layer over ``fiubench.eval``).
 
-The retain model is its own KS reference: the KS test between its forget truth
-ratios and themselves has p = 1 (log10 p = 0), the score of perfect forgetting.
-It is evaluated once with the KS metrics skipped (they need a reference it cannot
-have yet), then the metrics are recomputed from its per-sample records with its
-own ratios as the reference -- pure arithmetic, no second model pass.
+The retain model is its own KS reference (``evaluate(..., retain_reference="self")``):
+the KS test between its forget truth ratios and themselves has p = 1 (log10 p = 0),
+the score of perfect forgetting.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 from fiubench.eval.config import EvalConfig
-from fiubench.eval.result import EvalResult
-
-
-def _self_reference(result: EvalResult, cfg: EvalConfig) -> EvalResult:
-    from fiubench.eval.compute import compute_metrics
-    from fiubench.metrics.aggregate import aggregates
-
-    ratios = result.forget_truth_ratios()
-    judged = cfg.judge.backend != "none"
-    metrics = compute_metrics(result.records, mia_k=cfg.mia_k, judged=judged, reference_ratios=ratios)
-    agg = aggregates(metrics, cfg.aggregate, cfg.skip)
-    metrics["model_utility"] = agg["model_utility"]
-    metrics["forget_quality"] = agg["forget_quality"]
-    prov = dict(result.provenance)
-    prov["retain_reference"] = "self (this model is the retain model)"
-    if isinstance(prov.get("config"), dict):
-        prov["config"] = {**prov["config"], "skip": list(cfg.skip)}
-    return dataclasses.replace(result, metrics=metrics, aggregates=agg, provenance=prov)
 
 
 def evaluate_checkpoint(
@@ -55,11 +34,7 @@ def evaluate_checkpoint(
     vlm = load_vlm(ModelConfig(name_or_path=str(model_dir), **(model_overrides or {})))
     source = resolve_path(str(model_dir))
     ckpt = source if isinstance(source, Path) else None  # hashed into the provenance
-    if reference is None:
-        first = dataclasses.replace(cfg, skip=[*cfg.skip, "ks"])
-        result = _self_reference(evaluate(vlm, dataset, first, None, checkpoint=ckpt), cfg)
-    else:
-        result = evaluate(vlm, dataset, cfg, reference, checkpoint=ckpt)
+    result = evaluate(vlm, dataset, cfg, "self" if reference is None else reference, checkpoint=ckpt)
     del vlm
     result.save(out, overwrite=True)
     return {
