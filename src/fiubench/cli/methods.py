@@ -1,8 +1,10 @@
-"""``fiubench methods``: list the unlearning methods, their options and defaults."""
+"""``fiubench methods``: list the unlearning methods (built-in and plugins), what each does,
+its paper and its options."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "list the unlearning methods and their options"
 
@@ -13,15 +15,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def describe() -> list[dict[str, object]]:
-    import sys
-
     from fiubench.methods import METHODS
+    from fiubench.methods.plugins import source_of
 
     rows = []
-    for name, cls in METHODS.items():
-        doc = (sys.modules[cls.__module__].__doc__ or "").strip()
+    for name, cls in sorted(METHODS.items(), key=lambda kv: (source_of(kv[0]) != "built-in", kv[0])):
+        doc = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip()
         rows.append({
             "name": name,
+            "description": cls.description or (doc.splitlines()[0] if doc else ""),
+            "paper": cls.paper,
+            "source": source_of(name),
             "summary": doc.splitlines()[0] if doc else "",
             "doc": doc,
             "needs_reference": cls.needs_reference,
@@ -35,22 +39,32 @@ def describe() -> list[dict[str, object]]:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from fiubench.methods import METHODS
+    from fiubench.errors import FiubenchError
+    from fiubench.methods import BROKEN, METHODS
 
     rows = describe()
     if args.name is not None:
-        METHODS.get(args.name.lower())  # did-you-mean on unknown names
-        rows = [r for r in rows if r["name"] == args.name.lower()]
+        name = args.name.lower()
+        if name in BROKEN and name not in METHODS:
+            raise FiubenchError(BROKEN[name])
+        METHODS.get(name)  # did-you-mean on unknown names
+        rows = [r for r in rows if r["name"] == name]
+    else:
+        for msg in BROKEN.values():  # reported, never fatal: the other methods still work
+            print(f"fiubench methods: error: {msg}", file=sys.stderr)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=str))
         return 0
     for r in rows:
         flags = [f for f, on in (("reference model", r["needs_reference"]), ("refusals", r["needs_refusal"])) if on]
-        print(f"{r['name']:8s} {r['summary']}" + (f"  [uses: {', '.join(flags)}]" if flags else ""))
+        src = "" if r["source"] == "built-in" else f"  [plugin: {r['source']}]"
+        print(f"{r['name']:12s} {r['description']}" + (f"  [uses: {', '.join(flags)}]" if flags else "") + src)
+        if r["paper"]:
+            print(f"{'':12s}   paper: {r['paper']}")
         if r["default_loss_threshold"] is not None:
-            print(f"{'':8s}   early stop: loss < {r['default_loss_threshold']}")
+            print(f"{'':12s}   early stop: loss < {r['default_loss_threshold']}")
         for o in r["options"]:  # type: ignore[union-attr]
-            print(f"{'':8s}   --method-opt {o['name']}={o['default']}  ({o['type']})")
+            print(f"{'':12s}   --method-opt {o['name']}={o['default']}  ({o['type']})")
         if args.name is not None:
             print()
             print(r["doc"])

@@ -67,9 +67,17 @@ class UnlearningMethod:
         needs_refusal: the engine adds refusal-answer inputs to forget batches.
         default_loss_threshold: early stop when the step loss falls below it
             (None: never); the user can override it per run.
+        description: one line for ``fiubench methods``.
+        paper: where the method comes from (authors, year, venue or arXiv id).
+
+    Optional hooks, in the order the engine calls them: ``configure_trainable``,
+    ``setup``, ``prepare`` (only when ``prepare_batches()`` > 0), then per optimiser
+    step ``begin_step``, ``compute_loss`` (once per micro-batch) and ``after_step``.
     """
 
     name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
     Options: ClassVar[type[MethodOptions]] = MethodOptions
     needs_reference: ClassVar[bool] = False
     needs_refusal: ClassVar[bool] = False
@@ -83,6 +91,22 @@ class UnlearningMethod:
 
     def setup(self, vlm: Any, seed: int) -> None:
         """Prepare state derived from the model and the seed (RMU's random direction)."""
+
+    def prepare_batches(self) -> int:
+        """How many (forget, retain) batches ``prepare`` wants (0: it is not called)."""
+        return 0
+
+    def prepare(self, ctx: MethodContext, batches: list[tuple[UnlearnBatch, UnlearnBatch]]) -> None:
+        """Derive state from the starting model and a few batches before the first step
+        (MMUnlearner's Fisher saliency masks). Called on the starting (fine-tuned) weights,
+        also when a run resumes, so the state is the same either way."""
+
+    def begin_step(self, step: int) -> None:
+        """Called before the micro-batches of optimiser step ``step`` (0-based); SCRUB
+        alternates its max and min phases on it."""
+
+    def after_step(self, step: int) -> None:
+        """Called after the optimiser applied step ``step`` (1-based count of steps done)."""
 
     def compute_loss(
         self, ctx: MethodContext, forget: UnlearnBatch, retain: UnlearnBatch

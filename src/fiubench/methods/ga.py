@@ -26,6 +26,8 @@ class GAOptions(MethodOptions):
 @register_method
 class GradientAscent(UnlearningMethod):
     name = "ga"
+    description = "gradient ascent on the forget answers"
+    paper = "Jang et al. 2023, Knowledge Unlearning for Mitigating Privacy Risks, ACL 2023, arXiv 2210.01504"
     Options = GAOptions
     default_loss_threshold = -20.0
 

@@ -26,6 +26,8 @@ class GDOptions(MethodOptions):
 @register_method
 class GradientDifference(UnlearningMethod):
     name = "gd"
+    description = "gradient ascent on forget plus descent on retain"
+    paper = "Liu et al. 2022, Continual Learning and Private Unlearning, CoLLAs 2022, arXiv 2203.12817"
     Options = GDOptions
     default_loss_threshold = -20.0
 

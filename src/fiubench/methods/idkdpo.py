@@ -29,6 +29,8 @@ class IdkDPOOptions(MethodOptions):
 @register_method
 class IdkDPO(UnlearningMethod):
     name = "idkdpo"
+    description = "DPO preferring a refusal over the true answer"
+    paper = "Rafailov et al. 2023 (DPO, arXiv 2305.18290); Maini et al. 2024 (TOFU)"
     Options = IdkDPOOptions
     needs_reference = True
     needs_refusal = True

@@ -27,6 +27,8 @@ class KLOptions(MethodOptions):
 @register_method
 class KLMinimisation(UnlearningMethod):
     name = "kl"
+    description = "gradient ascent on forget plus KL to the fine-tuned model on retain"
+    paper = "Maini et al. 2024, TOFU, arXiv 2401.06121"
     Options = KLOptions
     needs_reference = True
     default_loss_threshold = -20.0

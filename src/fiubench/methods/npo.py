@@ -28,6 +28,8 @@ class NPOOptions(MethodOptions):
 @register_method
 class NPO(UnlearningMethod):
     name = "npo"
+    description = "negative preference optimisation against the fine-tuned model"
+    paper = "Zhang et al. 2024, Negative Preference Optimization, COLM 2024, arXiv 2404.05868"
     Options = NPOOptions
     needs_reference = True
 

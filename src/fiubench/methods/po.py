@@ -26,6 +26,8 @@ class POOptions(MethodOptions):
 @register_method
 class PreferenceOptimisation(UnlearningMethod):
     name = "po"
+    description = "fine-tune forget questions toward refusals, plus retain CE"
+    paper = "Maini et al. 2024, TOFU, arXiv 2401.06121"
     Options = POOptions
     needs_refusal = True
 

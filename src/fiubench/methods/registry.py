@@ -40,8 +40,14 @@ def parse_option_value(text: str) -> Any:
 def build_method(name: str, options: Mapping[str, Any] | None = None) -> UnlearningMethod:
     """Instantiate method ``name`` with ``options`` bound to its Options dataclass.
 
-    Unknown names and unknown option keys raise with a did-you-mean suggestion.
+    Unknown names and unknown option keys raise with a did-you-mean suggestion; a
+    plugin that failed to load raises the error that names it.
     """
+    from fiubench.errors import FiubenchError
+    from fiubench.methods.plugins import BROKEN
+
+    if name.lower() in BROKEN and name.lower() not in METHODS:
+        raise FiubenchError(BROKEN[name.lower()])
     cls = METHODS.get(name.lower())
     opts = from_dict(cls.Options, dict(options or {}), where=f"method {cls.name} options")
     return cls(opts)

@@ -56,6 +56,8 @@ def resolve_layer(layer: int | None, n_layers: int) -> int:
 @register_method
 class RMU(UnlearningMethod):
     name = "rmu"
+    description = "steer a layer's forget activations to a random direction, keep retain ones"
+    paper = "Li et al. 2024, The WMDP Benchmark, ICML 2024, arXiv 2403.03218"
     Options = RMUOptions
     needs_reference = True
 

@@ -29,6 +29,8 @@ class SimNPOOptions(MethodOptions):
 @register_method
 class SimNPO(UnlearningMethod):
     name = "simnpo"
+    description = "reference-free, length-normalised NPO"
+    paper = "Fan et al. 2024, Simplicity Prevails (SimNPO), arXiv 2410.07163"
     Options = SimNPOOptions
 
     def compute_loss(

@@ -81,3 +81,48 @@ def masked_mse(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Te
     diff = ((a.float() - b.float()) ** 2) * m
     denom = (m.sum() * a.size(-1)).clamp(min=1)
     return diff.sum() / denom
+
+
+def answer_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token logits at the answer positions [N, V] (float) and their targets [N].
+
+    Position t predicts labels[t+1] (the shift of ``token_logprobs``); positions whose
+    target is -100 (prompt, image, padding) are dropped.
+    """
+    mask = labels[:, 1:].ne(IGNORE_INDEX)
+    return logits[:, :-1, :].float()[mask], labels[:, 1:][mask]
+
+
+def weighted_ascent(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Token-weighted gradient-ascent term, mean over the answer tokens of the batch:
+
+        L = (1/N) * sum_t w_t * log p_theta(y_t | <t)
+
+    ``weight`` [N] holds one weight per answer token (in ``answer_logits`` order) and
+    should carry no gradient. Minimising L lowers log p, scaled per token.
+    """
+    z, y = answer_logits(logits, labels)
+    if y.numel() == 0:
+        return logits.sum() * 0.0
+    logp = torch.log_softmax(z, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+    return (weight * logp).mean()
+
+
+def target_token_prob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """sg(p_theta(y_t | <t)) [N] at each answer token (no gradient)."""
+    z, y = answer_logits(logits.detach(), labels)
+    return torch.softmax(z, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+
+
+def soft_cross_entropy(target_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of p_theta against a fixed target distribution, mean over rows:
+
+        H(q, p_theta) = -(1/N) * sum_n sum_v q_n(v) * log p_theta(v),  q = softmax(target_logits)
+
+    ``target_logits`` may hold -inf (a token the target gives probability 0).
+    """
+    if logits.size(0) == 0:
+        return logits.sum() * 0.0
+    q = torch.softmax(target_logits.float(), dim=-1)
+    lp = torch.log_softmax(logits.float(), dim=-1)
+    return -(q * lp).sum(-1).mean()

@@ -254,6 +254,8 @@ def run(job: Job, overwrite: bool = False) -> Path:
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            if hasattr(objective, "after_step"):  # e.g. a method that masks its updates
+                objective.after_step(step)
             done_here += 1
             last_loss = loss
             if world > 1 and logs_acc:

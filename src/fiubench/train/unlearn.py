@@ -37,16 +37,32 @@ class UnlearnObjective:
         b = collate([pool.get(int(i)) for i in idx], self.pad)
         return {k: v.to(self.acc.device) for k, v in b.items()}
 
-    def begin_step(self, step: int) -> None:
+    def _pairs(self, step: int) -> list[tuple[UnlearnBatch, UnlearnBatch]]:
         rank = self.acc.process_index
         f_idx = self.plan.step_indices(step)
         r_idx = retain_indices(len(self.retain), len(f_idx), self.plan.seed, step)
-        self.micros = []
+        pairs = []
         for m in range(self.plan.grad_accum):
             fi, ri = self.plan.micro(f_idx, m, rank), self.plan.micro(r_idx, m, rank)
             f = UnlearnBatch(self._batch(self.forget, fi),
                              self._batch(self.refusal, fi) if self.refusal is not None else None)
-            self.micros.append((f, UnlearnBatch(self._batch(self.retain, ri))))
+            pairs.append((f, UnlearnBatch(self._batch(self.retain, ri))))
+        return pairs
+
+    def prepare(self) -> None:
+        """The method's one-off preparation on the starting weights (before any resume
+        state loads): the micro-batches of the first ``prepare_batches()`` steps."""
+        n = self.method.prepare_batches()
+        if n > 0:
+            pairs = [p for step in range(n) for p in self._pairs(step)]
+            self.method.prepare(self.ctx, pairs)
+
+    def begin_step(self, step: int) -> None:
+        self.method.begin_step(step)
+        self.micros = self._pairs(step)
+
+    def after_step(self, step: int) -> None:
+        self.method.after_step(step)
 
     def micro_loss(self, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         f, r = self.micros[micro]
@@ -114,7 +130,9 @@ def unlearn(cfg: UnlearnConfig, overwrite: bool = False) -> Path:
 
         def objective(acc: Any, model: torch.nn.Module) -> UnlearnObjective:
             ctx = EngineContext(model, vlm, ref)
-            return UnlearnObjective(acc, ctx, method, plan, forget, refusal, retain, pad)
+            obj = UnlearnObjective(acc, ctx, method, plan, forget, refusal, retain, pad)
+            obj.prepare()
+            return obj
 
         return Setup(
             vlm=vlm, plan=plan, objective=objective, loss_threshold=threshold,
