@@ -6,6 +6,10 @@
 
 Writes DIR/results.json (metrics, metric_info, aggregates, judge, provenance incl. the
 checkpoint's sha256) and DIR/per_sample.jsonl, atomically.
+
+Under ``torchrun --nproc_per_node N`` / ``accelerate launch --num_processes N`` the
+model passes are split across the N processes (one GPU each) and gathered; the
+metrics equal the single-process ones exactly (fiubench.eval.shard). Rank 0 writes.
 """
 
 from __future__ import annotations
@@ -47,6 +51,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="weights dtype (default float32)")
+    p.add_argument("--device-map", metavar="auto|balanced|sequential",
+                   help="spread a model that does not fit one GPU over the GPUs (and CPU/disk)")
+    p.add_argument("--max-memory", nargs="+", metavar="DEVICE=SIZE",
+                   help="with --device-map: per-device caps, e.g. 0=70GiB 1=70GiB cpu=200GiB")
+    p.add_argument("--offload-folder", type=Path, help="with --device-map: where weights that fit nowhere go")
+    p.add_argument("--quantization", choices=["4bit", "8bit"],
+                   help="load the weights in 4-bit (NF4) or 8-bit with bitsandbytes (CUDA GPU only)")
 
 
 def _file_config(path: Path | None) -> dict[str, Any]:
@@ -96,6 +108,36 @@ def build_config(args: argparse.Namespace) -> Any:
     return from_dict(EvalConfig, d, "eval")
 
 
+def model_config(args: argparse.Namespace) -> Any:
+    """The ModelConfig of ``--model`` and the placement flags, validated."""
+    from fiubench.models.config import ModelConfig
+
+    max_memory = None
+    if args.max_memory:
+        max_memory = {}
+        for item in args.max_memory:
+            dev, sep, size = item.partition("=")
+            if not sep or not dev or not size:
+                raise ConfigError(f"--max-memory: {item!r} is not DEVICE=SIZE (e.g. 0=70GiB or cpu=200GiB)")
+            max_memory[dev] = size
+    cfg = ModelConfig(
+        name_or_path=str(args.model), device=args.device, trust_remote_code=args.trust_remote_code,
+        dtype=args.dtype or "float32", device_map=args.device_map, max_memory=max_memory,
+        offload_folder=None if args.offload_folder is None else str(args.offload_folder),
+        quantization=args.quantization,
+    )
+    try:
+        cfg.validate()
+    except ConfigError as e:  # name the flag, not the config key
+        msg = str(e)
+        for key, flag in (("model.device_map", "--device-map"), ("model.max_memory", "--max-memory"),
+                          ("model.offload_folder", "--offload-folder"), ("model.quantization", "--quantization"),
+                          ("model.device", "--device")):
+            msg = msg.replace(key, flag)
+        raise ConfigError(msg) from None
+    return cfg
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)  # all options checked before anything heavy loads
     if args.out.exists() and not args.overwrite and any(args.out.iterdir()):
@@ -107,16 +149,25 @@ def run(args: argparse.Namespace) -> int:
 
     from fiubench.data import load_dataset
     from fiubench.eval.runner import evaluate
-    from fiubench.models.config import ModelConfig
+    from fiubench.eval.shard import close_shard, init_shard
     from fiubench.models.loading import load_vlm, resolve_path
 
+    model_cfg = model_config(args)  # checked before the process group and the weights
     dataset = load_dataset(args.data)
-    vlm = load_vlm(ModelConfig(name_or_path=str(args.model), device=args.device,
-                               trust_remote_code=args.trust_remote_code))
+    shard, device = init_shard()
+    if shard is not None and args.device is None:
+        model_cfg.device = device  # one process per GPU (or CPU worker)
+    vlm = load_vlm(model_cfg)
     ckpt = resolve_path(str(args.model))
-    result = evaluate(vlm, dataset, cfg, retain_reference=args.retain_eval,
-                      checkpoint=ckpt if isinstance(ckpt, Path) else None)
-    result.save(args.out, overwrite=args.overwrite)
+    try:
+        result = evaluate(vlm, dataset, cfg, retain_reference=args.retain_eval,
+                          checkpoint=ckpt if isinstance(ckpt, Path) else None, shard=shard)
+        if shard is not None and not shard.main:
+            return 0
+        result.save(args.out, overwrite=args.overwrite)
+    finally:
+        del vlm
+        close_shard(shard)
     m, a = result.metrics, result.aggregates
 
     def f(v: Any) -> str:

@@ -1,6 +1,7 @@
 """`fiubench run`: the whole benchmark in one command, with a report.
 
     fiubench run [--preset tiny|smoke|paper|...] [--config FILE] [--out DIR] [--no-report]
+                 [--jobs N] [--executor local|ray [--address auto|HOST:PORT]] [--retries K]
 
 Default: the `tiny` preset into ./runs/<name>. Rerunning skips finished steps; a
 killed run continues where it stopped; a changed config redoes what it changes.
@@ -19,6 +20,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML run config, applied on top of its base: preset")
     p.add_argument("--out", type=Path, help="run directory (default ./runs/<config name>)")
     p.add_argument("--no-report", action="store_true", help="stop after filling results.sqlite")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="local executor: run up to N independent steps at once, each in its own process "
+                        "(a GPU each when steps use GPUs); default 1: one at a time in this process")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local (default) or ray: every step a Ray task (pip install 'fiubench[ray]'); "
+                        "see docs/scale.md")
+    p.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="--executor ray: the Ray cluster to join (default: start a local Ray instance)")
+    p.add_argument("--retries", type=int, default=None, metavar="K",
+                   help="retry a failed step up to K times before reporting it with its log "
+                        "(default: 2 with --executor ray or --jobs > 1, else 0)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,8 +38,25 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_run_config(args.preset, args.config)  # every key checked before anything heavy
     out = args.out or Path("runs") / cfg.name
+    from fiubench.errors import ConfigError
+    from fiubench.pipeline.graph import StepFailed, make_executor
     from fiubench.pipeline.run import run_pipeline
 
-    result = run_pipeline(cfg, out, report=not args.no_report)
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs: must be >= 1, got {args.jobs}")
+    if args.executor == "ray" and args.jobs != 1:
+        raise ConfigError("--jobs: only with --executor local (Ray places steps by their resources)")
+    if args.retries is not None and args.retries < 0:
+        raise ConfigError(f"--retries: must be >= 0, got {args.retries}")
+    workers = args.executor == "ray" or args.jobs > 1
+    retries = args.retries if args.retries is not None else (2 if workers else 0)
+    executor = make_executor(args.executor, jobs=args.jobs, address=args.address)
+    try:
+        result = run_pipeline(cfg, out, report=not args.no_report, executor=executor, retries=retries)
+    except StepFailed as e:
+        import sys
+
+        print(f"fiubench run: error: {e}", file=sys.stderr)
+        return 1
     print(result)
     return 0

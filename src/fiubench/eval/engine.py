@@ -59,9 +59,11 @@ class Engine:
     weight update (``evaluate`` builds one per call).
     """
 
-    def __init__(self, vlm: Any, batch_size: int = 16, reuse_image_features: bool = True) -> None:
+    def __init__(self, vlm: Any, batch_size: int = 16, reuse_image_features: bool = True,
+                 shard: Any = None) -> None:
         self.vlm = vlm
         self.batch_size = batch_size
+        self.shard = shard  # fiubench.eval.shard.Shard: this process computes its batches only
         self.reuse = reuse_image_features
         self._images: dict[Path, Any] = {}
         self._features: dict[Path, torch.Tensor] = {}
@@ -185,14 +187,22 @@ class Engine:
         model = self.vlm.model
         was_training = model.training
         model.eval()
-        out: list[TokenStats] = []
         try:
-            for s in range(0, len(rows), self.batch_size):
-                chunk = rows[s : s + self.batch_size]
-                logits, labels = self._logits(chunk)
-                out.extend(self._stats(logits, labels, chunk))
+            return self._batched(rows, self._score_chunk)
         finally:
             model.train(was_training)
+
+    def _score_chunk(self, chunk: list[ScoreRow]) -> list[TokenStats]:
+        logits, labels = self._logits(chunk)
+        return self._stats(logits, labels, chunk)
+
+    def _batched(self, items: list[Any], fn: Any) -> list[Any]:
+        """``fn`` over consecutive batches; across processes when sharded (same batches)."""
+        if self.shard is not None and self.shard.world > 1:
+            return self.shard.map_batches(items, self.batch_size, fn)
+        out: list[Any] = []
+        for s in range(0, len(items), self.batch_size):
+            out.extend(fn(items[s : s + self.batch_size]))
         return out
 
     def _logits(self, chunk: list[ScoreRow]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,18 +256,16 @@ class Engine:
     @torch.no_grad()
     def generate(self, pairs: list[tuple[Path, str]], max_new_tokens: int) -> list[str]:
         """Greedy answers for (image, question) pairs, batched, in order."""
-        out: list[str] = []
-        for s in range(0, len(pairs), self.batch_size):
-            chunk = pairs[s : s + self.batch_size]
-            self.stats["generate_calls"] += 1
-            if self.fast and not self._verified_prompts:
-                self._verify_prompts(chunk)
-            if self.fast:
-                out.extend(self._generate_fast(chunk, max_new_tokens))
-            else:
-                out.extend(self.vlm.generate([self.image(p) for p, _ in chunk], [q for _, q in chunk], max_new_tokens))
-                self.stats["image_encodes"] += len(chunk)
-        return out
+        return self._batched(pairs, lambda chunk: self._generate_chunk(chunk, max_new_tokens))
+
+    def _generate_chunk(self, chunk: list[tuple[Path, str]], max_new_tokens: int) -> list[str]:
+        self.stats["generate_calls"] += 1
+        if self.fast and not self._verified_prompts:
+            self._verify_prompts(chunk)
+        if self.fast:
+            return self._generate_fast(chunk, max_new_tokens)
+        self.stats["image_encodes"] += len(chunk)
+        return self.vlm.generate([self.image(p) for p, _ in chunk], [q for _, q in chunk], max_new_tokens)
 
     def _verify_prompts(self, chunk: list[tuple[Path, str]]) -> None:
         """Check once that our left-padded prompt ids equal the processor's."""

@@ -97,13 +97,16 @@ def evaluate(
     cfg: EvalConfig,
     retain_reference: EvalResult | Path | str | None = None,
     checkpoint: str | Path | None = None,
+    shard: Any = None,
 ) -> EvalResult:
     """Evaluate ``vlm`` on ``dataset``; see the module docstring and EvalConfig.
 
     ``retain_reference``: the retain model's result (or its directory) on the same
     forget split, the KS test's reference; ``"self"`` when ``vlm`` *is* the retain
     model (its KS test is against its own truth ratios: p = 1); None only with
-    ``skip`` containing "ks".
+    ``skip`` containing "ks". ``shard``: this process's :class:`fiubench.eval.shard.Shard`
+    when several processes evaluate together (every rank calls ``evaluate``; the
+    metrics are the single-process ones).
     """
     cfg.validate()
     self_reference = isinstance(retain_reference, str) and retain_reference == "self"
@@ -116,7 +119,7 @@ def evaluate(
     ref_ratios = None if self_reference else _reference(retain_reference, cfg, keys)
     _precheck(cfg, dataset, self_reference or ref_ratios is not None, holdout)
     judge = build_judge(cfg.judge)
-    engine = Engine(vlm, batch_size=cfg.batch_size, reuse_image_features=cfg.reuse_image_features)
+    engine = Engine(vlm, batch_size=cfg.batch_size, reuse_image_features=cfg.reuse_image_features, shard=shard)
 
     # ---- build the per-sample records and the model requests --------------------------
     records: list[Record] = []
@@ -205,11 +208,17 @@ def evaluate(
     judge_info: dict[str, Any] = {"backend": "none"}
     if judge is not None:
         judged = [r for r in records if r.get("kind") == "qa" and r["split"] in ("forget", "retain")]
-        verdicts = judge.score_batch([(r["question"], r["answer"], r["generation"]) for r in judged])
-        for r, v in zip(judged, verdicts, strict=True):
-            r["judge"] = v.score if v.ok else None
-            r["judge_ok"] = v.ok
-        judge_info = judge.info()
+        sharded = shard is not None and shard.world > 1
+        scores: Any = None
+        if not sharded or shard.main:  # an API judge is paid per call: rank 0 asks, once
+            verdicts = judge.score_batch([(r["question"], r["answer"], r["generation"]) for r in judged])
+            scores = ([v.score if v.ok else None for v in verdicts], [v.ok for v in verdicts], judge.info())
+        if sharded:
+            scores = shard.from_main(scores)
+        for r, score, ok in zip(judged, scores[0], scores[1], strict=True):
+            r["judge"] = score
+            r["judge_ok"] = ok
+        judge_info = scores[2]
 
     if self_reference:
         ref_ratios = forget_truth_ratios(records)
@@ -235,6 +244,8 @@ def evaluate(
     prov["config"]["judge"].pop("api_key", None)  # never write secrets
     prov["evaluated_identities"] = {"forget": len(forget), "retain": len(retain), "holdout": len(holdout)}
     eng = dict(engine.stats)
+    if shard is not None and shard.world > 1:
+        eng["processes"] = shard.world  # the counters above are rank 0's share
     eng.update(seconds_total=time.perf_counter() - t0, seconds_generate=t_score - t_gen,
                seconds_score=t_done - t_score)
     return EvalResult(metrics=metrics, metric_info=info, aggregates=agg, judge=judge_info,

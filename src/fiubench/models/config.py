@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
+from typing import Any
 
 from fiubench.errors import ConfigError
 
 DTYPES = ("float32", "bfloat16", "float16")
+QUANTIZATIONS = ("4bit", "8bit")
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
 
 
@@ -60,6 +63,15 @@ class ModelConfig:
     attn_implementation: str | None = None  # None -> "sdpa" when supported, else "eager"
     trust_remote_code: bool = False
     device: str | None = None  # None -> cuda if available else cpu
+    # Big models (see docs/scale.md). device_map: spread the weights over the GPUs (and
+    # CPU / disk when they do not fit): auto|balanced|balanced_low_0|sequential or an
+    # explicit {module: device}; max_memory: per-device caps {"0": "70GiB", "cpu": "200GiB"};
+    # offload_folder: where weights that fit nowhere go. quantization: load the weights in
+    # 4-bit (NF4) or 8-bit with bitsandbytes (CUDA GPUs only); training then needs LoRA.
+    device_map: str | dict[str, Any] | None = None
+    max_memory: dict[str, str] | None = None
+    offload_folder: str | None = None
+    quantization: str | None = None
 
     def validate(self) -> None:
         from fiubench.models.families import get_family
@@ -89,3 +101,81 @@ class ModelConfig:
         ):
             raise ConfigError(f"model.device: {self.device!r} is not cpu, cuda[:N], mps or xpu")
         self.scope.validate()
+        self._validate_placement()
+
+    def _validate_placement(self) -> None:
+        if isinstance(self.device_map, str) and self.device_map not in DEVICE_MAPS:
+            raise ConfigError(
+                f"model.device_map: {self.device_map!r} is not one of {', '.join(DEVICE_MAPS)} "
+                "(or a mapping {module: device}, or null)"
+            )
+        if self.device_map is not None and self.device is not None:
+            raise ConfigError("model.device: set either model.device or model.device_map, not both "
+                              "(device_map places the weights itself)")
+        if self.max_memory is not None and self.device_map is None:
+            raise ConfigError("model.max_memory: only with model.device_map (e.g. device_map: auto)")
+        if self.offload_folder is not None and self.device_map is None:
+            raise ConfigError("model.offload_folder: only with model.device_map (e.g. device_map: auto)")
+        if self.quantization is None:
+            return
+        if self.quantization not in QUANTIZATIONS:
+            raise ConfigError(f"model.quantization: {self.quantization!r} is not one of "
+                              f"{', '.join(QUANTIZATIONS)} (or null)")
+        if self.device is not None and not self.device.startswith("cuda"):
+            raise ConfigError(f"model.quantization: {self.quantization} loading (bitsandbytes) needs a CUDA "
+                              f"GPU, but model.device is {self.device!r}")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ConfigError(f"model.quantization: {self.quantization} loading needs the bitsandbytes package "
+                              "(pip install bitsandbytes, on a machine with a CUDA GPU)")
+        if self.device is None and not _cuda_available():
+            raise ConfigError(f"model.quantization: {self.quantization} loading (bitsandbytes) needs a CUDA "
+                              "GPU and this machine has none")
+
+    def check_trainable(self, where: str = "model") -> None:
+        """Training a quantized model: only LoRA adapters (QLoRA) can be trained."""
+        if self.quantization is None:
+            return
+        if not self.scope.lora:
+            raise ConfigError(
+                f"{where}.scope: {self.quantization} weights cannot be trained in full; train LoRA adapters "
+                f"(scope: {{lora: true}}; the projector is kept in full precision and trained in full)"
+            )
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001 - no usable torch: no GPU
+        return False
+
+
+def placement_kwargs(cfg: ModelConfig, skip_modules: list[str] | None = None) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments for ``device_map`` / offload / quantization.
+
+    ``skip_modules``: modules kept in full precision when quantizing (the projector and
+    the LM head: the paper's recipe trains the projector in full).
+    """
+    kw: dict[str, Any] = {}
+    if cfg.device_map is not None:
+        kw["device_map"] = cfg.device_map
+    if cfg.max_memory is not None:
+        kw["max_memory"] = {int(k) if str(k).isdigit() else k: v for k, v in cfg.max_memory.items()}
+    if cfg.offload_folder is not None:
+        kw["offload_folder"] = cfg.offload_folder
+    if cfg.quantization is not None:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        compute = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(cfg.dtype, torch.bfloat16)
+        skip = list(skip_modules or [])
+        if cfg.quantization == "4bit":
+            kw["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=skip or None,
+            )
+        else:
+            kw["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip or None)
+        kw.setdefault("device_map", {"": "cuda" if cfg.device is None else cfg.device})
+    return kw

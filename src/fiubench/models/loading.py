@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from fiubench.errors import ConfigError, FiubenchError
-from fiubench.models.config import ModelConfig, TuningScope
+from fiubench.models.config import ModelConfig, TuningScope, placement_kwargs
 from fiubench.models.families import FamilySpec, detect_family, get_family, list_families
 from fiubench.models.processing import load_processor
 from fiubench.models.vlm import EXTRA_TRAINABLE_FILE, VLM, read_meta, weights_fingerprint
@@ -130,6 +130,7 @@ def _load_plain(cfg: ModelConfig, source: Path | str, fam: FamilySpec) -> torch.
         model = cls.from_pretrained(
             str(source), dtype=DTYPES[cfg.dtype], attn_implementation=_attn(cfg, cls),
             trust_remote_code=cfg.trust_remote_code, use_safetensors=True,
+            **placement_kwargs(cfg, [*fam.projector_prefixes, "lm_head"]),
         )
     except OSError as e:
         raise ConfigError(f"model.name_or_path: could not load {fam.model_class} weights from {source}: {e}") from e
@@ -196,6 +197,11 @@ def _load_lora_checkpoint(cfg: ModelConfig, source: Path, meta: dict[str, Any]) 
         vlm = _finish(cfg, model, processor, fam, base, already_lora=True)
         vlm.base_fingerprint = expected
         return vlm
+    if cfg.quantization is not None:  # adapters cannot be merged into 4/8-bit weights: keep them
+        vlm = _finish(replace(cfg, scope=replace(cfg.scope, lora=True)), model, processor, fam, base,
+                      already_lora=True)
+        vlm.base_fingerprint = expected
+        return vlm
     merged = model.merge_and_unload()
     return _finish(cfg, merged, processor, fam, str(source))
 
@@ -204,7 +210,8 @@ def _finish(cfg: ModelConfig, model: torch.nn.Module, processor: Any, fam: Famil
             already_lora: bool = False) -> VLM:
     from fiubench.models.scope import apply_scope
 
-    model.to(_device(cfg))
+    if cfg.device_map is None and cfg.quantization is None:  # else from_pretrained placed the weights
+        model.to(_device(cfg))
     if cfg.gradient_checkpointing:
         enable = getattr(model, "activation_checkpointing_enable", None)
         if enable is not None:  # transformers >= 5.2 name

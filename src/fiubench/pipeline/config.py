@@ -75,6 +75,55 @@ class SweepSection:
 
 
 @dataclass
+class StepResources:
+    """What one step of a kind asks an executor for (``--jobs N``, ``--executor ray``).
+
+    ``gpus``: null -> one GPU when the model runs on a GPU (``model.device`` cuda, or
+    unset on a machine with one), none on CPU; set it for a model that spans several
+    GPUs (``model.device_map``). ``memory_gb``: host memory Ray reserves (null: none).
+    """
+
+    cpus: float = 1.0
+    gpus: float | None = None
+    memory_gb: float | None = None
+
+    def check(self, path: str) -> None:
+        if not self.cpus > 0:
+            raise ConfigError(f"{path}.cpus: must be > 0, got {self.cpus}")
+        if self.gpus is not None and self.gpus < 0:
+            raise ConfigError(f"{path}.gpus: must be >= 0 (or null for automatic), got {self.gpus}")
+        if self.memory_gb is not None and not self.memory_gb > 0:
+            raise ConfigError(f"{path}.memory_gb: must be > 0 (or null), got {self.memory_gb}")
+
+
+@dataclass
+class ResourcesSection:
+    """Resource requests per step kind (the data step never uses a GPU)."""
+
+    data: StepResources = field(default_factory=lambda: StepResources(gpus=0))
+    learn: StepResources = field(default_factory=StepResources)
+    unlearn: StepResources = field(default_factory=StepResources)
+    eval: StepResources = field(default_factory=StepResources)
+
+    def validate(self) -> None:
+        for kind in ("data", "learn", "unlearn", "eval"):
+            getattr(self, kind).check(f"run.resources.{kind}")
+
+
+def step_resources(cfg: RunConfig, kind: str) -> Any:
+    """The :class:`~fiubench.pipeline.graph.Resources` a ``kind`` step asks for."""
+    from fiubench.pipeline.graph import Resources, visible_gpus
+
+    r: StepResources = getattr(cfg.resources, kind)
+    gpus = r.gpus
+    if gpus is None:
+        device = cfg.model.device
+        on_gpu = device.startswith("cuda") if device is not None else bool(visible_gpus())
+        gpus = 1.0 if on_gpu else 0.0
+    return Resources(cpus=r.cpus, gpus=float(gpus), memory_gb=r.memory_gb)
+
+
+@dataclass
 class RunConfig:
     """``fiubench run``: data -> base -> learn (full, retain) -> evaluate -> unlearn x
     methods x forget splits x variants, evaluating every checkpoint -> report.
@@ -98,6 +147,7 @@ class RunConfig:
     evaluate_base: bool = True
     evaluate_checkpoints: bool = True
     sweep: SweepSection = field(default_factory=SweepSection)
+    resources: ResourcesSection = field(default_factory=ResourcesSection)
 
     def validate(self) -> None:
         from fiubench.methods import build_method, method_names
@@ -136,6 +186,11 @@ class RunConfig:
         if self.dataset is not None and not Path(self.dataset).is_dir():
             raise ConfigError(f"run.dataset: {self.dataset} is not a directory")
         self.model.validate()
+        if self.model.quantization is not None:  # QLoRA: both stages must train LoRA adapters
+            for where, scope in (("run.model", self.model.scope), ("run.unlearn", self.unlearn.scope),
+                                 *((f"run.sweep.learn_scope[{i}]", s) for i, s in enumerate(self.sweep.learn_scope)),
+                                 *((f"run.sweep.unlearn_scope[{i}]", s) for i, s in enumerate(self.sweep.unlearn_scope))):
+                dataclasses.replace(self.model, scope=scope).check_trainable(where)
         self.learn.train.validate("run.learn.train")
         self.unlearn.train.validate("run.unlearn.train")
         self.unlearn.scope.validate()
@@ -147,6 +202,7 @@ class RunConfig:
                     raise ConfigError(f"run.sweep.{name}: learning rates must be > 0, got {v}")
         for s in (*self.sweep.learn_scope, *self.sweep.unlearn_scope):
             s.validate()
+        self.resources.validate()
 
     # ------------------------------------------------------------------ derived
     def eval_config(self, split: str) -> EvalConfig:

@@ -22,14 +22,16 @@ Run directory::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from fiubench.pipeline.cache import StepCache, StepResult
-from fiubench.pipeline.config import RunConfig, Variant
+from fiubench.pipeline.config import RunConfig, Variant, step_resources
+from fiubench.pipeline.graph import Executor, Resources, Scheduler, Step
 from fiubench.report.store import ResultsStore
 from fiubench.utils.config import to_dict
 from fiubench.utils.io import atomic_write_json, atomic_write_text
@@ -50,18 +52,25 @@ def config_yaml(cfg: RunConfig) -> str:
 
 
 class Pipeline:
-    """One ``fiubench run``. ``log`` receives the progress lines."""
+    """One ``fiubench run``. ``log`` receives the progress lines; ``executor``: where the
+    steps run (default: one at a time in this process); ``retries``: attempts after a
+    step's first failure."""
 
-    def __init__(self, cfg: RunConfig, out: str | Path, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, cfg: RunConfig, out: str | Path, log: Callable[[str], None] | None = None, *,
+                 executor: Executor | None = None, retries: int = 0) -> None:
         self.cfg = cfg
         self.out = Path(out)
         self._t0 = time.perf_counter()
         self._log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-        self.cache = StepCache(self.out / "steps", self.log)
-        self._dataset: Any = None
+        # absolute: workers (other processes, other nodes) find the steps at the same path
+        self.cache = StepCache(self.out.resolve() / "steps", self.log)
+        self.scheduler = Scheduler(self.cache, executor, retries=retries, log=self.log)
         self.run_name = self.out.resolve().name
+        m = cfg.model
         self.model_overrides = {
-            "device": cfg.model.device, "dtype": cfg.model.dtype, "trust_remote_code": cfg.model.trust_remote_code,
+            "device": m.device, "dtype": m.dtype, "trust_remote_code": m.trust_remote_code,
+            "device_map": m.device_map, "max_memory": m.max_memory, "offload_folder": m.offload_folder,
+            "quantization": m.quantization,
         }
 
     def log(self, msg: str) -> None:
@@ -69,29 +78,24 @@ class Pipeline:
         self._log(f"[fiubench run {int(dt) // 60:02d}:{int(dt) % 60:02d}] {msg}")
 
     # --------------------------------------------------------------------- steps
-    def data_step(self) -> tuple[Path, str]:
-        """The dataset directory and its key (a content hash for an external dataset)."""
+    def resources(self, kind: str) -> Resources:
+        """What a ``kind`` step asks an executor for (``run.resources.<kind>``)."""
+        return step_resources(self.cfg, kind)
+
+    def data_step(self) -> tuple[Path, str, Step | None]:
+        """The dataset directory, its key (a content hash for an external dataset) and
+        the step that builds it (None for an external dataset)."""
         cfg = self.cfg
         if cfg.dataset is not None:
             root = Path(cfg.dataset).resolve()
             files = {n: file_sha256(root / n) for n in ("full.json", "split.json") if (root / n).is_file()}
-            return root, config_hash({"dataset": str(root), "files": files})
-
-        def build(d: Path) -> dict:
-            from fiubench.data.build import build_dataset
-
-            build_dataset(cfg.data, d / "dataset", overwrite=True)
-            return {"dataset": str(d / "dataset")}
-
-        res = self.cache.run("data", cfg.data, build, seed=cfg.data.seed)
-        return res.path / "dataset", res.key
+            return root, config_hash({"dataset": str(root), "files": files}), None
+        step = Step("data", cfg.data, functools.partial(_build_data, cfg.data), seed=cfg.data.seed,
+                    resources=self.resources("data"))
+        return self.cache.path(step.name, step.key) / "dataset", step.key, step
 
     def dataset(self, root: Path) -> Any:
-        if self._dataset is None:
-            from fiubench.data import load_dataset
-
-            self._dataset = load_dataset(root)
-        return self._dataset
+        return load_dataset_cached(root)
 
     def check_dataset(self, root: Path) -> None:
         """Every split the run needs exists: fail now, not after an hour of training."""
@@ -113,81 +117,139 @@ class Pipeline:
             except Exception as e:  # noqa: BLE001 - the dataset's own unknown-split error
                 raise ConfigError(f"{key}: split {split!r} is not in {root}/split.json ({e})") from None
 
-    def learn_step(self, data: Path, data_key: str, split: str, variant: Variant) -> StepResult:
-        from fiubench.train import LearnConfig, learn
-
+    def learn_step(self, data: Path, data_key: str, split: str, variant: Variant,
+                   deps: Sequence[Step] = ()) -> Step:
         cfg = self.cfg
         v = variant.learn_values()
         model = dataclasses.replace(cfg.model, scope=v.get("learn_scope", cfg.model.scope))
         train = dataclasses.replace(
             cfg.learn.train, lr=v.get("learn_lr", cfg.learn.train.lr), seed=v.get("seed", cfg.learn.train.seed)
         )
-        step_cfg = {"model": model, "split": split, "train": _no_ui(train),
+        step_cfg = {"model": _model_key(model), "split": split, "train": _no_ui(train),
                     "visual_replay": cfg.learn.visual_replay}
         role = "finetuned" if split == cfg.learn.full_split else "retain"
         name = _name(f"learn/{role}", variant.learn_label)
-
-        def fn(d: Path) -> dict:
-            run_dir = learn(LearnConfig(data=data, out=d / "run", model=model, split=split, train=train,
-                                        visual_replay=cfg.learn.visual_replay))
-            return {"model": str(run_dir / "model")}
-
-        return self.cache.run(name, step_cfg, fn, inputs={"data": data_key}, seed=train.seed)
+        fn = functools.partial(_learn, data=data, model=model, split=split, train=train,
+                               visual_replay=cfg.learn.visual_replay)
+        return Step(name, step_cfg, fn, inputs={"data": data_key}, deps=deps, seed=train.seed,
+                    resources=self.resources("learn"))
 
     def eval_step(
         self, label: str, model_dir: Path | str, model_key: str, split: str, data: Path, data_key: str,
-        reference: StepResult | None, *, checkpoint: bool = False, family: str | None = None,
-    ) -> StepResult:
-        from fiubench.pipeline.evaluation import evaluate_checkpoint
-
+        reference: Step | None, *, checkpoint: bool = False, family: str | None = None,
+        deps: Sequence[Step] = (), store: dict[str, Any] | None = None,
+    ) -> Step:
         cfg = self.cfg
         ecfg = cfg.checkpoint_eval_config(split) if checkpoint else cfg.eval_config(split)
         inputs = {"data": data_key, "model": model_key}
         if reference is not None:
             inputs["reference"] = reference.key
+        ref = None if reference is None else self.cache.path(reference.name, reference.key) / "eval"
+        overrides = {**self.model_overrides, "family": family}
+        fn = functools.partial(_evaluate, model_dir=model_dir, data=data, ecfg=ecfg, reference=ref,
+                               overrides=overrides)
+        all_deps = [*deps, *([reference] if reference is not None else [])]
+        return Step(_name("eval/" + label, split), _eval_key_config(ecfg), fn, inputs=inputs, deps=all_deps,
+                    seed=ecfg.seed, resources=self.resources("eval"), meta={"store": store} if store else {})
 
-        def fn(d: Path) -> dict:
-            ref = None if reference is None else reference.path / "eval"
-            overrides = {**self.model_overrides, "family": family}
-            return evaluate_checkpoint(model_dir, self.dataset(data), ecfg, d / "eval", reference=ref,
-                                       model_overrides=overrides)
-
-        return self.cache.run(_name("eval/" + label, split), _eval_key_config(ecfg), fn, inputs=inputs, seed=ecfg.seed)
-
-    def unlearn_step(self, method: str, split: str, variant: Variant, ft: StepResult, data: Path,
-                     data_key: str) -> StepResult:
+    def unlearn_step(self, method: str, split: str, variant: Variant, ft: Step, data: Path,
+                     data_key: str, deps: Sequence[Step] = ()) -> Step:
         from fiubench.models.config import ModelConfig
-        from fiubench.train import UnlearnConfig, unlearn
 
         cfg = self.cfg
         v = variant.values
         u = cfg.unlearn
         train = dataclasses.replace(u.train, lr=v.get("unlearn_lr", u.train.lr), seed=v.get("seed", u.train.seed))
         scope = v.get("unlearn_scope", u.scope)
-        model = ModelConfig(name_or_path=str(ft.path / "run" / "model"), scope=scope, **self.model_overrides)
+        ft_model = self.cache.path(ft.name, ft.key) / "run" / "model"
+        model = ModelConfig(name_or_path=str(ft_model), scope=scope, **self.model_overrides)
         step_model = dataclasses.replace(model, name_or_path="<fine-tuned>")  # its key is an input
         options = dict(u.method_options.get(method, {}))
         step_cfg = {
-            "model": step_model, "method": method, "method_options": options, "forget": split,
+            "model": _model_key(step_model), "method": method, "method_options": options, "forget": split,
             "retain": u.retain, "early_stop": u.early_stop, "loss_threshold": u.loss_threshold,
             "train": _no_ui(train),
         }
-
-        def fn(d: Path) -> dict:
-            run_dir = unlearn(UnlearnConfig(
-                model=model, data=data, out=d / "run", method=method, method_options=options, forget=split,
-                retain=u.retain, early_stop=u.early_stop, loss_threshold=u.loss_threshold, train=train,
-            ))
-            return {"run": str(run_dir)}
-
+        fn = functools.partial(_unlearn, model=model, data=data, method=method, options=options, split=split,
+                               retain=u.retain, early_stop=u.early_stop, loss_threshold=u.loss_threshold,
+                               train=train)
         name = _name(f"unlearn/{method}/{split}", variant.label)
-        return self.cache.run(name, step_cfg, fn, inputs={"data": data_key, "finetuned": ft.key}, seed=train.seed)
+        return Step(name, step_cfg, fn, inputs={"data": data_key, "finetuned": ft.key}, deps=[ft, *deps],
+                    seed=train.seed, resources=self.resources("unlearn"))
+
+    def checkpoint_evals(self, u: StepResult, unlearn: Step, method: str, split: str, variant: Variant,
+                         ref: Step, data: Path, data_key: str) -> list[Step]:
+        """One evaluation per checkpoint the unlearning run saved (the last one only when
+        ``evaluate_checkpoints`` is off)."""
+        from fiubench.train import list_checkpoints
+
+        ckpts = list_checkpoints(u.path / "run")
+        if not self.cfg.evaluate_checkpoints:
+            ckpts = ckpts[-1:]
+        label = _name(f"{method}/{split}", variant.label)
+        steps = []
+        for i, (step, path) in enumerate(ckpts):
+            final = i == len(ckpts) - 1
+            steps.append(self.eval_step(
+                f"{label}/step-{step:06d}", path / "model", config_hash({"unlearn": u.key, "step": step}),
+                split, data, data_key, ref, checkpoint=not final, deps=[unlearn],
+                store={"model": label, "role": "unlearned", "split": split, "variant": variant.label,
+                       "method": method, "step": step, "final": final},
+            ))
+        return steps
+
+    def plan(self, data: Path, data_key: str, data_step: Step | None) -> list[Step]:
+        """Every step of the run after the dataset, in the order the sequential run takes."""
+        cfg = self.cfg
+        d0 = [data_step] if data_step is not None else []
+        variants = cfg.variants()
+        learn_variants: dict[str, Variant] = {}
+        for v in variants:
+            learn_variants.setdefault(v.learn_label, v)
+        steps: list[Step] = []
+        learned: dict[str, tuple[Step, Step]] = {}
+        refs: dict[tuple[str, str], Step] = {}
+        for label, v in learn_variants.items():
+            ft = self.learn_step(data, data_key, cfg.learn.full_split, v, deps=d0)
+            rt = self.learn_step(data, data_key, cfg.learn.retain_split, v, deps=d0)
+            learned[label] = (ft, rt)
+            steps += [ft, rt]
+            for split in cfg.forget_splits:
+                tag = _name("", label).strip("/")
+                r = self.eval_step(_name("retain", tag), self.cache.path(rt.name, rt.key) / "run" / "model", rt.key,
+                                   split, data, data_key, None, deps=[rt],
+                                   store={"model": "retain", "role": "retain", "split": split, "variant": label})
+                refs[(label, split)] = r
+                f = self.eval_step(_name("finetuned", tag), self.cache.path(ft.name, ft.key) / "run" / "model",
+                                   ft.key, split, data, data_key, r, deps=[ft],
+                                   store={"model": "finetuned", "role": "finetuned", "split": split, "variant": label})
+                steps += [r, f]
+        if cfg.evaluate_base:
+            first = next(iter(learn_variants))
+            base_key = config_hash({"base": _model_key(cfg.model)})
+            for split in cfg.forget_splits:
+                steps.append(self.eval_step(
+                    "base", cfg.model.name_or_path, base_key, split, data, data_key, refs[(first, split)],
+                    family=cfg.model.family, deps=d0,
+                    store={"model": "base", "role": "base", "split": split, "variant": ""},
+                ))
+        for v in variants:
+            ft, _ = learned[v.learn_label]
+            for split in cfg.forget_splits:
+                ref = refs[(v.learn_label, split)]
+                for method in cfg.methods:
+                    u = self.unlearn_step(method, split, v, ft, data, data_key, deps=d0)
+                    u.then = functools.partial(self._after_unlearn, unlearn=u, method=method, split=split,
+                                               variant=v, ref=ref, data=data, data_key=data_key)
+                    steps.append(u)
+        return steps
+
+    def _after_unlearn(self, res: StepResult, **kw: Any) -> list[Step]:
+        return self.checkpoint_evals(res, **kw)
 
     # ------------------------------------------------------------------ the run
     def run(self, *, report: bool = True) -> Path:
         """Run (or resume) everything; returns the report's index.html (or the database)."""
-        from fiubench.train import list_checkpoints
-
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.out / "run_config.yaml", config_yaml(cfg))
@@ -197,55 +259,22 @@ class Pipeline:
             f"{len(cfg.methods)} method(s) x {len(cfg.forget_splits)} forget split(s) x {len(variants)} "
             f"variant(s) -> {self.out}"
         )
-        data, data_key = self.data_step()
-        self.check_dataset(data)
-        store = ResultsStore(self.out / DB_NAME)
-        store.delete_run(self.run_name)  # rebuilt from the (cached) evaluations below: never stale
         try:
-            learn_variants: dict[str, Variant] = {}
-            for v in variants:
-                learn_variants.setdefault(v.learn_label, v)
-            learned: dict[str, tuple[StepResult, StepResult]] = {}
-            refs: dict[tuple[str, str], StepResult] = {}
-            for label, v in learn_variants.items():
-                ft = self.learn_step(data, data_key, cfg.learn.full_split, v)
-                rt = self.learn_step(data, data_key, cfg.learn.retain_split, v)
-                learned[label] = (ft, rt)
-                for split in cfg.forget_splits:
-                    tag = _name("", label).strip("/")
-                    r = self.eval_step(_name("retain", tag), rt.path / "run" / "model", rt.key, split,
-                                       data, data_key, None)
-                    refs[(label, split)] = r
-                    self._store(store, r, model="retain", role="retain", split=split, variant=label)
-                    f = self.eval_step(_name("finetuned", tag), ft.path / "run" / "model", ft.key, split,
-                                       data, data_key, r)
-                    self._store(store, f, model="finetuned", role="finetuned", split=split, variant=label)
-            if cfg.evaluate_base:
-                first = next(iter(learn_variants))
-                base_key = config_hash({"base": to_dict(cfg.model)})
-                for split in cfg.forget_splits:
-                    b = self.eval_step("base", cfg.model.name_or_path, base_key, split, data, data_key,
-                                       refs[(first, split)], family=cfg.model.family)
-                    self._store(store, b, model="base", role="base", split=split, variant="")
-            for v in variants:
-                ft, _ = learned[v.learn_label]
-                for split in cfg.forget_splits:
-                    ref = refs[(v.learn_label, split)]
-                    for method in cfg.methods:
-                        u = self.unlearn_step(method, split, v, ft, data, data_key)
-                        ckpts = list_checkpoints(u.path / "run")
-                        if not cfg.evaluate_checkpoints:
-                            ckpts = ckpts[-1:]
-                        label = _name(f"{method}/{split}", v.label)
-                        for i, (step, path) in enumerate(ckpts):
-                            final = i == len(ckpts) - 1
-                            e = self.eval_step(
-                                f"{label}/step-{step:06d}", path / "model",
-                                config_hash({"unlearn": u.key, "step": step}), split, data, data_key, ref,
-                                checkpoint=not final,
-                            )
-                            self._store(store, e, model=label, role="unlearned", split=split, variant=v.label,
-                                        method=method, step=step, final=final)
+            data, data_key, data_step = self.data_step()
+            if data_step is not None:
+                # first, alone: every split the run needs is checked before anything trains
+                self.scheduler.run([data_step])
+            self.check_dataset(data)
+            done = self.scheduler.run(self.plan(data, data_key, data_step))
+        finally:
+            self.scheduler.close()
+        # the driver alone writes the store, in the sequential run's order whatever ran first
+        store = ResultsStore(self.out / DB_NAME)
+        store.delete_run(self.run_name)  # rebuilt from the (cached) evaluations: never stale
+        try:
+            for step, res in sorted(done.items(), key=lambda kv: self.scheduler.order_of(kv[0])):
+                if step.meta.get("store"):
+                    self._store(store, res, **step.meta["store"])
         finally:
             store.close()
         self.log(f"results: {self.out / DB_NAME}")
@@ -271,8 +300,66 @@ class Pipeline:
         )
 
 
+# ------------------------------------------------------------- step functions
+# Module-level (picklable): a worker process or a Ray task runs them.
+@functools.lru_cache(maxsize=2)
+def load_dataset_cached(root: Path) -> Any:
+    from fiubench.data import load_dataset
+
+    return load_dataset(root)
+
+
+def _build_data(data_cfg: Any, d: Path) -> dict:
+    from fiubench.data.build import build_dataset
+
+    build_dataset(data_cfg, d / "dataset", overwrite=True)
+    return {"dataset": str(d / "dataset")}
+
+
+def _learn(d: Path, *, data: Path, model: Any, split: str, train: Any, visual_replay: int) -> dict:
+    from fiubench.train import LearnConfig, learn
+
+    run_dir = learn(LearnConfig(data=data, out=d / "run", model=model, split=split, train=train,
+                                visual_replay=visual_replay))
+    return {"model": str(run_dir / "model")}
+
+
+def _evaluate(d: Path, *, model_dir: Path | str, data: Path, ecfg: Any, reference: Path | None,
+              overrides: dict[str, Any]) -> dict:
+    from fiubench.pipeline.evaluation import evaluate_checkpoint
+
+    return evaluate_checkpoint(model_dir, load_dataset_cached(data), ecfg, d / "eval", reference=reference,
+                               model_overrides=overrides)
+
+
+def _unlearn(d: Path, *, model: Any, data: Path, method: str, options: dict[str, Any], split: str,
+             retain: str, early_stop: bool, loss_threshold: float | None, train: Any) -> dict:
+    from fiubench.train import UnlearnConfig, unlearn
+
+    run_dir = unlearn(UnlearnConfig(
+        model=model, data=data, out=d / "run", method=method, method_options=options, forget=split,
+        retain=retain, early_stop=early_stop, loss_threshold=loss_threshold, train=train,
+    ))
+    return {"run": str(run_dir)}
+
+
 def _name(base: str, variant: str) -> str:
     return f"{base}/{variant}" if variant else base
+
+
+PLACEMENT = ("device_map", "max_memory", "offload_folder")
+
+
+def _model_key(model: Any) -> dict[str, Any]:
+    """A model config as hashed into step keys. Where the weights sit (device_map,
+    offload) does not change a result; quantization does, and is left out when off so
+    that the keys of unquantized runs are what they were before the option existed."""
+    d = to_dict(model)
+    for k in PLACEMENT:
+        d.pop(k, None)
+    if d.get("quantization") is None:
+        d.pop("quantization", None)
+    return d
 
 
 def _no_ui(train: Any) -> dict[str, Any]:
@@ -292,6 +379,8 @@ def _eval_key_config(cfg: Any) -> dict[str, Any]:
 
 
 def run_pipeline(cfg: RunConfig, out: str | Path, *, report: bool = True,
-                 log: Callable[[str], None] | None = None) -> Path:
-    """Run (or resume) the benchmark described by ``cfg`` in ``out``."""
-    return Pipeline(cfg, out, log).run(report=report)
+                 log: Callable[[str], None] | None = None, executor: Executor | None = None,
+                 retries: int = 0) -> Path:
+    """Run (or resume) the benchmark described by ``cfg`` in ``out`` (see
+    :mod:`fiubench.pipeline.graph` for ``executor`` and ``retries``)."""
+    return Pipeline(cfg, out, log, executor=executor, retries=retries).run(report=report)

@@ -136,6 +136,7 @@ class LearnConfig:
 
     def validate(self) -> None:
         self.model.validate()
+        self.model.check_trainable("learn.model")
         self.train.validate("learn.train")
         if self.visual_replay < 0:
             raise ConfigError(f"learn.visual_replay: must be >= 0, got {self.visual_replay}")
@@ -166,6 +167,7 @@ class UnlearnConfig:
         from fiubench.methods import build_method
 
         self.model.validate()
+        self.model.check_trainable("unlearn.model")
         self.train.validate("unlearn.train")
         build_method(self.method, self.method_options)  # unknown name/option: did-you-mean
 

@@ -1,0 +1,39 @@
+"""Cheap picklable step functions for the scheduler tests (worker processes import them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+def write(d: Path, *, value: str, reads: tuple[str, ...] = (), meet: tuple[str, str] | None = None) -> dict:
+    """Write ``value`` (+ what the steps it reads wrote) and when it ran.
+
+    ``meet=(folder, other)``: announce this step in ``folder`` and wait (up to 60 s) for
+    step ``other`` to announce itself: both can only finish if they run at the same time.
+    """
+    t0 = time.time()
+    if meet is not None:
+        folder = Path(meet[0])
+        (folder / value).touch()
+        deadline = time.time() + 60
+        while not (folder / meet[1]).exists():
+            if time.time() > deadline:
+                raise TimeoutError(f"{value} never met {meet[1]}: the steps did not run concurrently")
+            time.sleep(0.05)
+    got = [Path(r, "value.txt").read_text() for r in reads]
+    (d / "value.txt").write_text("+".join([value, *got]))
+    (d / "span.json").write_text(json.dumps([t0, time.time(), os.getpid()]))
+    return {"value": value}
+
+
+def flaky(d: Path, *, fail_times: int) -> dict:
+    """Fail the first ``fail_times`` attempts (counted in the step directory)."""
+    n = int((d / "attempts").read_text()) if (d / "attempts").exists() else 0
+    (d / "attempts").write_text(str(n + 1))
+    print(f"attempt {n + 1}: the step's own output")
+    if n < fail_times:
+        raise RuntimeError(f"planned failure {n + 1}")
+    return {"attempts": n + 1}

@@ -1,0 +1,133 @@
+"""The step graph and its scheduler, with cheap steps: order, parallelism, retries, failures."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+
+from fiubench.errors import FiubenchError
+from fiubench.pipeline.cache import LOG, MARKER, StepCache
+from fiubench.pipeline.graph import (
+    InlineExecutor,
+    ProcessExecutor,
+    Resources,
+    Scheduler,
+    Step,
+    StepFailed,
+    make_executor,
+)
+
+from . import graph_steps
+
+
+def _graph(cache: StepCache, meet: Path | None = None) -> list[Step]:
+    """data -> (a, b independent) -> c reads both; b's `then` adds two children.
+    ``meet``: a and b wait for each other (they must run concurrently)."""
+
+    def step(name: str, *deps: Step, then=None, other: str | None = None) -> Step:
+        reads = tuple(str(cache.path(d.name, d.key)) for d in deps)
+        m = (str(meet), other) if meet is not None and other else None
+        fn = functools.partial(graph_steps.write, value=name, reads=reads, meet=m)
+        return Step(name, {"v": name}, fn, inputs={d.name: d.key for d in deps}, deps=deps, then=then)
+
+    data = step("data")
+    a = step("a", data, other="b")
+    b = step("b", data, then=lambda res: [step(f"b/child{i}", b) for i in range(2)], other="a")
+    c = step("c", a, b)
+    return [data, a, b, c]
+
+
+def _value(cache: StepCache, s: Step) -> str:
+    return (cache.path(s.name, s.key) / "value.txt").read_text()
+
+
+def test_inline_runs_in_declaration_order_with_children_after_their_parent(tmp_path: Path) -> None:
+    logs: list[str] = []
+    cache = StepCache(tmp_path, logs.append)
+    steps = _graph(cache)
+    done = Scheduler(cache).run(steps)
+    ran = [m.split(":")[0] for m in logs if ": running" in m]
+    assert ran == ["data", "a", "b", "b/child0", "b/child1", "c"]
+    assert len(done) == 6
+    assert _value(cache, steps[3]) == "c+a+data+b+data"
+    # a second run: all cached, `then` still adds the children (they are found cached too)
+    logs.clear()
+    done = Scheduler(cache).run(_graph(cache))
+    assert len(done) == 6 and all(not r.ran for r in done.values())
+    assert sum(": cached" in m for m in logs) == 6
+
+
+def test_jobs_run_independent_steps_concurrently_with_the_same_outputs(tmp_path: Path) -> None:
+    seq = StepCache(tmp_path / "seq")
+    Scheduler(seq).run(_graph(seq))
+    par = StepCache(tmp_path / "par")
+    (tmp_path / "meet").mkdir()
+    steps = _graph(par, meet=tmp_path / "meet")
+    Scheduler(par, ProcessExecutor(2, gpus=[])).run(steps)  # a and b would time out if run one by one
+    for s_seq, s_par in zip(_graph(seq), steps, strict=True):
+        assert s_seq.key == s_par.key
+        assert _value(seq, s_seq) == _value(par, s_par)
+    span = {s.name: json.loads((par.path(s.name, s.key) / "span.json").read_text()) for s in steps}
+    a, b = span["a"], span["b"]
+    assert a[2] != b[2]  # a and b in two worker processes
+    assert span["c"][0] >= max(a[1], b[1])  # c waited for both
+
+
+def test_failed_step_is_retried_then_succeeds(tmp_path: Path) -> None:
+    logs: list[str] = []
+    cache = StepCache(tmp_path, logs.append)
+    s = Step("flaky", {}, functools.partial(graph_steps.flaky, fail_times=1))
+    done = Scheduler(cache, ProcessExecutor(1, gpus=[]), retries=2).run([s])
+    assert done[s].ran
+    assert any("retrying (attempt 2 of 3)" in m for m in logs)
+    marker = json.loads((cache.path(s.name, s.key) / MARKER).read_text())
+    assert marker["summary"] == {"attempts": 2}
+
+
+def test_step_failing_every_retry_is_reported_with_its_log(tmp_path: Path) -> None:
+    cache = StepCache(tmp_path)
+    bad = Step("bad", {}, functools.partial(graph_steps.flaky, fail_times=9))
+    after = Step("after", {}, functools.partial(graph_steps.write, value="x"), deps=[bad])
+    with pytest.raises(StepFailed) as e:
+        Scheduler(cache, ProcessExecutor(1, gpus=[]), retries=1).run([bad, after])
+    msg = str(e.value)
+    assert "step bad failed" in msg and "planned failure 2" in msg and LOG in msg
+    assert "attempt 2: the step's own output" in msg  # the tail of its log
+    assert not (cache.path(bad.name, bad.key) / MARKER).exists()
+    assert not cache.path(after.name, after.key).exists()  # nothing downstream started
+
+
+def test_inline_failure_raises_the_step_error_itself(tmp_path: Path) -> None:
+    cache = StepCache(tmp_path)
+    bad = Step("bad", {}, functools.partial(graph_steps.flaky, fail_times=9))
+    with pytest.raises(RuntimeError, match="planned failure 1"):
+        Scheduler(cache, InlineExecutor()).run([bad])
+
+
+def test_step_needing_more_gpus_than_the_machine_has_is_an_error(tmp_path: Path) -> None:
+    cache = StepCache(tmp_path)
+    s = Step("gpu", {}, functools.partial(graph_steps.write, value="x"), resources=Resources(gpus=1))
+    with pytest.raises(FiubenchError, match="step gpu: needs 1 GPU"):
+        Scheduler(cache, ProcessExecutor(2, gpus=[])).run([s])
+
+
+def test_gpus_are_shared_out_between_workers() -> None:
+    ex = ProcessExecutor(2, gpus=["0", "1", "2", "3"])
+    assert ex.slot_gpus == [["0", "1"], ["2", "3"]]
+    ex = ProcessExecutor(3, gpus=["0"])
+    assert ex.slot_gpus == [["0"], [], []]
+    cpu_step = Step("c", {}, functools.partial(graph_steps.write, value="x"))
+    gpu_step = Step("g", {}, functools.partial(graph_steps.write, value="x"), resources=Resources(gpus=1))
+    assert ex._free_slot(cpu_step) == 1 and ex._free_slot(gpu_step) == 0  # CPU steps leave the GPU free
+    assert "at most 1" in (ex.fits(Step("g2", {}, gpu_step.fn, resources=Resources(gpus=2))) or "")
+
+
+def test_executor_options_are_checked() -> None:
+    with pytest.raises(FiubenchError, match="--jobs"):
+        make_executor("local", jobs=0)
+    with pytest.raises(FiubenchError, match="--address"):
+        make_executor("local", address="auto")
+    assert isinstance(make_executor("local", jobs=1), InlineExecutor)
