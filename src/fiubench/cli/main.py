@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unlearn": ("fiubench.cli.unlearn", "stage 2: run an unlearning method on a forget split"),
     "methods": ("fiubench.cli.methods", "list the unlearning methods and their options"),
     "eval": ("fiubench.cli.eval", "evaluate a model: forget quality and model utility"),
+    "attack": ("fiubench.cli.attack", "attack a model: does it still leak the forget identities?"),
     "run": ("fiubench.cli.run", "the whole benchmark in one command, with a report"),
     "config": ("fiubench.cli.config", "show or validate a run configuration"),
     "results": ("fiubench.cli.results", "list, filter, compare and export stored results"),

@@ -130,10 +130,11 @@ class Engine:
     def _ids(self, text: str) -> list[int]:
         return list(self.vlm.tokenizer(text, add_special_tokens=True)["input_ids"])
 
-    def _prompt(self, question: str) -> list[int]:
-        if question not in self._prompt_ids:
-            self._prompt_ids[question] = self._ids(self._expand(self.vlm.render_prompt(question)))
-        return self._prompt_ids[question]
+    def _prompt(self, question: str, prefill: str | None = None) -> list[int]:
+        key = question if not prefill else f"{question}\x00{prefill}"
+        if key not in self._prompt_ids:
+            self._prompt_ids[key] = self._ids(self._expand(self.vlm.render_prefilled(question, prefill)))
+        return self._prompt_ids[key]
 
     def _pad(self, seqs: list[list[int]], left: bool) -> tuple[torch.Tensor, torch.Tensor]:
         n = max(len(s) for s in seqs)
@@ -254,25 +255,47 @@ class Engine:
 
     # --- generation ----------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, pairs: list[tuple[Path, str]], max_new_tokens: int) -> list[str]:
-        """Greedy answers for (image, question) pairs, batched, in order."""
-        return self._batched(pairs, lambda chunk: self._generate_chunk(chunk, max_new_tokens))
+    def generate(self, pairs: list[tuple[Path, str]], max_new_tokens: int,
+                 prefill: list[str | None] | None = None) -> list[str]:
+        """Greedy answers for (image, question) pairs, batched, in order.
 
-    def _generate_chunk(self, chunk: list[tuple[Path, str]], max_new_tokens: int) -> list[str]:
+        ``prefill[i]``: a forced start of answer i (the prefill attack); only the model's
+        continuation is returned.
+        """
+        pre = list(prefill) if prefill is not None else [None] * len(pairs)
+        if len(pre) != len(pairs):
+            raise ValueError(f"generate: {len(pairs)} pairs but {len(pre)} prefills")
+        items = list(zip(pairs, pre, strict=True))
+        return self._batched(items, lambda chunk: self._generate_chunk(
+            [c[0] for c in chunk], max_new_tokens, [c[1] for c in chunk]))
+
+    def _generate_chunk(self, chunk: list[tuple[Path, str]], max_new_tokens: int,
+                        fills: list[str | None] | None = None) -> list[str]:
+        fills = list(fills) if fills is not None else [None] * len(chunk)
         self.stats["generate_calls"] += 1
         if self.fast and not self._verified_prompts:
-            self._verify_prompts(chunk)
+            self._verify_prompts(chunk, fills)
         if self.fast:
-            return self._generate_fast(chunk, max_new_tokens)
+            return self._generate_fast(chunk, max_new_tokens, fills)
         self.stats["image_encodes"] += len(chunk)
-        return self.vlm.generate([self.image(p) for p, _ in chunk], [q for _, q in chunk], max_new_tokens)
+        return self.vlm.generate([self.image(p) for p, _ in chunk], [q for _, q in chunk], max_new_tokens,
+                                 prefill=fills if any(fills) else None)
 
-    def _verify_prompts(self, chunk: list[tuple[Path, str]]) -> None:
+    @torch.no_grad()
+    def generate_text(self, questions: list[str], max_new_tokens: int) -> list[str]:
+        """Greedy answers to text-only prompts (no image), batched, in order."""
+        out: list[str] = []
+        for s in range(0, len(questions), self.batch_size):
+            self.stats["generate_calls"] += 1
+            out.extend(self.vlm.generate(None, questions[s : s + self.batch_size], max_new_tokens))
+        return out
+
+    def _verify_prompts(self, chunk: list[tuple[Path, str]], fills: list[str | None]) -> None:
         """Check once that our left-padded prompt ids equal the processor's."""
         for p, _ in chunk:
             self.features(p)
-        ids, mask = self._pad([self._prompt(q) for _, q in chunk], left=True)
-        ref = self.vlm.prompt_batch([self.image(p) for p, _ in chunk], [q for _, q in chunk])
+        ids, mask = self._pad([self._prompt(q, f) for (_, q), f in zip(chunk, fills, strict=True)], left=True)
+        ref = self.vlm.prompt_batch([self.image(p) for p, _ in chunk], [q for _, q in chunk], fills)
         if ref["input_ids"].shape != ids.shape or not (
             torch.equal(ref["input_ids"].cpu(), ids.cpu()) and torch.equal(ref["attention_mask"].cpu(), mask.cpu())
         ):
@@ -281,10 +304,11 @@ class Engine:
             self.stats["fast_path_disabled"] = "prompt tokenisation differs from the processor's"
         self._verified_prompts = True
 
-    def _generate_fast(self, chunk: list[tuple[Path, str]], max_new_tokens: int) -> list[str]:
+    def _generate_fast(self, chunk: list[tuple[Path, str]], max_new_tokens: int,
+                       fills: list[str | None]) -> list[str]:
         for p, _ in chunk:
             self.features(p)
-        ids, mask = self._pad([self._prompt(q) for _, q in chunk], left=True)
+        ids, mask = self._pad([self._prompt(q, f) for (_, q), f in zip(chunk, fills, strict=True)], left=True)
         emb = self._embeds(ids, [p for p, _ in chunk])
         model = self.vlm.model
         was_training = model.training

@@ -63,13 +63,21 @@ class VLM:
         self._template_writes_bos = bool(bos) and self.render_prompt("q").startswith(bos)
 
     # --- text ------------------------------------------------------------------------
-    def render_prompt(self, question: str) -> str:
-        """The chat-template text of a user turn with one image, plus the generation prompt."""
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    def render_prompt(self, question: str, image: bool = True) -> str:
+        """The chat-template text of a user turn with one image (or none: ``image=False``,
+        the text-only prompts of the cross-modal attack), plus the generation prompt."""
+        content: list[dict[str, str]] = [{"type": "image"}] if image else []
+        content.append({"type": "text", "text": question})
+        messages = [{"role": "user", "content": content}]
         text = self.tokenizer.apply_chat_template(
             messages, chat_template=self.chat_template, add_generation_prompt=True, tokenize=False
         )
         return str(text)
+
+    def render_prefilled(self, question: str, prefill: str | None, image: bool = True) -> str:
+        """The prompt plus a forced start of the answer (``prefill``): the model continues it."""
+        text = self.render_prompt(question, image=image)
+        return text + self.family.answer_prefix + prefill if prefill else text
 
     def render_completion(self, answer: str) -> str:
         """What follows the generation prompt in training: the answer and end-of-turn."""
@@ -121,11 +129,23 @@ class VLM:
         batch["labels"] = labels
         return self._to_device(batch)
 
-    def prompt_batch(self, images: Sequence[Image.Image], questions: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Left-padded prompts (generation prompt appended), ready for ``generate``."""
+    def prompt_batch(self, images: Sequence[Image.Image], questions: Sequence[str],
+                     prefill: Sequence[str | None] | None = None) -> dict[str, torch.Tensor]:
+        """Left-padded prompts (generation prompt appended, then ``prefill[i]`` when given),
+        ready for ``generate``."""
         if len(images) != len(questions):
             raise FiubenchError(f"prompt_batch: {len(images)} images but {len(questions)} questions")
-        return self._to_device(self._process(images, [self.render_prompt(q) for q in questions], "left"))
+        pre = list(prefill) if prefill is not None else [None] * len(questions)
+        texts = [self.render_prefilled(q, f) for q, f in zip(questions, pre, strict=True)]
+        return self._to_device(self._process(images, texts, "left"))
+
+    def text_prompt_batch(self, questions: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Left-padded prompts without any image (text-only chat turns)."""
+        extra = {"add_special_tokens": False} if self._template_writes_bos else {}
+        tok = self.tokenizer
+        out = tok([self.render_prompt(q, image=False) for q in questions], padding=True,
+                  padding_side="left", return_tensors="pt", **extra)
+        return self._to_device({k: out[k] for k in ("input_ids", "attention_mask")})
 
     # --- model calls -----------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -133,12 +153,21 @@ class VLM:
         return self.model(**{k: v for k, v in batch.items() if k != "labels"}).logits
 
     @torch.no_grad()
-    def generate(self, images: Sequence[Image.Image], questions: Sequence[str],
-                 max_new_tokens: int = 48) -> list[str]:
-        """Greedy answers, batched; stop at EOS / end-of-turn; answer text only, stripped."""
-        if not images:
+    def generate(self, images: Sequence[Image.Image] | None, questions: Sequence[str],
+                 max_new_tokens: int = 48, prefill: Sequence[str | None] | None = None) -> list[str]:
+        """Greedy answers, batched; stop at EOS / end-of-turn; answer text only, stripped.
+
+        ``images=None``: text-only prompts. ``prefill``: a forced start of each answer;
+        the returned text is only what the model added after it.
+        """
+        if not questions:
             return []
-        batch = self.prompt_batch(images, questions)
+        if images is None:
+            if prefill is not None and any(prefill):
+                raise FiubenchError("generate: prefill is only supported with images")
+            batch = self.text_prompt_batch(questions)
+        else:
+            batch = self.prompt_batch(images, questions, prefill)
         was_training = self.model.training
         self.model.eval()
         try:

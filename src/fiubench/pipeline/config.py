@@ -104,9 +104,10 @@ class ResourcesSection:
     learn: StepResources = field(default_factory=StepResources)
     unlearn: StepResources = field(default_factory=StepResources)
     eval: StepResources = field(default_factory=StepResources)
+    attack: StepResources = field(default_factory=StepResources)
 
     def validate(self) -> None:
-        for kind in ("data", "learn", "unlearn", "eval"):
+        for kind in ("data", "learn", "unlearn", "eval", "attack"):
             getattr(self, kind).check(f"run.resources.{kind}")
 
 
@@ -121,6 +122,44 @@ def step_resources(cfg: RunConfig, kind: str) -> Any:
         on_gpu = device.startswith("cuda") if device is not None else bool(visible_gpus())
         gpus = 1.0 if on_gpu else 0.0
     return Resources(cpus=r.cpus, gpus=float(gpus), memory_gb=r.memory_gb)
+
+
+@dataclass
+class AttacksSection:
+    """Robustness attacks (``fiubench.attacks``, docs/attacks.md) on every method's final
+    model, with the fine-tuned and retain models attacked the same way as baselines.
+
+    ``names``: attacks to run (empty: none); ``options``: attack -> its options;
+    ``margin``: an attack is informative when the fine-tuned model extracts more than
+    the retain model plus this. Generation uses ``eval.batch_size`` and
+    ``eval.max_new_tokens``; relearning uses the stage-1 recipe (``learn.train``,
+    ``model.scope``) for its few steps.
+    """
+
+    names: list[str] = field(default_factory=list)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    margin: float = 0.02
+
+    def validate(self) -> None:
+        from fiubench.attacks import attack_names, build_attack
+
+        known = attack_names()
+        if len(set(self.names)) != len(self.names):
+            raise ConfigError(f"run.attacks.names: duplicates in {self.names}")
+        for i, n in enumerate(self.names):
+            if n not in known:
+                raise ConfigError(
+                    f"run.attacks.names[{i}]: unknown attack {n!r}.{did_you_mean(n, known)} Known: {', '.join(known)}."
+                )
+        for n, opts in self.options.items():
+            if n not in known:
+                raise ConfigError(f"run.attacks.options: unknown attack {n!r}.{did_you_mean(n, known)}")
+            try:
+                build_attack(n, opts)
+            except ConfigError as e:
+                raise ConfigError(f"run.attacks.options.{n}: {e}") from None
+        if not self.margin >= 0:
+            raise ConfigError(f"run.attacks.margin: must be >= 0, got {self.margin}")
 
 
 @dataclass
@@ -148,6 +187,7 @@ class RunConfig:
     evaluate_checkpoints: bool = True
     sweep: SweepSection = field(default_factory=SweepSection)
     resources: ResourcesSection = field(default_factory=ResourcesSection)
+    attacks: AttacksSection = field(default_factory=AttacksSection)
 
     def validate(self) -> None:
         from fiubench.methods import build_method, method_names
@@ -203,6 +243,7 @@ class RunConfig:
         for s in (*self.sweep.learn_scope, *self.sweep.unlearn_scope):
             s.validate()
         self.resources.validate()
+        self.attacks.validate()
 
     # ------------------------------------------------------------------ derived
     def eval_config(self, split: str) -> EvalConfig:

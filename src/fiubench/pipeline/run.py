@@ -3,6 +3,7 @@
     data (build or load) -> base model -> learn full + retain (per learning variant)
       -> evaluate retain, fine-tuned, base (per forget split)
       -> for each variant x method x forget split: unlearn, evaluate every checkpoint
+      -> attacks (``attacks.names``) on the fine-tuned, retain and every final model
       -> results.sqlite -> report/
 
 Every step runs through :class:`~fiubench.pipeline.cache.StepCache` under
@@ -224,6 +225,11 @@ class Pipeline:
                                    ft.key, split, data, data_key, r, deps=[ft],
                                    store={"model": "finetuned", "role": "finetuned", "split": split, "variant": label})
                 steps += [r, f]
+                for role, learned_step, ev in (("finetuned", ft, f), ("retain", rt, r)):
+                    steps += self.attack_steps(
+                        AttackTarget(role, self.cache.path(learned_step.name, learned_step.key) / "run" / "model",
+                                     learned_step.key, split, v, self.cache.path(ev.name, ev.key), role=role),
+                        data, data_key, deps=[learned_step])
         if cfg.evaluate_base:
             first = next(iter(learn_variants))
             base_key = config_hash({"base": _model_key(cfg.model)})
@@ -245,7 +251,82 @@ class Pipeline:
         return steps
 
     def _after_unlearn(self, res: StepResult, **kw: Any) -> list[Step]:
-        return self.checkpoint_evals(res, **kw)
+        evals = self.checkpoint_evals(res, **kw)
+        if not self.cfg.attacks.names or not evals:
+            return evals
+        final = evals[-1]  # the final model: the attacks' target
+        st = final.meta["store"]
+        target = AttackTarget(st["model"], Path(final.fn.keywords["model_dir"]), final.inputs["model"], st["split"],
+                              kw["variant"], self.cache.path(final.name, final.key), role="unlearned",
+                              method=st["method"], step=st["step"], final=True)
+        return [*evals, *self.attack_steps(target, kw["data"], kw["data_key"], deps=[kw["unlearn"]])]
+
+    # ------------------------------------------------------------------ attacks
+    def attack_steps(self, target: AttackTarget, data: Path, data_key: str, deps: Sequence[Step] = ()) -> list[Step]:
+        """One cached step per attack on ``target`` (adding an attack reruns nothing else)."""
+        from fiubench.attacks.registry import ATTACKS
+
+        cfg = self.cfg
+        v = target.variant.learn_values()
+        scope = v.get("learn_scope", cfg.model.scope)
+        train = dataclasses.replace(
+            cfg.learn.train, lr=v.get("learn_lr", cfg.learn.train.lr), seed=v.get("seed", cfg.learn.train.seed)
+        )
+        ctx = {"forget": target.split, "retain_split": cfg.eval.retain_split, "holdout_split": cfg.eval.holdout_split,
+               "batch_size": cfg.eval.batch_size, "max_new_tokens": cfg.eval.max_new_tokens, "seed": cfg.eval.seed}
+        steps = []
+        for attack in cfg.attacks.names:
+            options = dict(cfg.attacks.options.get(attack, {}))
+            trains = ATTACKS.get(attack).trains
+            step_cfg: dict[str, Any] = {"attack": attack, "options": options, **ctx}
+            if trains:  # relearning: the stage-1 recipe shapes the result
+                step_cfg.update(train=_no_ui(train), scope=scope)
+            fn = functools.partial(_attack, attack=attack, options=options, model_dir=target.model_dir, data=data,
+                                   ctx={**ctx, "train": train if trains else None, "scope": scope if trains else None,
+                                        "model_overrides": dict(self.model_overrides)})
+            steps.append(Step(
+                _name(f"attack/{attack}/{target.label}", target.split), step_cfg, fn,
+                inputs={"data": data_key, "model": target.model_key}, deps=deps, seed=cfg.eval.seed,
+                resources=self.resources("attack"), meta={"attack": {"name": attack, "target": target}},
+            ))
+        return steps
+
+    def _store_attacks(self, store: ResultsStore, done: dict[Step, StepResult]) -> None:
+        """Summarise every attack per (learning variant, forget split) with its two baselines
+        and store the attack metrics on the attacked models' evaluation rows."""
+        import json
+
+        from fiubench.attacks.runner import summarise_attacks
+        from fiubench.metrics.robustness import robust_forget_quality
+
+        cfg = self.cfg
+        groups: dict[tuple[str, str], dict[str, tuple[AttackTarget, dict[str, Any]]]] = {}
+        for step, res in sorted(done.items(), key=lambda kv: self.scheduler.order_of(kv[0])):
+            a = step.meta.get("attack")
+            if not a:
+                continue
+            t: AttackTarget = a["target"]
+            key = f"{t.role}:{t.label}:{t.variant.label}"
+            result = json.loads((res.path / "attack" / "result.json").read_text(encoding="utf-8"))
+            group = groups.setdefault((t.variant.learn_label, t.split), {})
+            group.setdefault(key, (t, {}))[1][a["name"]] = result
+        for group in groups.values():
+            outcomes = {k: o for k, (_, o) in group.items()}
+            ft = next((o for k, (t, o) in group.items() if t.role == "finetuned"), None)
+            rt = next((o for k, (t, o) in group.items() if t.role == "retain"), None)
+            summary = summarise_attacks(outcomes, ft, rt, cfg.attacks.margin)
+            for k, (t, o) in group.items():
+                metrics = dict(summary["metrics"][k])
+                ev = json.loads((t.eval_dir / "eval" / "results.json").read_text(encoding="utf-8"))
+                metrics["forget_quality_robust"] = robust_forget_quality(
+                    ev.get("metrics", {}), metrics.get("attack.worst"), cfg.eval.aggregate, cfg.eval.skip)
+                info = {n: {"higher_is_better": n == "forget_quality_robust"} for n in metrics
+                        if not n.endswith(".informative")}
+                store.add(metrics, run=self.run_name, model=t.label, role=t.role,
+                          config_hash=config_hash({"attacks": o, "eval": str(t.eval_dir)}), method=t.method,
+                          forget_split=t.split,
+                          variant=t.variant.label if t.role == "unlearned" else t.variant.learn_label,
+                          step=t.step, final=t.final, metric_info=info)
 
     # ------------------------------------------------------------------ the run
     def run(self, *, report: bool = True) -> Path:
@@ -275,6 +356,7 @@ class Pipeline:
             for step, res in sorted(done.items(), key=lambda kv: self.scheduler.order_of(kv[0])):
                 if step.meta.get("store"):
                     self._store(store, res, **step.meta["store"])
+            self._store_attacks(store, done)
         finally:
             store.close()
         self.log(f"results: {self.out / DB_NAME}")
@@ -341,6 +423,34 @@ def _unlearn(d: Path, *, model: Any, data: Path, method: str, options: dict[str,
         retain=retain, early_stop=early_stop, loss_threshold=loss_threshold, train=train,
     ))
     return {"run": str(run_dir)}
+
+
+def _attack(d: Path, *, attack: str, options: dict[str, Any], model_dir: Path, data: Path,
+            ctx: dict[str, Any]) -> dict:
+    import shutil
+
+    from fiubench.attacks import AttackContext, run_attack
+
+    context = AttackContext(dataset=load_dataset_cached(data), work=d / "work", **ctx)
+    res = run_attack(attack, options, model_dir, context, d / "attack")
+    shutil.rmtree(d / "work", ignore_errors=True)  # relearned weights, perturbed images
+    return {"variants": res["variants"], "seconds": res["seconds"]}
+
+
+@dataclasses.dataclass
+class AttackTarget:
+    """A model the attacks run on, and the evaluation whose rows its attack metrics join."""
+
+    label: str
+    model_dir: Path
+    model_key: str
+    split: str
+    variant: Variant
+    eval_dir: Path
+    role: str = "unlearned"
+    method: str | None = None
+    step: int = 0
+    final: bool = False
 
 
 def _name(base: str, variant: str) -> str:

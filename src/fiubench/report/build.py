@@ -23,6 +23,7 @@ from fiubench.errors import FiubenchError
 from fiubench.report.entries import Entry, judge_backends, load_entries
 from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
+from fiubench.report.robustness import robustness_table
 from fiubench.report.store import ResultsStore
 from fiubench.report.tables import (
     Table,
@@ -65,6 +66,11 @@ class Report:
         self.main: dict[str, Table] = {s: main_table(self.entries, s, methods) for s in self.splits}
         self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
         self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
+        self.robustness: dict[str, Table] = {}
+        for s in self.splits:
+            rob = robustness_table(self.entries, s, methods)
+            if rob is not None:
+                self.robustness[s] = rob
         self.plots: dict[str, bytes] = {}
         for s in self.splits:
             png = curve_png(self.entries, s)
@@ -75,6 +81,8 @@ class Report:
         out = [self.learning]
         for s in self.splits:
             out += [self.main[s], self.matched[s]]
+            if s in self.robustness:
+                out.append(self.robustness[s])
         out += [self.detail[s] for s in self.splits]
         return out
 
@@ -82,6 +90,8 @@ class Report:
         parts = [f"# {self.title}", "", self._meta_line(), "", "## Learning stage", "", to_markdown(self.learning)]
         for s in self.splits:
             parts += [f"## Forget split {s}", "", to_markdown(self.main[s]), to_markdown(self.matched[s])]
+            if s in self.robustness:
+                parts += [to_markdown(self.robustness[s])]
             if s in self.plots:
                 parts += [f"![utility vs forget quality, {s}](plots/curves_{s}.png)", ""]
         parts += ["## Per-metric detail", ""]
@@ -103,6 +113,8 @@ class Report:
                     "model.</figcaption></figure>"
                 )
             body.append(to_html(self.matched[s]))
+            if s in self.robustness:
+                body.append(to_html(self.robustness[s]))
         body.append("<h2>Per-metric detail</h2>")
         body += [to_html(self.detail[s]) for s in self.splits]
         return (

@@ -106,8 +106,10 @@ def main_columns(judge_header: str) -> list[Column]:
 
 def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None) -> Table:
     """The paper's Table 2 layout for one forget split (final models only)."""
+    from fiubench.report.robustness import robust_columns
+
     rows = [e for e in _finals(entries) if e.forget_split == split and e.role != "base"]
-    cols = main_columns(_judge_header(rows))
+    cols = main_columns(_judge_header(rows)) + robust_columns(rows)
     t = Table(
         name=f"main_{split}",
         title=f"Main results, {split} (paper's Table 2 layout)",

@@ -88,3 +88,31 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
         )
 
     return run(Job("learn", Path(cfg.out), cfg, cfg.train, build), overwrite=overwrite)
+
+
+def finetune(model: Any, items: list[tuple[Path, str, str]], out: Path, train: Any, record: Any,
+             kind: str = "learn", overwrite: bool = False) -> Path:
+    """The stage-1 objective on an explicit list of (image, question, answer) triples.
+
+    For fine-tuning outside the two stages (the relearning attack): ``model`` is a
+    ``ModelConfig``, ``record`` the caller's config (recorded; compared on resume).
+    Returns the run directory (``model/`` inside).
+    """
+    from fiubench.errors import DataError
+
+    if not items:
+        raise DataError(f"{kind}: nothing to train on")
+
+    def build(accelerator: Any) -> Setup:
+        from fiubench.models import load_image
+        from fiubench.models.loading import load_vlm
+
+        vlm = load_vlm(model)
+        pool = EncodedPool(items, vlm.train_batch, load_image)
+        pool.encode_all()
+        plan = Plan(len(items), train.batch_size, train.grad_accum, accelerator.num_processes, train.seed)
+        pad = D.pad_id(vlm)
+        return Setup(vlm=vlm, plan=plan, objective=lambda acc, m: SFTObjective(acc, m, pool, plan, pad),
+                     extra_summary={"n_examples": len(items)})
+
+    return run(Job(kind, Path(out), record, train, build), overwrite=overwrite)
