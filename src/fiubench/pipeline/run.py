@@ -44,7 +44,9 @@ DB_NAME = "results.sqlite"
 def config_yaml(cfg: RunConfig) -> str:
     import yaml
 
-    d = to_dict(cfg)
+    # Complete: reloaded with `base: null`, not layered on a preset (whose dict-valued keys,
+    # e.g. attacks.options, would otherwise merge back in).
+    d = {"base": None, **to_dict(cfg)}
     for section in (d.get("eval") or {}, d.get("checkpoint_eval") or {}):
         judge = section.get("judge") or {}
         if judge.get("api_key"):

@@ -34,7 +34,7 @@ def robust_columns(rows: Sequence[Entry]) -> list[Column]:
     if not attack_names(rows):
         return []
     return [
-        Column("Worst attack", ("attack.worst",), higher_is_better=False, group=FQ_GROUP),
+        Column("Worst case", ("attack.worst",), higher_is_better=False, group=FQ_GROUP),
         Column("robust FQ", ("forget_quality_robust",), higher_is_better=True, group=FQ_GROUP),
     ]
 
