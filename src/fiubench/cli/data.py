@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b = sub.add_parser("build", help="build a fictitious facial identity VQA dataset",
                        description="Build a dataset in the official FIUBench layout (deterministic, offline).")
     b.add_argument("--out", type=Path, required=True, help="output folder (must not exist unless --overwrite)")
-    b.add_argument("--n-identities", type=int, help="trained identities (default 400)")
+    b.add_argument("--identities", "--n-identities", type=int, dest="n_identities",
+                   help="trained identities (default 400; any N: built streaming, time linear in N)")
     b.add_argument("--qa-per-identity", type=int, help="QA pairs per identity (default 20)")
     b.add_argument("--holdout-fraction", type=float,
                    help="extra never-trained identities, as a fraction of --n-identities (default 0.1)")

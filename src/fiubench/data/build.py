@@ -221,8 +221,25 @@ Gender is in the profile and caption but not asked about.
 """
 
 
-def _jsonl(rows: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+class _HashedWriter:
+    """A JSON Lines file written row by row, its sha256 computed on the way."""
+
+    def __init__(self, root: Path, rel: str, sums: dict[str, str]) -> None:
+        self.rel, self.sums = rel, sums
+        self.f = open(root / rel, "wb")  # noqa: SIM115 - closed in __exit__
+        self.h = hashlib.sha256()
+
+    def write_row(self, row: dict[str, Any]) -> None:
+        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        self.f.write(data)
+        self.h.update(data)
+
+    def __enter__(self) -> _HashedWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.f.close()
+        self.sums[self.rel] = self.h.hexdigest()
 
 
 def build_dataset(cfg: DataConfig, out: Path, overwrite: bool = False) -> Path:
@@ -258,53 +275,59 @@ def build_dataset(cfg: DataConfig, out: Path, overwrite: bool = False) -> Path:
 
     with atomic_dir(out, overwrite=overwrite) as tmp:
         (tmp / "images").mkdir()
-        files: dict[str, bytes] = {}
-        full_rows, prof_rows, vqa_rows = [], [], []
-        n_qa = 0
-        for i, uid in enumerate(ids):
-            rel = f"images/{uid}.png"
-            a = attrs[i]
-            if a is not None:
-                img = render_face(a, size=cfg.image_size, seed=hash_seed(seed, uid))
-            else:
-                img = _external_face(sources[i], cfg.image_size)
-            files[rel] = _png_bytes(img)
-            prof = profiles[i]
-            qas = make_qa_list(prof, pools, cfg.qa_per_identity, rng_qa)
-            n_qa += len(qas)
-            full_rows.append({
-                "unique_id": uid,
-                "image_path": rel,
-                "name": prof["name"],
-                "caption": caption(prof),
-                "qa_list": [q.to_json() for q in qas],
-            })
-            prof_rows.append({
-                "unique_id": uid,
-                "profile": prof.values,
-                "attributes": a.as_dict() if a is not None else None,
-                "face_source": "procedural" if a is not None else sources[i].relative_to(Path(cfg.faces_dir)).as_posix(),  # type: ignore[arg-type]
-            })
-            if a is not None:
-                for item in visual_questions(a, rng_vqa):
-                    vqa_rows.append({"unique_id": uid, "image_path": rel, **item._asdict()})
+        # Streamed: each face and each identity's lines are written (and hashed) as they
+        # are made, so memory does not grow with the images or the QA (only the small
+        # per-identity profiles, which the perturbation pools need up front, are held).
+        sums: dict[str, str] = {}
+        n_qa = n_vqa = 0
+        with _HashedWriter(tmp, "full.json", sums) as full_f, _HashedWriter(tmp, "profiles.jsonl", sums) as prof_f, \
+                _HashedWriter(tmp, "visual_qa.jsonl", sums) as vqa_f:
+            for i, uid in enumerate(ids):
+                rel = f"images/{uid}.png"
+                a = attrs[i]
+                if a is not None:
+                    img = render_face(a, size=cfg.image_size, seed=hash_seed(seed, uid))
+                else:
+                    img = _external_face(sources[i], cfg.image_size)
+                png = _png_bytes(img)
+                (tmp / rel).write_bytes(png)
+                sums[rel] = hashlib.sha256(png).hexdigest()
+                prof = profiles[i]
+                qas = make_qa_list(prof, pools, cfg.qa_per_identity, rng_qa)
+                n_qa += len(qas)
+                full_f.write_row({
+                    "unique_id": uid,
+                    "image_path": rel,
+                    "name": prof["name"],
+                    "caption": caption(prof),
+                    "qa_list": [q.to_json() for q in qas],
+                })
+                prof_f.write_row({
+                    "unique_id": uid,
+                    "profile": prof.values,
+                    "attributes": a.as_dict() if a is not None else None,
+                    "face_source": "procedural" if a is not None else sources[i].relative_to(Path(cfg.faces_dir)).as_posix(),  # type: ignore[arg-type]
+                })
+                if a is not None:
+                    for item in visual_questions(a, rng_vqa):
+                        vqa_f.write_row({"unique_id": uid, "image_path": rel, **item._asdict()})
+                        n_vqa += 1
         counts = {
-            "trained": cfg.n_identities, "holdout": cfg.n_holdout(), "qa": n_qa, "visual_qa": len(vqa_rows),
+            "trained": cfg.n_identities, "holdout": cfg.n_holdout(), "qa": n_qa, "visual_qa": n_vqa,
         }
-        files["full.json"] = _jsonl(full_rows)
-        files["profiles.jsonl"] = _jsonl(prof_rows)
-        files["visual_qa.jsonl"] = _jsonl(vqa_rows)
+        files: dict[str, bytes] = {}
         files["split.json"] = (json.dumps(splits, indent=2) + "\n").encode()
         files["prompt.json"] = (json.dumps(refusal_sentences(), indent=2, ensure_ascii=False) + "\n").encode()
         files["README.md"] = _card(cfg, counts, splits, external).encode()
         for rel, data in files.items():
             (tmp / rel).write_bytes(data)
+            sums[rel] = hashlib.sha256(data).hexdigest()
         build = {
             "generator": GENERATOR,
             "format_version": FORMAT_VERSION,
             "config": to_jsonable(cfg),
             "counts": counts,
-            "sha256": {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())},
+            "sha256": dict(sorted(sums.items())),
             "provenance": provenance(cfg, seed),
         }
         (tmp / "build.json").write_text(json.dumps(build, indent=2) + "\n")

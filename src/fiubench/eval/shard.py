@@ -68,10 +68,15 @@ def init_shard() -> tuple[Shard | None, str | None]:
     """
     if launched_world() <= 1:
         return None, None
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
-    return Shard(state.process_index, state.num_processes), str(state.device)
+    # without cpu=True accelerate leaves CPU processes unconnected (each one thinks it is alone)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    if state.num_processes != launched_world():
+        raise RuntimeError(f"launched {launched_world()} processes but only {state.num_processes} joined")
+    device = "cpu" if state.device.type == "cpu" else str(state.device)
+    return Shard(state.process_index, state.num_processes), device
 
 
 def close_shard(shard: Shard | None) -> None:
