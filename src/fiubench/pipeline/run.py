@@ -334,6 +334,7 @@ class Pipeline:
     def run(self, *, report: bool = True) -> Path:
         """Run (or resume) everything; returns the report's index.html (or the database)."""
         cfg = self.cfg
+        load_dataset_cached.cache_clear()  # a dataset directory may have changed since the last run
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.out / "run_config.yaml", config_yaml(cfg))
         atomic_write_json(self.out / "provenance.json", provenance(cfg, cfg.learn.train.seed))
