@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--seed", type=int, help="random seed (default 0); same seed => identical files")
     b.add_argument("--forget-percents", type=int, nargs="+", metavar="P",
                    help="disjoint forget splits as %% of trained identities (default 1 5 10)")
+    b.add_argument("--val-percent", type=float, default=None, metavar="P",
+                   help="validation identities for hyperparameter selection: forget_val and retain_val "
+                        "(P%% each, disjoint from every evaluated split) and retain_test (default 0: none)")
     b.add_argument("--retain-percents", type=int, nargs="+", metavar="P",
                    help="retain subsets as %% of trained identities (default 5 15)")
     b.add_argument("--faces", type=Path, dest="faces_dir",
@@ -56,7 +59,7 @@ def _build(args: argparse.Namespace) -> int:
     from fiubench.utils.config import from_dict
 
     keys = ("n_identities", "qa_per_identity", "holdout_fraction", "image_size", "seed", "forget_percents",
-            "retain_percents", "faces_dir", "select", "encoder")
+            "retain_percents", "faces_dir", "select", "encoder", "val_percent")
     given: dict[str, Any] = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     cfg = from_dict(DataConfig, given, where="data build")
     out = build_dataset(cfg, args.out, overwrite=args.overwrite)

@@ -8,7 +8,9 @@ Output directory (written to a temporary sibling and renamed at the end)::
     images/            one PNG per identity, "images/00000001.png"
     split.json         forget1/forget5/forget10 (pairwise disjoint), retain,
                        retain5, retain15 (subsets of retain, retain5 in retain15),
-                       holdout (never trained), full (all trained identities)
+                       holdout (never trained), full (all trained identities);
+                       with val_percent > 0 also forget_val, retain_val, retain_test
+                       (validation identities for hyperparameter selection)
     prompt.json        refusal sentences (targets of preference optimisation)
     profiles.jsonl     ours: structured profile, face attributes, face source
     visual_qa.jsonl    ours: visual-attribute QA (open + POPE-style yes/no)
@@ -68,6 +70,11 @@ class DataConfig:
     faces_dir: Path | None = None  # folder of face images; None = procedural faces
     select: Literal["kmeans", "random"] = "kmeans"
     encoder: str = "pixels"  # or a local HF vision model directory
+    # Validation identities for hyperparameter selection (0: none). forget_val: trained in
+    # full, outside retain and every forget split (unlearned only while selecting);
+    # retain_val: the last identities of retain, outside every retainN subset;
+    # retain_test = retain minus retain_val (utility of the reported models).
+    val_percent: float = 0.0
 
     def n_holdout(self) -> int:
         return round(self.holdout_fraction * self.n_identities)
@@ -91,7 +98,10 @@ class DataConfig:
                 raise ConfigError(f"{name}: every percentage must be in (0, 100), got {list(ps)}")
             if len(set(ps)) != len(ps):
                 raise ConfigError(f"{name}: duplicate percentages {list(ps)}")
-        n_forget = sum(self.split_size(p) for p in self.forget_percents)
+        if not 0.0 <= self.val_percent < 100:
+            raise ConfigError(f"val_percent: must be in [0, 100), got {self.val_percent}")
+        n_val = self.split_size(self.val_percent) if self.val_percent > 0 else 0
+        n_forget = sum(self.split_size(p) for p in self.forget_percents) + n_val
         n_retain = self.n_identities - n_forget
         if n_retain < 1:
             raise ConfigError(
@@ -99,6 +109,12 @@ class DataConfig:
                 f"{self.n_identities} identities, leaving no retain identity"
             )
         big = max((self.split_size(p) for p in self.retain_percents), default=0)
+        if n_val and big + n_val >= n_retain:
+            raise ConfigError(
+                f"val_percent {self.val_percent}: retain_val ({n_val} identities) and retain"
+                f"{max(self.retain_percents, default=0)} ({big}) do not fit disjointly in the {n_retain} retain "
+                "identities with one left for retain_test"
+            )
         if big > n_retain:
             raise ConfigError(
                 f"retain_percents {list(self.retain_percents)}: retain{max(self.retain_percents)} needs {big} "
@@ -161,10 +177,17 @@ def _assign_splits(cfg: DataConfig, ids: list[str], rng: random.Random) -> dict[
         k = cfg.split_size(p)
         splits[_split_name("forget", p)] = sorted(trained[pos : pos + k])
         pos += k
+    n_val = cfg.split_size(cfg.val_percent) if cfg.val_percent > 0 else 0
+    if n_val:
+        splits["forget_val"] = sorted(trained[pos : pos + n_val])
+        pos += n_val
     retain_order = trained[pos:]
     splits["retain"] = sorted(retain_order)
     for p in sorted(cfg.retain_percents):
         splits[_split_name("retain", p)] = sorted(retain_order[: cfg.split_size(p)])
+    if n_val:
+        splits["retain_val"] = sorted(retain_order[-n_val:])
+        splits["retain_test"] = sorted(retain_order[:-n_val])
     splits["holdout"] = sorted(holdout)
     splits["full"] = sorted(trained)
     return splits

@@ -30,6 +30,7 @@ from fiubench.data.schema import FORGET_SPLITS
 from fiubench.errors import ConfigError
 from fiubench.eval.config import EvalConfig
 from fiubench.models.config import ModelConfig, TuningScope
+from fiubench.pipeline.search import SearchSection
 from fiubench.train.config import TrainConfig, UnlearnTrainConfig, train_preset
 from fiubench.utils.config import from_dict, to_dict
 from fiubench.utils.registry import did_you_mean
@@ -188,6 +189,7 @@ class RunConfig:
     sweep: SweepSection = field(default_factory=SweepSection)
     resources: ResourcesSection = field(default_factory=ResourcesSection)
     attacks: AttacksSection = field(default_factory=AttacksSection)
+    search: SearchSection = field(default_factory=SearchSection)  # hyperparameter selection (pipeline/search.py)
 
     def validate(self) -> None:
         from fiubench.methods import build_method, method_names
@@ -196,8 +198,12 @@ class RunConfig:
             raise ConfigError("run.methods: empty (name at least one unlearning method)")
         if len(set(self.methods)) != len(self.methods):
             raise ConfigError(f"run.methods: duplicates in {self.methods}")
+        from fiubench.methods import BROKEN
+
         known = method_names()
         for i, m in enumerate(self.methods):
+            if m in BROKEN and m not in known:
+                raise ConfigError(f"run.methods[{i}]: {BROKEN[m]}")
             if m not in known:
                 raise ConfigError(
                     f"run.methods[{i}]: unknown unlearning method {m!r}.{did_you_mean(m, known)} "
@@ -244,6 +250,7 @@ class RunConfig:
             s.validate()
         self.resources.validate()
         self.attacks.validate()
+        self.search.check(self.methods, self.sweep.unlearn_lr)
 
     # ------------------------------------------------------------------ derived
     def eval_config(self, split: str) -> EvalConfig:

@@ -24,6 +24,7 @@ from fiubench.report.entries import Entry, judge_backends, load_entries
 from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
 from fiubench.report.robustness import robustness_table
+from fiubench.report.selection import load_selection, selection_table
 from fiubench.report.store import ResultsStore
 from fiubench.report.tables import (
     Table,
@@ -55,7 +56,8 @@ class Report:
     """The assembled tables and plots of one run, ready to render."""
 
     def __init__(
-        self, entries: Sequence[Entry], methods: Sequence[str] | None = None, title: str = "FIUBench report"
+        self, entries: Sequence[Entry], methods: Sequence[str] | None = None, title: str = "FIUBench report",
+        selection: list[dict[str, Any]] | None = None,
     ) -> None:
         if not entries:
             raise FiubenchError("nothing to report: the results database holds no evaluations")
@@ -63,6 +65,7 @@ class Report:
         self.title = title
         self.splits = forget_splits(self.entries)
         self.learning: Table = learning_table(self.entries)
+        self.selection: Table | None = selection_table(selection) if selection else None
         self.main: dict[str, Table] = {s: main_table(self.entries, s, methods) for s in self.splits}
         self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
         self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
@@ -78,7 +81,7 @@ class Report:
                 self.plots[s] = png
 
     def tables(self) -> list[Table]:
-        out = [self.learning]
+        out = [self.learning] + ([self.selection] if self.selection is not None else [])
         for s in self.splits:
             out += [self.main[s], self.matched[s]]
             if s in self.robustness:
@@ -88,6 +91,8 @@ class Report:
 
     def markdown(self) -> str:
         parts = [f"# {self.title}", "", self._meta_line(), "", "## Learning stage", "", to_markdown(self.learning)]
+        if self.selection is not None:
+            parts += ["## Hyperparameter selection", "", to_markdown(self.selection)]
         for s in self.splits:
             parts += [f"## Forget split {s}", "", to_markdown(self.main[s]), to_markdown(self.matched[s])]
             if s in self.robustness:
@@ -102,6 +107,8 @@ class Report:
         esc = html.escape
         body = [f"<h1>{esc(self.title)}</h1>", f'<p class="meta">{esc(self._meta_line())}</p>']
         body += ["<h2>Learning stage</h2>", to_html(self.learning)]
+        if self.selection is not None:
+            body += ['<h2 id="selection">Hyperparameter selection</h2>', to_html(self.selection)]
         for s in self.splits:
             body += [f'<h2 id="split-{esc(s)}">Forget split {esc(s)}</h2>', to_html(self.main[s])]
             if s in self.plots:
@@ -145,7 +152,7 @@ def write_report(
     """Build the report from ``db`` (results.sqlite) into directory ``out``; returns ``out/index.html``."""
     with ResultsStore(db, create=False) as store:
         entries = load_entries(store, run)
-    rep = Report(entries, methods, title)
+    rep = Report(entries, methods, title, selection=load_selection(Path(db).parent))
     out = Path(out)
     with atomic_dir(out, overwrite=True) as tmp:
         atomic_write_text(tmp / "index.html", rep.html())

@@ -15,6 +15,8 @@ from fiubench.report.store import ResultRow, ResultsStore
 METHOD_NAMES = {
     "ga": "GA", "gd": "GD", "kl": "KL", "po": "PO", "npo": "NPO", "simnpo": "SimNPO",
     "idkdpo": "IdkDPO", "rmu": "RMU", "undial": "UNDIAL",
+    "armu": "Adaptive RMU", "wga": "WGA", "satimp": "SatImp", "ceu": "CE-U", "scrub": "SCRUB",
+    "mmunlearner": "MMUnlearner", "taskvector": "Task vector",
 }
 ROLE_NAMES = {"base": "Base (before fine-tuning)", "finetuned": "Fine-tuned", "retain": "Retain"}
 
