@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -184,3 +183,18 @@ def test_search_on_the_smoke_preset(tmp_path: Path) -> None:
             assert json.loads((run / "run" / "summary.json").read_text())["forget"] == "forget_val"
     (run,) = (out / "steps").glob("unlearn_ga_forget10-*")
     assert json.loads((run / "run" / "summary.json").read_text())["forget"] == "forget10"
+
+
+def test_sweep_command_fills_the_search_section():
+    import argparse
+
+    from fiubench.cli.sweep import overrides
+    from fiubench.presets import load_run_config, raw_config
+
+    args = argparse.Namespace(lr=[1e-4, 1e-3], epochs=None, max_steps=[2], random=None, min_utility_ratio=None)
+    raw = raw_config("smoke", None)
+    cfg = load_run_config("smoke", None, overrides(args, raw))
+    assert cfg.search.strategy == "grid" and cfg.search.lr == [1e-4, 1e-3] and cfg.search.max_steps == [2]
+    assert cfg.data.val_percent == 10 and cfg.eval.retain_split == "retain_test"  # validation identities
+    args.random = 1
+    assert load_run_config("smoke", None, overrides(args, raw)).search.strategy == "random"
