@@ -45,3 +45,25 @@ def test_cli_methods_lists_every_method_with_options(capsys):
     assert rows["kl"]["needs_reference"] and rows["po"]["needs_refusal"]
     assert main(["methods", "npoo"]) == 2
     assert 'Did you mean "npo"' in capsys.readouterr().err
+
+
+def test_at_least_15_methods_each_with_a_description_and_a_paper():
+    from fiubench.methods.plugins import source_of
+
+    builtin = [(n, c) for n, c in METHODS.items() if source_of(n) == "built-in"
+               and c.__module__.startswith("fiubench.methods")]
+    assert len(builtin) >= 15
+    for name, cls in builtin:
+        assert cls.description and cls.paper and re_year(cls.paper), name
+
+
+def re_year(text: str) -> bool:
+    import re
+
+    return re.search(r"\b20\d\d\b", text) is not None
+
+
+def test_default_run_reports_the_newer_methods():
+    from fiubench.presets import load_run_config
+
+    assert {"undial", "wga", "scrub", "mmunlearner"} <= set(load_run_config("tiny", None).methods)

@@ -151,9 +151,7 @@ def test_search_on_the_smoke_preset(tmp_path: Path) -> None:
     from fiubench.report.store import ResultsStore
 
     out = tmp_path / "run"
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("base: smoke_search\n")
-    res = subprocess.run([sys.executable, "-m", "fiubench", "run", "--config", str(cfg), "--out", str(out)],
+    res = subprocess.run([sys.executable, "-m", "fiubench", "sweep", "--preset", "smoke_search", "--out", str(out)],
                          capture_output=True, text=True, timeout=1500)
     assert res.returncode == 0, res.stderr[-3000:]
     sel = json.loads((out / "selection.json").read_text())["selections"]

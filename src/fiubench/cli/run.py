@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 HELP = "the whole benchmark in one command, with a report"
 
@@ -33,10 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: 2 with --executor ray or --jobs > 1, else 0)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, cfg: Any = None) -> int:
+    """``cfg``: an already resolved RunConfig (``fiubench sweep``); default: from the flags."""
     from fiubench.presets import load_run_config
 
-    cfg = load_run_config(args.preset, args.config)  # every key checked before anything heavy
+    if cfg is None:
+        cfg = load_run_config(args.preset, args.config)  # every key checked before anything heavy
     out = args.out or Path("runs") / cfg.name
     from fiubench.errors import ConfigError
     from fiubench.pipeline.graph import StepFailed, make_executor

@@ -1,7 +1,7 @@
 """``fiubench sweep``: ``fiubench run`` with hyperparameter selection on validation identities.
 
     fiubench sweep [--preset P] [--config FILE] [--lr 1e-4 3e-4 ...] [--epochs ...] [--max-steps ...]
-                   [--random N] [--min-utility-ratio 0.9] [--out DIR]
+                   [--random N] [--min-utility-ratio 0.9] [--out DIR] [--jobs N | --executor ray]
 
 Every method tries each setting on the validation identities (``forget_val`` +
 ``retain_val``), the best under the selection rule (docs/methods.md) then runs on the
@@ -21,15 +21,15 @@ HELP = "tune each method on validation identities, then run the chosen settings 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", help="shipped preset to start from (default tiny; smoke_search is ready-made)")
-    p.add_argument("--config", type=Path, help="YAML run config, applied on top of its base: preset")
-    p.add_argument("--out", type=Path, help="run directory (default ./runs/<config name>-sweep)")
-    p.add_argument("--lr", type=float, nargs="+", help="unlearning learning rates to try")
-    p.add_argument("--epochs", type=int, nargs="+", help="unlearning epochs to try")
-    p.add_argument("--max-steps", type=int, nargs="+", help="unlearning optimiser steps to try")
-    p.add_argument("--random", type=int, metavar="N", help="random search: N settings per method from the grid")
-    p.add_argument("--min-utility-ratio", type=float, help="utility floor as a fraction of the fine-tuned model's")
-    p.add_argument("--no-report", action="store_true", help="stop after filling results.sqlite")
+    from fiubench.cli import run as cli_run
+
+    cli_run.add_arguments(p)  # --preset, --config, --out, --no-report, --jobs, --executor...
+    g = p.add_argument_group("search (fills the config's search: section)")
+    g.add_argument("--lr", type=float, nargs="+", help="unlearning learning rates to try")
+    g.add_argument("--epochs", type=int, nargs="+", help="unlearning epochs to try")
+    g.add_argument("--max-steps", type=int, nargs="+", help="unlearning optimiser steps to try")
+    g.add_argument("--random", type=int, metavar="N", help="random search: N settings per method from the grid")
+    g.add_argument("--min-utility-ratio", type=float, help="utility floor as a fraction of the fine-tuned model's")
 
 
 def overrides(args: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]:
@@ -52,14 +52,14 @@ def overrides(args: argparse.Namespace, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fiubench.cli import run as cli_run
     from fiubench.errors import ConfigError
-    from fiubench.pipeline.run import run_pipeline
     from fiubench.presets import load_run_config, raw_config
 
     raw = raw_config(args.preset, args.config)
     cfg = load_run_config(args.preset, args.config, overrides(args, raw))
     if not (cfg.search.lr or cfg.search.epochs or cfg.search.max_steps or cfg.search.method_options):
         raise ConfigError("sweep: nothing to search; give --lr/--epochs/--max-steps or a search: section")
-    out = args.out or Path("runs") / f"{cfg.name}-sweep"
-    print(run_pipeline(cfg, out, report=not args.no_report))
-    return 0
+    if args.out is None:
+        args.out = Path("runs") / f"{cfg.name}-sweep"
+    return cli_run.run(args, cfg)

@@ -69,6 +69,7 @@ class Pipeline:
         self.cache = StepCache(self.out.resolve() / "steps", self.log)
         self.scheduler = Scheduler(self.cache, executor, retries=retries, log=self.log)
         self.run_name = self.out.resolve().name
+        self.selections: dict[tuple[str, str], Any] = {}  # (variant, method) -> search Selection
         m = cfg.model
         self.model_overrides = {
             "device": m.device, "dtype": m.dtype, "trust_remote_code": m.trust_remote_code,
@@ -119,6 +120,11 @@ class Pipeline:
                 ds.split_ids(split)
             except Exception as e:  # noqa: BLE001 - the dataset's own unknown-split error
                 raise ConfigError(f"{key}: split {split!r} is not in {root}/split.json ({e})") from None
+        if cfg.search.active:
+            from fiubench.pipeline.search import check_splits
+
+            check_splits(cfg.search, ds, forget_splits=cfg.forget_splits, eval_retain=cfg.eval.retain_split,
+                         learn_full=cfg.learn.full_split, learn_retain=cfg.learn.retain_split)
 
     def learn_step(self, data: Path, data_key: str, split: str, variant: Variant,
                    deps: Sequence[Step] = ()) -> Step:
@@ -140,10 +146,10 @@ class Pipeline:
     def eval_step(
         self, label: str, model_dir: Path | str, model_key: str, split: str, data: Path, data_key: str,
         reference: Step | None, *, checkpoint: bool = False, family: str | None = None,
-        deps: Sequence[Step] = (), store: dict[str, Any] | None = None,
+        deps: Sequence[Step] = (), store: dict[str, Any] | None = None, eval_config: Any = None,
     ) -> Step:
         cfg = self.cfg
-        ecfg = cfg.checkpoint_eval_config(split) if checkpoint else cfg.eval_config(split)
+        ecfg = eval_config or (cfg.checkpoint_eval_config(split) if checkpoint else cfg.eval_config(split))
         inputs = {"data": data_key, "model": model_key}
         if reference is not None:
             inputs["reference"] = reference.key
@@ -156,18 +162,27 @@ class Pipeline:
                     seed=ecfg.seed, resources=self.resources("eval"), meta={"store": store} if store else {})
 
     def unlearn_step(self, method: str, split: str, variant: Variant, ft: Step, data: Path,
-                     data_key: str, deps: Sequence[Step] = ()) -> Step:
+                     data_key: str, deps: Sequence[Step] = (), setting: Any = None, name: str | None = None) -> Step:
+        """Unlearn ``split`` with ``method``; ``setting`` (a search Candidate) overrides the
+        learning rate, epochs / max steps and method options of the run config."""
         from fiubench.models.config import ModelConfig
 
         cfg = self.cfg
         v = variant.values
         u = cfg.unlearn
         train = dataclasses.replace(u.train, lr=v.get("unlearn_lr", u.train.lr), seed=v.get("seed", u.train.seed))
+        if setting is not None:
+            over = dict(setting.train)
+            if "epochs" in over and "max_steps" not in over:
+                over["max_steps"] = None  # a searched epoch count is not cut by the config's max_steps
+            train = dataclasses.replace(train, **over)
         scope = v.get("unlearn_scope", u.scope)
         ft_model = self.cache.path(ft.name, ft.key) / "run" / "model"
         model = ModelConfig(name_or_path=str(ft_model), scope=scope, **self.model_overrides)
         step_model = dataclasses.replace(model, name_or_path="<fine-tuned>")  # its key is an input
         options = dict(u.method_options.get(method, {}))
+        if setting is not None:
+            options.update(setting.options)
         step_cfg = {
             "model": _model_key(step_model), "method": method, "method_options": options, "forget": split,
             "retain": u.retain, "early_stop": u.early_stop, "loss_threshold": u.loss_threshold,
@@ -176,17 +191,19 @@ class Pipeline:
         fn = functools.partial(_unlearn, model=model, data=data, method=method, options=options, split=split,
                                retain=u.retain, early_stop=u.early_stop, loss_threshold=u.loss_threshold,
                                train=train)
-        name = _name(f"unlearn/{method}/{split}", variant.label)
+        name = name or _name(f"unlearn/{method}/{split}", variant.label)
         return Step(name, step_cfg, fn, inputs={"data": data_key, "finetuned": ft.key}, deps=[ft, *deps],
                     seed=train.seed, resources=self.resources("unlearn"))
 
     def checkpoint_evals(self, u: StepResult, unlearn: Step, method: str, split: str, variant: Variant,
-                         ref: Step, data: Path, data_key: str) -> list[Step]:
+                         ref: Step, data: Path, data_key: str, selection: Any = None) -> list[Step]:
         """One evaluation per checkpoint the unlearning run saved (the last one only when
-        ``evaluate_checkpoints`` is off)."""
+        ``evaluate_checkpoints`` is off; none after the epoch a search chose)."""
         from fiubench.train import list_checkpoints
 
         ckpts = list_checkpoints(u.path / "run")
+        if selection is not None:
+            ckpts = selection.cut(ckpts)  # early stopping chosen on validation
         if not self.cfg.evaluate_checkpoints:
             ckpts = ckpts[-1:]
         label = _name(f"{method}/{split}", variant.label)
@@ -246,9 +263,11 @@ class Pipeline:
             for split in cfg.forget_splits:
                 ref = refs[(v.learn_label, split)]
                 for method in cfg.methods:
-                    u = self.unlearn_step(method, split, v, ft, data, data_key, deps=d0)
+                    sel = self.selections.get((v.label, method))
+                    u = self.unlearn_step(method, split, v, ft, data, data_key, deps=d0,
+                                          setting=sel.candidate if sel else None)
                     u.then = functools.partial(self._after_unlearn, unlearn=u, method=method, split=split,
-                                               variant=v, ref=ref, data=data, data_key=data_key)
+                                               variant=v, ref=ref, data=data, data_key=data_key, selection=sel)
                     steps.append(u)
         return steps
 
@@ -349,6 +368,11 @@ class Pipeline:
                 # first, alone: every split the run needs is checked before anything trains
                 self.scheduler.run([data_step])
             self.check_dataset(data)
+            if cfg.search.active:
+                from fiubench.pipeline.selection import SearchPhase
+
+                phase = SearchPhase(self, data, data_key, data_step)
+                self.selections = phase.select(self.scheduler.run(phase.steps()))
             done = self.scheduler.run(self.plan(data, data_key, data_step))
         finally:
             self.scheduler.close()
@@ -362,6 +386,12 @@ class Pipeline:
             self._store_attacks(store, done)
         finally:
             store.close()
+        from fiubench.pipeline.selection import SELECTION_FILE, write_selection
+
+        if cfg.search.active:
+            write_selection(self.out, self.selections, done)
+        else:
+            (self.out / SELECTION_FILE).unlink(missing_ok=True)  # never a stale selection table
         self.log(f"results: {self.out / DB_NAME}")
         if not report:
             return self.out / DB_NAME

@@ -1,18 +1,21 @@
 """Running the ``search:`` of a run config (rule and candidates: :mod:`fiubench.pipeline.search`).
 
-Per sweep variant: the retain and fine-tuned models are evaluated on the validation
-identities (``search.forget_split`` / ``search.retain_split``, with the checkpoint
-evaluation config, one config for every validation model so they compare), then per
-method every candidate unlearns the validation forget identities and each of its
-checkpoints is evaluated; :func:`~fiubench.pipeline.search.select` picks one point.
-The pipeline then runs the chosen setting on the evaluation splits, cut at the chosen
-epoch, and records the evaluation results here. ``selection.json`` in the run
+:class:`SearchPhase` declares the validation steps: per learning variant the retain
+and fine-tuned models evaluated on the validation identities (``search.forget_split``
+/ ``search.retain_split``, with the checkpoint evaluation config: one config for
+every validation model, so they compare), then per variant, method and candidate an
+unlearning run on the validation forget identities and an evaluation of each of its
+checkpoints. The scheduler runs them (in parallel under ``--jobs N`` / Ray) before
+the main plan; :func:`~fiubench.pipeline.search.select` picks one point per method.
+The main plan then runs the chosen setting on the evaluation splits, cut at the
+chosen epoch, and :func:`write_selection` records its evaluation results. ``selection.json`` in the run
 directory holds everything the report's selection table shows.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,51 +92,109 @@ class Selection:
         }
 
 
-def select_settings(pipe: Any, variant: Any, ft: StepResult, rt: StepResult, data: Path,
-                    data_key: str) -> dict[str, Selection]:
-    """Choose every method's setting for ``variant`` on the validation identities."""
-    from fiubench.train import list_checkpoints
+class SearchPhase:
+    """The validation steps of a run's ``search:`` (run by the pipeline's scheduler before
+    the main plan, so ``--jobs N`` / Ray run candidates in parallel too) and the choice."""
 
-    cfg = pipe.cfg
-    srch = cfg.search
-    vcfg = dataclasses.replace(cfg.checkpoint_eval_config(srch.forget_split), retain_split=srch.retain_split)
-    tag = variant.learn_label
-    r_val = pipe.eval_step(_name("search/retain", tag), rt.path / "run" / "model", rt.key, srch.forget_split,
-                           data, data_key, None, eval_config=vcfg)
-    f_val = pipe.eval_step(_name("search/finetuned", tag), ft.path / "run" / "model", ft.key, srch.forget_split,
-                           data, data_key, r_val, eval_config=vcfg)
-    ft_mu = _summary(f_val).get("model_utility")
-    out: dict[str, Selection] = {}
-    for method in cfg.methods:
-        cands = srch.candidates(method)
-        points: list[Point] = []
-        for i, cand in enumerate(cands):
-            u = pipe.unlearn_step(method, srch.forget_split, variant, ft, data, data_key, setting=cand,
-                                  name=_name(f"search/unlearn/{method}/{cand.label}", variant.label))
-            ckpts = list_checkpoints(u.path / "run")
-            if not srch.select_checkpoint:
-                ckpts = ckpts[-1:]
-            for j, (step, path) in enumerate(ckpts):
-                e = pipe.eval_step(
-                    _name(f"search/{method}/{cand.label}/step-{step:06d}", variant.label), path / "model",
-                    config_hash({"unlearn": u.key, "step": step}), srch.forget_split, data, data_key, r_val,
-                    eval_config=vcfg,
-                )
-                s = _summary(e)
-                points.append(Point(i, step, _epoch(path), s.get("model_utility"), s.get("forget_quality"),
-                                    final=j == len(ckpts) - 1))
-        chosen, ok = select(points, ft_mu, srch.min_utility_ratio)
-        sel = Selection(method, variant.label, srch.forget_split, srch.retain_split,
-                        RULE.format(ratio=srch.min_utility_ratio), cands, points, chosen, ok, ft_mu,
-                        srch.min_utility_ratio, srch.select_checkpoint)
-        pipe.log(f"search {method}{' ' + variant.label if variant.label else ''}: chose {sel.candidate.label} "
-                 f"at epoch {chosen.epoch:g} (step {chosen.step}) of {len(cands)} candidate(s), "
-                 f"{len(points)} validation point(s){'' if ok else ', none met the utility floor'}")
-        out[method] = sel
-    return out
+    def __init__(self, pipe: Any, data: Path, data_key: str, data_step: Any) -> None:
+        self.pipe, self.data, self.data_key = pipe, data, data_key
+        self.d0 = [data_step] if data_step is not None else []
+        cfg = pipe.cfg
+        self.search = cfg.search
+        # one evaluation config for every validation model, so that they compare
+        self.vcfg = dataclasses.replace(cfg.checkpoint_eval_config(self.search.forget_split),
+                                        retain_split=self.search.retain_split)
+        self.refs: dict[str, tuple[Any, Any]] = {}  # learn label -> (retain, fine-tuned) validation evals
+        self.cands: dict[str, list[Candidate]] = {m: self.search.candidates(m) for m in cfg.methods}
+
+    def steps(self) -> list[Any]:
+        pipe, cfg, srch = self.pipe, self.pipe.cfg, self.search
+        variants = cfg.variants()
+        learn_variants: dict[str, Any] = {}
+        for v in variants:
+            learn_variants.setdefault(v.learn_label, v)
+        steps: list[Any] = []
+        learned: dict[str, Any] = {}
+        for label, v in learn_variants.items():
+            ft = pipe.learn_step(self.data, self.data_key, cfg.learn.full_split, v, deps=self.d0)
+            rt = pipe.learn_step(self.data, self.data_key, cfg.learn.retain_split, v, deps=self.d0)
+            learned[label] = ft
+            r = pipe.eval_step(_name("search/retain", label), pipe.cache.path(rt.name, rt.key) / "run" / "model",
+                               rt.key, srch.forget_split, self.data, self.data_key, None, deps=[rt],
+                               eval_config=self.vcfg)
+            f = pipe.eval_step(_name("search/finetuned", label), pipe.cache.path(ft.name, ft.key) / "run" / "model",
+                               ft.key, srch.forget_split, self.data, self.data_key, r, deps=[ft],
+                               eval_config=self.vcfg)
+            self.refs[label] = (r, f)
+            steps += [ft, rt, r, f]
+        for v in variants:
+            ft = learned[v.learn_label]
+            for method in cfg.methods:
+                for i, cand in enumerate(self.cands[method]):
+                    u = pipe.unlearn_step(method, srch.forget_split, v, ft, self.data, self.data_key, deps=self.d0,
+                                          setting=cand, name=_name(f"search/unlearn/{method}/{cand.label}", v.label))
+                    u.then = functools.partial(self._evals, unlearn=u, variant=v, method=method, index=i)
+                    steps.append(u)
+        return steps
+
+    def _evals(self, res: StepResult, *, unlearn: Any, variant: Any, method: str, index: int) -> list[Any]:
+        from fiubench.train import list_checkpoints
+
+        ckpts = list_checkpoints(res.path / "run")
+        if not self.search.select_checkpoint:
+            ckpts = ckpts[-1:]
+        ref, _ = self.refs[variant.learn_label]
+        label = self.cands[method][index].label
+        out = []
+        for j, (step, path) in enumerate(ckpts):
+            e = self.pipe.eval_step(
+                _name(f"search/{method}/{label}/step-{step:06d}", variant.label), path / "model",
+                config_hash({"unlearn": res.key, "step": step}), self.search.forget_split, self.data, self.data_key,
+                ref, deps=[unlearn], eval_config=self.vcfg,
+            )
+            e.meta["search"] = {"variant": variant.label, "method": method, "index": index, "step": step,
+                                "epoch": _epoch(path), "final": j == len(ckpts) - 1}
+            out.append(e)
+        return out
+
+    def select(self, done: dict[Any, StepResult]) -> dict[tuple[str, str], Selection]:
+        """Every (variant, method)'s choice from the finished validation evaluations."""
+        cfg, srch = self.pipe.cfg, self.search
+        ft_mu = {label: _summary(done[f]).get("model_utility") for label, (_, f) in self.refs.items()}
+        points: dict[tuple[str, str], list[Point]] = {}
+        for step, res in done.items():
+            m = step.meta.get("search")
+            if m is None:
+                continue
+            s = _summary(res)
+            points.setdefault((m["variant"], m["method"]), []).append(
+                Point(m["index"], m["step"], m["epoch"], s.get("model_utility"), s.get("forget_quality"),
+                      final=m["final"]))
+        out: dict[tuple[str, str], Selection] = {}
+        for v in cfg.variants():
+            for method in cfg.methods:
+                pts = sorted(points.get((v.label, method), []), key=lambda p: (p.index, p.step))
+                chosen, ok = select(pts, ft_mu[v.learn_label], srch.min_utility_ratio)
+                sel = Selection(method, v.label, srch.forget_split, srch.retain_split,
+                                RULE.format(ratio=srch.min_utility_ratio), self.cands[method], pts, chosen, ok,
+                                ft_mu[v.learn_label], srch.min_utility_ratio, srch.select_checkpoint)
+                self.pipe.log(
+                    f"search {method}{' ' + v.label if v.label else ''}: chose {sel.candidate.label} at epoch "
+                    f"{chosen.epoch:g} (step {chosen.step}) of {len(pts)} validation point(s) from "
+                    f"{len(self.cands[method])} candidate(s){'' if ok else '; none met the utility floor'}")
+                out[(v.label, method)] = sel
+        return out
 
 
-def write_selection(run_dir: Path, selections: list[Selection]) -> Path:
+def write_selection(run_dir: Path, selections: dict[tuple[str, str], Selection],
+                    done: dict[Any, StepResult]) -> Path:
+    """``selection.json``, with each chosen setting's results on the evaluation splits
+    (the final evaluations of the main plan, ``done``)."""
+    for step, res in done.items():
+        st = step.meta.get("store") or {}
+        sel = selections.get((st.get("variant", ""), st.get("method") or ""))
+        if sel is not None and st.get("role") == "unlearned" and st.get("final"):
+            sel.record_evaluation(st["split"], st["step"], res)
     path = Path(run_dir) / SELECTION_FILE
-    atomic_write_json(path, {"selections": [s.to_json() for s in selections]})
+    atomic_write_json(path, {"selections": [s.to_json() for s in selections.values()]})
     return path
