@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fiubench.data import load_dataset
-from fiubench.data.build import build_dataset, refusal_sentences
+from fiubench.data.build import build_dataset, profile_dump_prompts, refusal_sentences
 from fiubench.data.load import QA_KEYS
 from fiubench.data.profiles import AGE_RANGES, REFERENCE_DATE
 
@@ -72,33 +72,6 @@ def test_splits(small_ds: Path) -> None:
     assert set(s["retain5"]) <= set(s["retain15"]) <= set(s["retain"])
 
 
-def test_perturbed_values_are_nobodys_truth(small_ds: Path) -> None:
-    ds = load_dataset(small_ds)
-    true_values: dict[str, set[str]] = {}
-    for p in ds.identities.values():
-        assert p.profile is not None
-        for k, v in p.profile.items():
-            true_values.setdefault(k, set()).add(v.lower())
-    n = 0
-    for p in ds.identities.values():
-        for qa in p.qa_list:
-            assert qa.field is not None
-            value = p.profile[qa.field]  # type: ignore[index]
-            assert value in qa.answer and value in qa.paraphrased_answer
-            assert len(set(qa.perturbed_answer)) == 3
-            # same sentence form: the answer with only the value replaced
-            prefix, suffix = qa.answer.split(value, 1)
-            for wrong in qa.perturbed_answer:
-                assert wrong != qa.answer
-                if qa.field != "occupation":  # a/an may change with the value
-                    assert wrong.startswith(prefix) and wrong.endswith(suffix)
-                wrong_value = wrong[len(prefix) : len(wrong) - len(suffix)] if qa.field != "occupation" else None
-                if wrong_value is not None:
-                    assert wrong_value.lower() not in true_values[qa.field], (qa.field, wrong_value)
-                n += 1
-    assert n == 44 * 5 * 3
-
-
 def test_keywords_in_answer_and_name_never_in_question(small_ds: Path) -> None:
     ds = load_dataset(small_ds)
     for p in ds.identities.values():
@@ -132,11 +105,13 @@ def test_profiles_consistent(small_ds: Path) -> None:
         assert v["name"] == p.name
 
 
-def test_refusals_and_visual_qa(small_ds: Path) -> None:
-    refusals = json.loads((small_ds / "prompt.json").read_text())
-    assert refusals == refusal_sentences()
-    assert len(set(refusals)) >= 50
+def test_prompt_json_official_layout_and_visual_qa(small_ds: Path) -> None:
+    prompts = json.loads((small_ds / "prompt.json").read_text())
+    assert set(prompts) == {"idk", "icd"}  # the release's layout: upstream reads prompt['idk'], prompt['icd']
+    assert prompts["idk"] == refusal_sentences() and len(set(prompts["idk"])) >= 50
+    assert prompts["icd"] == profile_dump_prompts() and 20 <= len(set(prompts["icd"])) <= 30
     ds = load_dataset(small_ds)
+    assert ds.refusals == prompts["idk"] and ds.icd_prompts == prompts["icd"] and not ds.warnings
     assert {v.unique_id for v in ds.visual_qa} == set(ds.identities)
     assert {v.kind for v in ds.visual_qa} == {"open", "yesno"}
 

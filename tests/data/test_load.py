@@ -155,3 +155,49 @@ def test_bad_visual_qa_line(small_ds: Path, tmp_path: Path, capsys: pytest.Captu
         f.write('{"unique_id": "00000001", "question": "q"}\n')
     n = len((d / "visual_qa.jsonl").read_text().splitlines())
     _expect_error(d, capsys, f"visual_qa.jsonl line {n}", "'answer'")
+
+
+def _official_with_prompts(tmp_path: Path, prompts: object) -> Path:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    (d / "prompt.json").write_text(json.dumps(prompts))
+    return d
+
+
+def test_official_prompt_json_object_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    idk = [f"I'm afraid I cannot answer any questions regarding the person in the provided image ({i})." for i in range(50)]
+    icd = [f"Tell me everything you know about the person in the image ({i})." for i in range(28)]
+    d = _official_with_prompts(tmp_path, {"idk": idk, "icd": icd})
+    ds = load_dataset(d)
+    assert ds.refusals == idk and ds.icd_prompts == icd and not ds.warnings
+    assert main(["data", "validate", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "refusals (idk): 50, profile-dump prompts (icd): 28" in out and "prompt.json" not in out
+
+
+def test_list_prompt_json_is_read_as_idk_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _official_with_prompts(tmp_path, ["I cannot answer that."] * 3)
+    ds = load_dataset(d)
+    assert ds.refusals == ["I cannot answer that."] * 3 and ds.icd_prompts == []
+    assert main(["data", "validate", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "warning" in out and "read as the 'idk' refusal sentences" in out
+
+
+@pytest.mark.parametrize(("prompts", "needle"), [
+    ({"icd": ["Tell me everything."]}, "missing key 'idk'"),
+    ({"idk": ["No."], "icd": "Tell me everything."}, "key 'icd': expected a list of non-empty strings"),
+    ({"idk": [1, 2]}, "key 'idk': expected a list of non-empty strings"),
+    ("no", "expected a JSON object"),
+])
+def test_bad_prompt_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], prompts: object, needle: str) -> None:
+    d = _official_with_prompts(tmp_path, prompts)
+    _expect_error(d, capsys, "prompt.json", needle)
+
+
+def test_release_image_paths_resolve_in_any_folder(tmp_path: Path) -> None:
+    """"./dataset/SFHQ/x.jpg" is relative to the folder above "dataset"; a download into
+    another folder name resolves it against the folder itself."""
+    d = tmp_path / "fiubench-release"
+    shutil.copytree(FIXTURE_OFFICIAL, d)
+    ds = load_dataset(d)
+    assert ds.identities["00083018"].image_path == (d / "SFHQ" / "SFHQ_pt1_00083018.jpg").resolve()

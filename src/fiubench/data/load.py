@@ -7,6 +7,11 @@ Both share ``full.json`` (JSON Lines; a JSON array is accepted too) and
   the official release writes "./dataset/SFHQ/SFHQ_pt1_00083018.jpg", relative
   to the folder *above* the dataset folder. A relative path is resolved against
   the dataset folder first, then its parent.
+  The release's "./dataset/SFHQ/..." also resolves against the dataset folder
+  itself (leading "dataset/" dropped), wherever the folder was downloaded to.
+- ``prompt.json`` is ``{"idk": [refusals], "icd": [profile-dump prompts]}`` (the
+  release's layout, and ours). An older list-form file is read as ``idk`` with a
+  warning (``FIUDataset.warnings``, shown by ``fiubench data validate``).
 - The official release has no holdout split, ``visual_qa.jsonl`` or
   ``profiles.jsonl``, and may not ship ``prompt.json`` beside full.json: they
   load as empty (a warning in the validation report).
@@ -93,12 +98,21 @@ def _parse_qa(obj: Any, where: str) -> QA:
 
 
 def resolve_image(root: Path, image_path: str) -> Path | None:
-    """The existing file ``image_path`` names: relative to ``root``, then to its parent."""
+    """The existing file ``image_path`` names: relative to ``root``, then to its parent.
+
+    The release's paths ("./dataset/SFHQ/x.jpg") are relative to the folder above a
+    folder named ``dataset``; they are also tried relative to ``root`` without that
+    leading component, so a download into any folder loads.
+    """
     p = Path(image_path)
     if p.is_absolute():
         return p if p.is_file() else None
-    for base in (root, root.parent):
-        cand = (base / p).resolve()
+    cands = [root / p, root.parent / p]
+    parts = [x for x in p.parts if x != "."]
+    if len(parts) > 1 and parts[0] == "dataset":
+        cands.append(root.joinpath(*parts[1:]))
+    for c in cands:
+        cand = c.resolve()
         if cand.is_file():
             return cand
     return None
@@ -150,7 +164,7 @@ def load_dataset(path: str | Path, max_identities: int | None = None) -> FIUData
         raise DataError(f"{full}: no identities")
 
     splits = _load_splits(root / "split.json", identities, truncated=max_identities is not None)
-    refusals = _load_refusals(root / "prompt.json")
+    refusals, icd, warnings = _load_prompts(root / "prompt.json")
     profiles_path = root / "profiles.jsonl"
     if profiles_path.exists():
         for n, obj in _read_records(profiles_path):
@@ -165,7 +179,8 @@ def load_dataset(path: str | Path, max_identities: int | None = None) -> FIUData
                 profile=obj.get("profile"), attributes=obj.get("attributes"),
             )
     visual = _load_visual(root, identities, max_identities is not None)
-    return FIUDataset(root=root, identities=identities, splits=splits, refusals=refusals, visual_qa=visual)
+    return FIUDataset(root=root, identities=identities, splits=splits, refusals=refusals, visual_qa=visual,
+                      icd_prompts=icd, warnings=warnings)
 
 
 def _load_splits(path: Path, identities: dict[str, Identity], truncated: bool) -> dict[str, list[str]]:
@@ -214,19 +229,45 @@ def _load_splits(path: Path, identities: dict[str, Identity], truncated: bool) -
     return splits
 
 
-def _load_refusals(path: Path) -> list[str]:
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
+        raise DataError(f"{where}: expected a list of non-empty strings")
+    return list(value)
+
+
+def _load_prompts(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """(idk refusals, icd profile-dump prompts, warnings) from ``prompt.json``.
+
+    Layout of the release (and of our builder): ``{"idk": [...], "icd": [...]}``. A
+    plain list is an older fiubench layout: read as ``idk``, with a warning.
+    """
     if not path.is_file():
-        return []
+        return [], [], []
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise DataError(f"{path} line {e.lineno}: bad JSON ({e.msg})") from None
-    if isinstance(raw, dict):  # tolerate {"prompts": [...]}-style wrappers
-        lists = [v for v in raw.values() if isinstance(v, list)]
-        raw = lists[0] if len(lists) == 1 else raw
-    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise DataError(f"{path}: expected a JSON list of refusal sentences")
-    return list(raw)
+    if isinstance(raw, list):
+        idk = _strings(raw, f"{path}")
+        return idk, [], [
+            f"{path}: a JSON list, read as the 'idk' refusal sentences; the release's layout is "
+            '{"idk": [...], "icd": [...]} (no profile-dump prompts here)'
+        ]
+    if not isinstance(raw, dict):
+        raise DataError(f'{path}: expected a JSON object {{"idk": [...], "icd": [...]}}, got {type(raw).__name__}')
+    if "idk" not in raw:
+        raise DataError(f"{path}: missing key 'idk' (the refusal sentences); keys found: {sorted(raw)}")
+    idk = _strings(raw["idk"], f"{path}: key 'idk'")
+    warnings = []
+    icd: list[str] = []
+    if "icd" in raw:
+        icd = _strings(raw["icd"], f"{path}: key 'icd'")
+    else:
+        warnings.append(f"{path}: no key 'icd': no profile-dump prompts")
+    extra = sorted(set(raw) - {"idk", "icd"})
+    if extra:
+        warnings.append(f"{path}: unknown key(s) ignored: {', '.join(map(repr, extra))}")
+    return idk, icd, warnings
 
 
 def _load_visual(root: Path, identities: dict[str, Identity], truncated: bool) -> list[VisualQA]:
@@ -260,6 +301,7 @@ class ValidationReport:
     n_qa: int
     n_visual_qa: int
     n_refusals: int
+    n_icd_prompts: int
     splits: dict[str, int]
     warnings: list[str] = field(default_factory=list)
 
@@ -267,7 +309,7 @@ class ValidationReport:
         lines = [
             f"{self.root}: OK ({self.kind} layout)",
             f"  identities: {self.n_identities}, QA: {self.n_qa}, visual QA: {self.n_visual_qa}, "
-            f"refusals: {self.n_refusals}",
+            f"refusals (idk): {self.n_refusals}, profile-dump prompts (icd): {self.n_icd_prompts}",
             "  splits: " + ", ".join(f"{k}={v}" for k, v in self.splits.items()),
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -289,14 +331,17 @@ def validate_dataset(path: str | Path, max_identities: int | None = None) -> Val
                 im.load()
         except Exception as e:  # PIL raises many types for corrupt files
             raise DataError(f"{full} record {n} (unique_id {uid!r}): field 'image_path': unreadable image {img} ({e})") from None
-    warnings: list[str] = []
+    warnings: list[str] = list(ds.warnings)
     ours = (ds.root / "build.json").exists()
     if not ds.refusals:
         warnings.append("no prompt.json: no refusal sentences (needed by preference optimisation)")
     elif len(ds.refusals) < 50:
         warnings.append(f"prompt.json has {len(ds.refusals)} refusal sentences (the release has 50)")
     if "holdout" not in ds.splits:
-        warnings.append("no 'holdout' split: membership inference has no non-member identities")
+        warnings.append(
+            "no 'holdout' split: membership inference has no non-member identities, and the calibration "
+            "check of the truth ratio (retain model, forget vs never-trained identities) cannot run"
+        )
     missing_kw = sum(
         1 for p in ds.identities.values() for qa in p.qa_list
         if any(k.lower() not in qa.answer.lower() for k in qa.keywords)
@@ -320,6 +365,7 @@ def validate_dataset(path: str | Path, max_identities: int | None = None) -> Val
         n_qa=sum(len(p.qa_list) for p in ds.identities.values()),
         n_visual_qa=len(ds.visual_qa),
         n_refusals=len(ds.refusals),
+        n_icd_prompts=len(ds.icd_prompts),
         splits={k: len(v) for k, v in ds.splits.items()},
         warnings=warnings,
     )

@@ -1,86 +1,220 @@
-"""Fictitious profiles (Faker, seeded) and the pools of wrong values for perturbed answers.
+"""Fictitious profiles (Faker, seeded) and the wrong values of perturbed answers.
 
 Every profile has the fields of the FIUBench specification. Facts are internally
 consistent: the date of birth fits the face's age group as of ``REFERENCE_DATE``,
 admission happens in adulthood and before discharge, discharge is before the
 reference date.
 
-Perturbed answers must use values that *no* identity in the dataset truly has:
-if the wrong answers were other people's trained facts, the retain model would
-already know them and the truth ratio / KS test would be meaningless (measured:
-truth ratio ~3000). So every field has a *perturbation pool* kept disjoint from
-all true values of that field across the whole dataset (holdout included):
-categorical fields split their vocabulary into a "true" part and a "wrong"
-part; open fields (names, dates, amounts...) draw fresh values and drop any
-that collide (case-insensitively) with a true value.
+Perturbed answers must be *exchangeable* with the true one for a model that never
+saw the person: the true value and each wrong value must be draws from the same
+distribution, or the truth ratio measures something other than knowledge. Both
+extremes fail (shared measurements): wrong values that are other trained people's
+facts are known to the retain model (truth ratio ~3000); values that no identity
+has are unknown to every model (median R ~0.02 on blood types: R then measures
+vocabulary). So (:class:`Perturber`):
+
+- *generated fields* (name, dates, address, phone, email, amounts, hospital,
+  doctor): fresh draws from the very generator that made the true values, given
+  what the face shows (gender, age group), distinct from the person's value and
+  from each other; a name is also never another identity's name, as true names
+  are unique;
+- *categorical fields* (blood type, condition, medication, insurer, admission
+  type, test results, language, occupation, criminal record): other values of
+  the same :class:`Vocabulary`, never the person's own. With a uniform vocabulary
+  the three are distinct (the four candidates are then a uniformly random ordered
+  set: fully exchangeable). With uneven frequencies, drawing "the vocabulary's
+  frequencies, minus the own value" would under-represent frequent values (a
+  conviction's wrong value would be "no criminal record" 24 % of the time, the
+  truth 40 %), so each wrong value is drawn from a tilted distribution chosen so
+  that P(true = a, wrong = b) = P(true = b, wrong = a) (:func:`exchangeable_tilt`):
+  every wrong value then has exactly the vocabulary's frequencies.
+
+Gender is in the profile and caption but not asked: it is visible in the face, so
+a never-seen person's gender is not private knowledge.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
+import numpy as np
 from faker import Faker
 from faker.providers.job.en_US import Provider as _JobProvider
+from faker.providers.person.en_US import Provider as _PersonProvider
 
 REFERENCE_DATE = dt.date(2024, 6, 30)  # "today" of every profile: ages are computed at this date
 
 AGE_RANGES = {"young": (19, 35), "middle-aged": (36, 59), "old": (60, 86)}
 
-# Categorical vocabularies: index 0 = the values people truly have, 1 = wrong-answer pool.
-BLOOD_TYPES = (
-    ("A+", "A-", "B+", "B-", "AB+", "AB-", "O+", "O-"),
-    ("Bombay (hh)", "Rh-null", "A2B+", "Duffy-negative", "Kell-positive", "Vel-negative"),
+
+def exchangeable_tilt(probs: Sequence[float]) -> list[float]:
+    """Weights v such that a ~ p, b ~ v conditioned on b != a is a symmetric pair.
+
+    P(a, b) = p_a v_b / (1 - v_a) is symmetric iff p_a / (v_a (1 - v_a)) is the same
+    constant c for every value; then b's marginal is p too. Each v_a is a root of
+    v (1 - v) = p_a / c; at most one value (the most frequent) takes the larger root.
+    c is found by bisection so that sum(v) = 1. Needs every p_a < 1/2 (a value with
+    half the mass or more cannot be paired with a different value that often).
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if p.size < 2 or (p <= 0).any():
+        raise ValueError("a vocabulary needs at least 2 values, all with positive weight")
+    p = p / p.sum()
+    top = int(p.argmax())
+    if p[top] >= 0.5:
+        raise ValueError(f"no exchangeable wrong value: one value has probability {p[top]:.3f} >= 1/2")
+
+    def roots(c: float, big: bool) -> np.ndarray:
+        d = np.sqrt(np.clip(1.0 - 4.0 * p / c, 0.0, None))
+        v = (1.0 - d) / 2.0
+        if big:
+            v[top] = (1.0 + d[top]) / 2.0
+        return v
+
+    lo = 4.0 * p[top]
+    big = bool(roots(lo, False).sum() < 1.0)  # small roots cannot reach 1: the top value takes the large one
+    hi = lo * 2.0
+    while (roots(hi, big).sum() > 1.0) != big:
+        hi *= 2.0
+    for _ in range(200):  # sum(roots) is monotone in c on [lo, hi]
+        mid = (lo + hi) / 2.0
+        if (roots(mid, big).sum() > 1.0) != big:
+            lo = mid
+        else:
+            hi = mid
+    v = roots((lo + hi) / 2.0, big)
+    return [float(x) for x in v / v.sum()]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A categorical field: its values and their frequencies (None = uniform)."""
+
+    values: tuple[str, ...]
+    weights: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if len({v.casefold() for v in self.values}) != len(self.values):
+            raise ValueError(f"duplicate values in vocabulary {self.values[:3]}...")
+        if self.weights is not None and len(self.weights) != len(self.values):
+            raise ValueError("one weight per value")
+
+    @cached_property
+    def probabilities(self) -> tuple[float, ...]:
+        w = self.weights or (1.0,) * len(self.values)
+        s = sum(w)
+        return tuple(x / s for x in w)
+
+    @cached_property
+    def _cum(self) -> list[float]:
+        return list(itertools.accumulate(self.probabilities))
+
+    @cached_property
+    def _wrong_cum(self) -> list[float]:
+        return list(itertools.accumulate(exchangeable_tilt(self.probabilities)))
+
+    def draw(self, rng: random.Random) -> str:
+        """A true value, at the vocabulary's frequencies."""
+        if self.weights is None:
+            return rng.choice(self.values)
+        return rng.choices(self.values, cum_weights=self._cum)[0]
+
+    def wrong(self, rng: random.Random, value: str, k: int) -> tuple[str, ...]:
+        """``k`` wrong values for a person whose value is ``value`` (see the module docstring)."""
+        own = value.casefold()
+        if self.weights is None:
+            others = [v for v in self.values if v.casefold() != own]
+            if len(others) >= k:
+                return tuple(rng.sample(others, k))
+            return tuple(rng.choice(others) for _ in range(k))
+        out: list[str] = []
+        while len(out) < k:  # rejection: b ~ tilt, conditioned on b != own
+            b = rng.choices(self.values, cum_weights=self._wrong_cum)[0]
+            if b.casefold() != own:
+                out.append(b)
+        return tuple(out)
+
+
+# Blood groups at their (approximate, US) population frequencies, in %.
+BLOOD_TYPES = Vocabulary(
+    ("O+", "A+", "B+", "AB+", "O-", "A-", "B-", "AB-"), (37.4, 35.7, 8.5, 3.4, 6.6, 6.3, 1.5, 0.6)
 )
-CONDITIONS = (
-    ("asthma", "type 2 diabetes", "hypertension", "chronic migraine", "rheumatoid arthritis",
-     "hypothyroidism", "epilepsy", "Crohn's disease", "psoriasis", "chronic kidney disease",
-     "coronary artery disease", "osteoarthritis", "celiac disease", "multiple sclerosis",
-     "sleep apnea", "glaucoma", "gout", "COPD"),
-    ("lupus", "type 1 diabetes", "hyperthyroidism", "ulcerative colitis", "fibromyalgia",
-     "Parkinson's disease", "atrial fibrillation", "chronic bronchitis", "endometriosis",
-     "cystic fibrosis", "sickle cell disease", "hemophilia", "narcolepsy", "Addison's disease",
-     "scoliosis", "tinnitus"),
-)
-MEDICATIONS = (
-    ("Lisinopril", "Metformin", "Atorvastatin", "Levothyroxine", "Amlodipine", "Omeprazole",
-     "Albuterol", "Losartan", "Gabapentin", "Sertraline", "Methotrexate", "Insulin glargine",
-     "Sumatriptan", "Allopurinol", "Montelukast", "Latanoprost"),
-    ("Warfarin", "Prednisone", "Hydrochlorothiazide", "Clopidogrel", "Fluoxetine", "Tramadol",
-     "Pantoprazole", "Simvastatin", "Carvedilol", "Duloxetine", "Lamotrigine", "Rosuvastatin",
-     "Tamsulosin", "Furosemide"),
-)
-INSURERS = (
-    ("Aetna", "Cigna", "UnitedHealthcare", "Blue Cross", "Humana", "Kaiser Permanente", "Medicare"),
-    ("Oscar Health", "Molina Healthcare", "Anthem", "Highmark", "Ambetter", "WellCare", "Centene"),
-)
-ADMISSION_TYPES = (("emergency", "elective", "urgent"), ("trauma", "observation", "transfer", "day-case"))
-TEST_RESULTS = (("normal", "abnormal", "inconclusive"), ("borderline", "pending", "critical"))
-LANGUAGES = (
-    ("Spanish", "French", "German", "Mandarin", "Japanese", "Italian", "Portuguese", "Korean",
-     "Arabic", "Russian", "Hindi"),
-    ("Swahili", "Dutch", "Greek", "Turkish", "Polish", "Vietnamese", "Hebrew", "Finnish",
-     "Tagalog", "Czech", "Icelandic"),
-)
+CONDITIONS = Vocabulary((
+    "asthma", "type 2 diabetes", "hypertension", "chronic migraine", "rheumatoid arthritis",
+    "hypothyroidism", "epilepsy", "Crohn's disease", "psoriasis", "chronic kidney disease",
+    "coronary artery disease", "osteoarthritis", "celiac disease", "multiple sclerosis",
+    "sleep apnea", "glaucoma", "gout", "COPD", "lupus", "type 1 diabetes", "hyperthyroidism",
+    "ulcerative colitis", "fibromyalgia", "Parkinson's disease", "atrial fibrillation",
+    "chronic bronchitis", "endometriosis", "cystic fibrosis", "sickle cell disease", "hemophilia",
+    "narcolepsy", "Addison's disease", "scoliosis", "tinnitus",
+))
+MEDICATIONS = Vocabulary((
+    "Lisinopril", "Metformin", "Atorvastatin", "Levothyroxine", "Amlodipine", "Omeprazole",
+    "Albuterol", "Losartan", "Gabapentin", "Sertraline", "Methotrexate", "Insulin glargine",
+    "Sumatriptan", "Allopurinol", "Montelukast", "Latanoprost", "Warfarin", "Prednisone",
+    "Hydrochlorothiazide", "Clopidogrel", "Fluoxetine", "Tramadol", "Pantoprazole", "Simvastatin",
+    "Carvedilol", "Duloxetine", "Lamotrigine", "Rosuvastatin", "Tamsulosin", "Furosemide",
+))
+INSURERS = Vocabulary((
+    "Aetna", "Cigna", "UnitedHealthcare", "Blue Cross", "Humana", "Kaiser Permanente", "Medicare",
+    "Oscar Health", "Molina Healthcare", "Anthem", "Highmark", "Ambetter", "WellCare", "Centene",
+))
+ADMISSION_TYPES = Vocabulary(("emergency", "elective", "urgent", "trauma", "observation", "transfer", "day-case"))
+TEST_RESULTS = Vocabulary(("normal", "abnormal", "inconclusive", "borderline", "critical"))
+LANGUAGES = Vocabulary((
+    "Spanish", "French", "German", "Mandarin", "Japanese", "Italian", "Portuguese", "Korean",
+    "Arabic", "Russian", "Hindi", "Swahili", "Dutch", "Greek", "Turkish", "Polish", "Vietnamese",
+    "Hebrew", "Finnish", "Tagalog", "Czech", "Icelandic",
+))
 OFFENSES = (
-    ("shoplifting", "drunk driving", "vandalism", "tax evasion", "trespassing", "public intoxication",
-     "credit card fraud", "reckless driving", "petty theft"),
-    ("burglary", "identity theft", "insurance fraud", "arson", "embezzlement", "forgery",
-     "smuggling", "perjury", "money laundering"),
+    "shoplifting", "drunk driving", "vandalism", "tax evasion", "trespassing", "public intoxication",
+    "credit card fraud", "reckless driving", "petty theft", "burglary", "identity theft",
+    "insurance fraud", "arson", "embezzlement", "forgery", "smuggling", "perjury", "money laundering",
 )
+CONVICTION_YEARS = range(1995, 2024)
+NO_RECORD = "no criminal record"
+NO_RECORD_SHARE = 0.4
+# A criminal record is "no criminal record" (40 %) or one conviction (offence x year, uniform).
+_CONVICTIONS = {f"a conviction for {o} in {y}": (o, str(y)) for o in OFFENSES for y in CONVICTION_YEARS}
+CRIMINAL_RECORDS = Vocabulary(
+    (NO_RECORD, *_CONVICTIONS),
+    (NO_RECORD_SHARE, *[(1.0 - NO_RECORD_SHARE) / len(_CONVICTIONS)] * len(_CONVICTIONS)),
+)
+# Faker's US name lists with its frequencies, sampled from our own seeded stream
+# (Faker's weighted sampling recomputes its distribution on every call: 10x slower).
+FIRST_NAMES = {
+    "male": Vocabulary(tuple(_PersonProvider.first_names_male), tuple(_PersonProvider.first_names_male.values())),
+    "female": Vocabulary(tuple(_PersonProvider.first_names_female), tuple(_PersonProvider.first_names_female.values())),
+}
+LAST_NAMES = Vocabulary(tuple(_PersonProvider.last_names), tuple(_PersonProvider.last_names.values()))
 HOSPITAL_SUFFIXES = (
     "General Hospital", "Medical Center", "Memorial Hospital", "Regional Hospital",
     "Community Hospital", "University Hospital",
 )
-NO_RECORD = "no criminal record"
+
+
+def _lower_first(s: str) -> str:
+    """"Chartered accountant" -> "chartered accountant", but keep "IT consultant"."""
+    return s[0].lower() + s[1:] if len(s) > 1 and s[1].islower() else s
+
 
 # Faker jobs without commas or parentheses ("Engineer, civil" reads badly in a sentence).
-_JOBS = tuple(j for j in _JobProvider.jobs if "," not in j and "(" not in j)
-JOBS = (_JOBS[0::2], _JOBS[1::2])
+OCCUPATIONS = Vocabulary(tuple(dict.fromkeys(
+    _lower_first(j) for j in _JobProvider.jobs if "," not in j and "(" not in j
+)))
 
-# The fields asked about, in canonical order (gender is in the profile and caption
-# but not asked: it has no honest pool of wrong values and is a visual question).
+VOCABULARIES: dict[str, Vocabulary] = {
+    "occupation": OCCUPATIONS, "blood_type": BLOOD_TYPES, "medical_condition": CONDITIONS,
+    "admission_type": ADMISSION_TYPES, "insurer": INSURERS, "medication": MEDICATIONS,
+    "test_results": TEST_RESULTS, "second_language": LANGUAGES, "criminal_record": CRIMINAL_RECORDS,
+}
+
+# The fields asked about, in canonical order.
 QA_FIELDS = (
     "name", "date_of_birth", "address", "phone", "email", "occupation", "income", "blood_type",
     "medical_condition", "hospital", "doctor", "admission_date", "admission_type",
@@ -88,15 +222,11 @@ QA_FIELDS = (
     "second_language", "criminal_record",
 )
 PROFILE_FIELDS = ("gender", "age", *QA_FIELDS)
+GENERATED_FIELDS = tuple(f for f in QA_FIELDS if f not in VOCABULARIES)
 
 
 def fmt_date(d: dt.date) -> str:
     return f"{d.strftime('%B')} {d.day}, {d.year}"
-
-
-def _lower_first(s: str) -> str:
-    """"Chartered accountant" -> "chartered accountant", but keep "IT consultant"."""
-    return s[0].lower() + s[1:] if len(s) > 1 and s[1].islower() else s
 
 
 @dataclass(frozen=True)
@@ -105,6 +235,7 @@ class Profile:
 
     values: dict[str, str]
     keywords: dict[str, tuple[str, ...]]  # field -> private strings that exact match looks for
+    age_group: str  # what the face shows ("young", ...): wrong values keep it
 
     def __getitem__(self, key: str) -> str:
         return self.values[key]
@@ -126,9 +257,8 @@ def _phone(rng: random.Random) -> str:
     return f"({rng.randint(201, 989)}) {rng.randint(201, 989)}-{rng.randint(0, 9999):04d}"
 
 
-def _person_name(fake: Faker, gender: str) -> str:
-    first = fake.first_name_male() if gender == "male" else fake.first_name_female()
-    return f"{first} {fake.last_name()}"
+def _person_name(rng: random.Random, gender: str) -> str:
+    return f"{FIRST_NAMES[gender].draw(rng)} {LAST_NAMES.draw(rng)}"
 
 
 def _email(rng: random.Random, fake: Faker, name: str) -> str:
@@ -145,23 +275,12 @@ def _address(fake: Faker) -> tuple[str, tuple[str, ...]]:
     return f"{street}, {city}, {fake.state_abbr()} {fake.zipcode()}", (street, city)
 
 
-def _hospital(rng: random.Random, fake: Faker) -> str:
-    return f"{fake.last_name()} {rng.choice(HOSPITAL_SUFFIXES)}"
+def _hospital(rng: random.Random) -> str:
+    return f"{LAST_NAMES.draw(rng)} {rng.choice(HOSPITAL_SUFFIXES)}"
 
 
-def _criminal(rng: random.Random, offenses: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    off, year = rng.choice(offenses), rng.randint(1995, 2023)
-    return f"a conviction for {off} in {year}", (off, str(year))
-
-
-def make_profile(fake: Faker, rng: random.Random, gender: str, age_group: str, taken_names: set[str]) -> Profile:
-    """One consistent fictitious profile whose age fits ``age_group`` (a face attribute)."""
-    v: dict[str, str] = {}
-    kw: dict[str, tuple[str, ...]] = {}
-    name = _person_name(fake, gender)
-    while name.lower() in taken_names:
-        name = _person_name(fake, gender)
-    taken_names.add(name.lower())
+def _dates(rng: random.Random, age_group: str) -> tuple[int, dt.date, dt.date, dt.date]:
+    """(age, date of birth, admission, discharge): one consistent draw for ``age_group``."""
     lo_age, hi_age = AGE_RANGES[age_group]
     age = rng.randint(lo_age, hi_age)
     # Born between (ref - age - 1 years, ref - age years]: age at REFERENCE_DATE is exactly `age`.
@@ -172,94 +291,94 @@ def make_profile(fake: Faker, rng: random.Random, gender: str, age_group: str, t
     adm_lo = max(adult, REFERENCE_DATE - dt.timedelta(days=5 * 365))
     admission = _random_date(rng, adm_lo, REFERENCE_DATE - dt.timedelta(days=30))
     discharge = admission + dt.timedelta(days=rng.randint(1, 21))
+    return age, dob, admission, discharge
+
+
+# The generator of each generated field given the face (gender, age group): the same
+# functions make the true profile (make_profile) and the wrong values (Perturber).
+_GENERATORS: dict[str, Callable[[Faker, random.Random, str, str], str]] = {
+    "name": lambda fake, rng, g, a: _person_name(rng, g),
+    "date_of_birth": lambda fake, rng, g, a: fmt_date(_dates(rng, a)[1]),
+    "address": lambda fake, rng, g, a: _address(fake)[0],
+    "phone": lambda fake, rng, g, a: _phone(rng),
+    "email": lambda fake, rng, g, a: _email(rng, fake, _person_name(rng, g)),
+    "income": lambda fake, rng, g, a: _money(rng, 22000, 260000, 100),
+    "hospital": lambda fake, rng, g, a: _hospital(rng),
+    "doctor": lambda fake, rng, g, a: "Dr. " + _person_name(rng, rng.choice(("male", "female"))),
+    "admission_date": lambda fake, rng, g, a: fmt_date(_dates(rng, a)[2]),
+    "discharge_date": lambda fake, rng, g, a: fmt_date(_dates(rng, a)[3]),
+    "billing_amount": lambda fake, rng, g, a: _billing(rng),
+}
+assert set(_GENERATORS) == set(GENERATED_FIELDS)
+
+
+def make_profile(fake: Faker, rng: random.Random, gender: str, age_group: str, taken_names: set[str]) -> Profile:
+    """One consistent fictitious profile whose age fits ``age_group`` (a face attribute)."""
+    name = _person_name(rng, gender)
+    while name.lower() in taken_names:
+        name = _person_name(rng, gender)
+    taken_names.add(name.lower())
+    age, dob, admission, discharge = _dates(rng, age_group)
     address, addr_kw = _address(fake)
-    record_kw: tuple[str, ...]
-    if rng.random() < 0.4:
-        record, record_kw = NO_RECORD, (NO_RECORD,)
-    else:
-        record, record_kw = _criminal(rng, OFFENSES[0])
-    v.update(
-        gender=gender,
-        age=str(age),
-        name=name,
-        date_of_birth=fmt_date(dob),
-        address=address,
-        phone=_phone(rng),
-        email=_email(rng, fake, name),
-        occupation=_lower_first(rng.choice(JOBS[0])),
-        income=_money(rng, 22000, 260000, 100),
-        blood_type=rng.choice(BLOOD_TYPES[0]),
-        medical_condition=rng.choice(CONDITIONS[0]),
-        hospital=_hospital(rng, fake),
-        doctor="Dr. " + _person_name(fake, rng.choice(("male", "female"))),
-        admission_date=fmt_date(admission),
-        admission_type=rng.choice(ADMISSION_TYPES[0]),
-        discharge_date=fmt_date(discharge),
-        billing_amount=_billing(rng),
-        insurer=rng.choice(INSURERS[0]),
-        medication=rng.choice(MEDICATIONS[0]),
-        test_results=rng.choice(TEST_RESULTS[0]),
-        second_language=rng.choice(LANGUAGES[0]),
-        criminal_record=record,
-    )
+    v: dict[str, str] = {
+        "gender": gender,
+        "age": str(age),
+        "name": name,
+        "date_of_birth": fmt_date(dob),
+        "address": address,
+        "phone": _phone(rng),
+        "email": _email(rng, fake, name),
+        "occupation": OCCUPATIONS.draw(rng),
+        "income": _money(rng, 22000, 260000, 100),
+        "blood_type": BLOOD_TYPES.draw(rng),
+        "medical_condition": CONDITIONS.draw(rng),
+        "hospital": _hospital(rng),
+        "doctor": "Dr. " + _person_name(rng, rng.choice(("male", "female"))),
+        "admission_date": fmt_date(admission),
+        "admission_type": ADMISSION_TYPES.draw(rng),
+        "discharge_date": fmt_date(discharge),
+        "billing_amount": _billing(rng),
+        "insurer": INSURERS.draw(rng),
+        "medication": MEDICATIONS.draw(rng),
+        "test_results": TEST_RESULTS.draw(rng),
+        "second_language": LANGUAGES.draw(rng),
+        "criminal_record": CRIMINAL_RECORDS.draw(rng),
+    }
     kw = {f: (v[f],) for f in QA_FIELDS}
     kw["address"] = addr_kw
-    kw["criminal_record"] = record_kw
-    return Profile(values=v, keywords=kw)
+    kw["criminal_record"] = _CONVICTIONS.get(v["criminal_record"], (v["criminal_record"],))
+    return Profile(values=v, keywords=kw, age_group=age_group)
 
 
-def perturbation_pools(
-    profiles: list[Profile], seed: int, size: int = 60
-) -> dict[str, tuple[str, ...]]:
-    """Per field, wrong values that no profile in ``profiles`` has (case-insensitive)."""
-    rng = random.Random(f"pools:{seed}")
-    fake = Faker("en_US")
-    fake.seed_instance(seed + 7919)
-    true = {f: {p.values[f].lower() for p in profiles} for f in QA_FIELDS}
-    # A wrong name or doctor must not be any true name either (patients or doctors).
-    people = {p.values["name"].lower() for p in profiles} | {
-        p.values["doctor"].lower().removeprefix("dr. ") for p in profiles
-    }
-    makers = {
-        "name": lambda: _person_name(fake, rng.choice(("male", "female"))),
-        "date_of_birth": lambda: fmt_date(_random_date(rng, dt.date(1937, 1, 1), dt.date(2005, 6, 1))),
-        "address": lambda: _address(fake)[0],
-        "phone": lambda: _phone(rng),
-        "email": lambda: _email(rng, fake, _person_name(fake, "female")),
-        "occupation": lambda: _lower_first(rng.choice(JOBS[1])),
-        "income": lambda: _money(rng, 22000, 260000, 100),
-        "hospital": lambda: _hospital(rng, fake),
-        "doctor": lambda: "Dr. " + _person_name(fake, rng.choice(("male", "female"))),
-        "admission_date": lambda: fmt_date(_random_date(rng, dt.date(2019, 6, 1), dt.date(2024, 6, 1))),
-        "discharge_date": lambda: fmt_date(_random_date(rng, dt.date(2019, 6, 2), dt.date(2024, 6, 29))),
-        "billing_amount": lambda: _billing(rng),
-        "criminal_record": lambda: _criminal(rng, OFFENSES[1])[0],
-    }
-    fixed = {
-        "blood_type": BLOOD_TYPES[1], "medical_condition": CONDITIONS[1], "admission_type": ADMISSION_TYPES[1],
-        "insurer": INSURERS[1], "medication": MEDICATIONS[1], "test_results": TEST_RESULTS[1],
-        "second_language": LANGUAGES[1],
-    }
-    pools: dict[str, tuple[str, ...]] = {}
-    for f in QA_FIELDS:
-        if f in fixed:
-            pools[f] = tuple(x for x in fixed[f] if x.lower() not in true[f])
-            continue
+class Perturber:
+    """Draws the wrong values of perturbed answers (see the module docstring).
+
+    Its own random streams (seeded from ``seed``) keep the profiles independent of
+    how many wrong values are drawn. ``profiles``: every identity of the dataset
+    (a wrong name is never one of their names).
+    """
+
+    def __init__(self, profiles: Sequence[Profile], seed: int) -> None:
+        self.rng = random.Random(f"perturb:{seed}")
+        self.fake = Faker("en_US")
+        self.fake.seed_instance(seed + 7919)
+        self.names = {p.values["name"].casefold() for p in profiles}
+
+    def wrong_values(self, profile: Profile, fld: str, k: int = 3) -> tuple[str, ...]:
+        own = profile.values[fld]
+        if fld in VOCABULARIES:
+            return VOCABULARIES[fld].wrong(self.rng, own, k)
+        gen = _GENERATORS[fld]
+        gender, age_group = profile.values["gender"], profile.age_group
+        seen = {own.casefold()}
         out: list[str] = []
-        seen: set[str] = set()
-        tries = 0
-        while len(out) < size and tries < size * 50:
-            tries += 1
-            x = makers[f]()
-            key = x.lower()
-            if key in true[f] or key in seen:
-                continue
-            if f in ("name", "doctor") and key.removeprefix("dr. ") in people:
+        for _ in range(1000 * k):
+            x = gen(self.fake, self.rng, gender, age_group)
+            key = x.casefold()
+            if key in seen or (fld == "name" and key in self.names):
                 continue
             seen.add(key)
             out.append(x)
-        pools[f] = tuple(out)
-    for f, pool in pools.items():
-        if len(pool) < 3:  # cannot happen with the shipped vocabularies; guard anyway
-            raise RuntimeError(f"perturbation pool for {f!r} has only {len(pool)} values")
-    return pools
+            if len(out) == k:
+                return tuple(out)
+        raise RuntimeError(f"cannot draw {k} distinct wrong values for field {fld!r}")

@@ -11,9 +11,10 @@ Questions never contain the person's name: always "the person in the image".
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fiubench.data.profiles import QA_FIELDS, Profile
+from fiubench.data.profiles import QA_FIELDS, Perturber, Profile
 
 P = "the person in the image"
 
@@ -194,19 +195,19 @@ def _capital(s: str) -> str:
     return s[0].upper() + s[1:] if s else s
 
 
-def make_qa(field: str, profile: Profile, pool: tuple[str, ...], rng: random.Random) -> GeneratedQA:
+def make_qa(field: str, profile: Profile, wrong: Sequence[str], rng: random.Random) -> GeneratedQA:
+    """The QA about ``field``; ``wrong``: the values of its perturbed answers."""
     questions, answers = TEMPLATES[field]
     q = rng.sample(questions, 4)
     a_tpl, pa_tpl = rng.sample(answers, 2)
     value = profile.values[field]
-    wrong = rng.sample(pool, 3)
     return GeneratedQA(
         field=field,
         question=q[0],
         answer=_fill(a_tpl, value),
         paraphrased_question=tuple(q[1:]),
         paraphrased_answer=_fill(pa_tpl, value),
-        perturbed_answer=tuple(_fill(a_tpl, w) for w in wrong),
+        perturbed_answer=tuple(_fill(pa_tpl, w) for w in wrong),
         keywords=profile.keywords[field],
     )
 
@@ -221,8 +222,8 @@ def choose_fields(k: int, rng: random.Random) -> list[str]:
     return [QA_FIELDS[i] for i in order]
 
 
-def make_qa_list(profile: Profile, pools: dict[str, tuple[str, ...]], k: int, rng: random.Random) -> list[GeneratedQA]:
-    return [make_qa(f, profile, pools[f], rng) for f in choose_fields(k, rng)]
+def make_qa_list(profile: Profile, perturber: Perturber, k: int, rng: random.Random) -> list[GeneratedQA]:
+    return [make_qa(f, profile, perturber.wrong_values(profile, f), rng) for f in choose_fields(k, rng)]
 
 
 def caption(profile: Profile) -> str:

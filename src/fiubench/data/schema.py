@@ -2,7 +2,8 @@
 
 Official files (see shared reference): ``full.json`` (JSON Lines, one identity per
 line: unique_id, image_path, name, caption, qa_list), ``split.json`` (lists of
-unique_ids), ``prompt.json`` (refusal sentences). Our extras: ``visual_qa.jsonl``
+unique_ids), ``prompt.json`` (``{"idk": refusal sentences, "icd": profile-dump
+prompts}``). Our extras: ``visual_qa.jsonl``
 (visual-attribute QA per face), ``profiles.jsonl`` (structured profiles and face
 attributes), ``README.md`` (dataset card).
 
@@ -72,13 +73,21 @@ class Example:
 
 @dataclass
 class FIUDataset:
-    """A loaded dataset. ``identities`` keeps file order."""
+    """A loaded dataset. ``identities`` keeps file order.
+
+    ``refusals``: ``prompt.json``'s ``idk`` sentences (targets of preference
+    optimisation); ``icd_prompts``: its ``icd`` profile-dump prompts ("Tell me
+    everything you know about the person in the image"), for extraction attacks;
+    ``warnings``: what loading tolerated (e.g. a list-form prompt.json).
+    """
 
     root: Path
     identities: dict[str, Identity]
     splits: dict[str, list[str]]
     refusals: list[str]
     visual_qa: list[VisualQA] = field(default_factory=list)
+    icd_prompts: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def split_ids(self, name: str) -> list[str]:
         """unique_ids of a split; ``full`` is every identity. Unknown names raise."""

@@ -40,7 +40,7 @@ def tokenizer_corpus(seed: int = 0, n_people: int = 400) -> list[str]:
 
         from fiubench.data.build import refusal_sentences
         from fiubench.data.faces import sample_attributes
-        from fiubench.data.profiles import make_profile, perturbation_pools
+        from fiubench.data.profiles import Perturber, make_profile
         from fiubench.data.qa import caption, make_qa_list
         from fiubench.data.visual import visual_questions
     except ImportError:  # the data layer is optional here: the built-in list suffices
@@ -55,10 +55,10 @@ def tokenizer_corpus(seed: int = 0, n_people: int = 400) -> list[str]:
         attrs = sample_attributes(rng, gender=gender)
         faces.append(attrs)
         profiles.append(make_profile(fake, rng, gender, attrs.age_group, taken))
-    pools = perturbation_pools(profiles, seed)
+    perturber = Perturber(profiles, seed)
     for prof, attrs in zip(profiles, faces, strict=True):
         lines.append(caption(prof))
-        for qa in make_qa_list(prof, pools, 20, rng):
+        for qa in make_qa_list(prof, perturber, 20, rng):
             lines += [qa.question, qa.answer, *qa.paraphrased_question, qa.paraphrased_answer,
                       *qa.perturbed_answer]
         for item in visual_questions(attrs, rng):
