@@ -13,6 +13,8 @@ def test_cli_eval_retain_then_model(eval_ckpt, eval_data_dir, tmp_path, capsys):
               "--max-new-tokens", "4", "--judge", "none", "--batch-size", "16"]
     assert main(["eval", *common, "--skip", "judge", "--retain-eval", "self", "--out", str(ref)]) == 0
     assert json.loads((ref / "results.json").read_text())["metrics"]["forget.ks_p"] == 1.0
+    printed = capsys.readouterr().out
+    assert "calibration of the instrument" in printed and "median log R forget" in printed
     out = tmp_path / "model_eval"
     assert main(["eval", *common, "--skip", "judge", "--retain-eval", str(ref), "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())
@@ -43,3 +45,12 @@ def test_cli_bad_options(eval_ckpt, eval_data_dir, tmp_path, capsys):
     assert 'Did you mean "judge"' in capsys.readouterr().err
     assert main([*base, "--retain-eval", str(tmp_path)]) == 2
     assert "no results.json" in capsys.readouterr().err
+
+
+def test_cli_calibration_cannot_run_without_holdout(eval_ckpt, dataset_writer, tmp_path, capsys):
+    data = dataset_writer(tmp_path / "nohold", holdout=[])
+    rc = main(["eval", "--model", str(eval_ckpt), "--data", str(data), "--forget", "forget5", "--judge", "none",
+               "--skip", "judge", "mia", "--max-new-tokens", "2", "--retain-eval", "self", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "calibration of the instrument" in out and "cannot run: needs never-trained identities" in out

@@ -63,7 +63,28 @@ def test_self_reference_is_the_retain_models_own_ks(eval_vlm, eval_dataset, refe
     assert r.metrics["forget.ks_p"] == 1.0 and r.metrics["forget.ks_log10_p"] == 0.0
     assert r.provenance["retain_reference"].startswith("self")
     twin = evaluate(eval_vlm, eval_dataset, cfg(), retain_reference=reference)
-    assert r.metrics == pytest.approx(twin.metrics)
+    own = {k: v for k, v in r.metrics.items() if not k.startswith("calibration.")}
+    assert own == pytest.approx(twin.metrics)
+    assert not any(k.startswith("calibration.") for k in twin.metrics)  # only the retain model's
+
+
+def test_retain_model_gets_the_calibration_check(eval_vlm, eval_dataset):
+    """The retain model (self reference) gets calibration.* from its forget vs holdout truth
+    ratios; without holdout identities the check cannot run (None, not silently absent)."""
+    import dataclasses
+
+    from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
+
+    r = evaluate(eval_vlm, eval_dataset, cfg(), retain_reference="self")
+    qa = [x for x in r.records if x["kind"] == "qa"]
+    forget = [x["truth_ratio"] for x in qa if x["split"] == "forget"]
+    hold = [x["truth_ratio"] for x in qa if x["split"] == "holdout"]
+    assert len(hold) == 4 and all(h is not None for h in hold)  # never-seen people have truth ratios
+    assert {k: r.metrics[k] for k in CALIBRATION_METRICS} == pytest.approx(calibration_check(forget, hold).metrics())
+    assert r.metric_info["calibration.forget_median_log_r"]["higher_is_better"] is None
+    no_hold = dataclasses.replace(eval_dataset, splits={k: v for k, v in eval_dataset.splits.items() if k != "holdout"})
+    r2 = evaluate(eval_vlm, no_hold, cfg(skip=["judge", "mia"]), retain_reference="self")
+    assert all(r2.metrics[k] is None for k in CALIBRATION_METRICS)
 
 
 def test_records_and_metric_values_are_consistent(reference, eval_dataset):
@@ -72,6 +93,8 @@ def test_records_and_metric_values_are_consistent(reference, eval_dataset):
     forget = [r for r in recs if r["split"] == "forget"]
     assert len(forget) == 4 and all(len(r["paraphrased_generations"]) == 3 for r in forget)
     assert all(len(r["perturbed_nll"]) == 3 for r in forget)
+    holdout = [r for r in recs if r["split"] == "holdout"]
+    assert holdout and all(len(r["perturbed_nll"]) == 3 and r["truth_ratio"] > 0 for r in holdout)
     # metric = mean of the per-sample values, recomputed here by hand
     assert reference.metrics["forget.probability"] == pytest.approx(
         sum(math.exp(-r["answer_nll"]) for r in forget) / 4)

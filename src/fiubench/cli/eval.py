@@ -138,6 +138,16 @@ def model_config(args: argparse.Namespace) -> Any:
     return cfg
 
 
+def _print_calibration(records: list[dict[str, Any]]) -> None:
+    """The calibration check of the instrument: this is the retain model (``--retain-eval self``)."""
+    from fiubench.eval.compute import split_truth_ratios
+    from fiubench.metrics.calibration import NO_HOLDOUT, calibration_check
+
+    forget, hold = split_truth_ratios(records, "forget"), split_truth_ratios(records, "holdout")
+    print("calibration of the instrument (retain model: truth ratios on forget vs never-trained holdout identities)")
+    print("  " + (calibration_check(forget, hold).summary() if forget and hold else NO_HOLDOUT))
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = build_config(args)  # all options checked before anything heavy loads
     if args.out.exists() and not args.overwrite and any(args.out.iterdir()):
@@ -179,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     for name in sorted(m):
         if name not in ("model_utility", "forget_quality"):
             print(f"  {name:24s} {f(m[name])}")
+    if args.retain_eval == "self":
+        _print_calibration(result.records)
     if result.judge.get("malformed"):
         print(f"  judge: {result.judge['malformed']} malformed verdict(s) excluded")
     print(f"wrote {args.out}/results.json and per_sample.jsonl")

@@ -18,6 +18,7 @@ from typing import Any
 
 from fiubench.metrics import accuracy as acc
 from fiubench.metrics import mia
+from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
 from fiubench.metrics.ks import ks_test
 from fiubench.metrics.probability import forget_probability, retain_probability
 from fiubench.metrics.text import keyword_match, mean_defined, rouge_l_recall
@@ -57,6 +58,20 @@ def forget_truth_ratios(records: Sequence[Record]) -> dict[tuple[str, int], floa
         for r in qa_records(records, "forget")
         if r.get("truth_ratio") is not None
     }
+
+
+def split_truth_ratios(records: Sequence[Record], split: str) -> list[float]:
+    """Every defined truth ratio R of one split's QA records."""
+    return [float(r["truth_ratio"]) for r in qa_records(records, split) if r.get("truth_ratio") is not None]
+
+
+def calibration_metrics(records: Sequence[Record]) -> dict[str, float | None]:
+    """The calibration check (metrics.calibration) of a never-trained model: forget vs
+    holdout truth ratios. All None when there is no holdout truth ratio (it cannot run)."""
+    forget, hold = split_truth_ratios(records, "forget"), split_truth_ratios(records, "holdout")
+    if not forget or not hold:
+        return dict.fromkeys(CALIBRATION_METRICS)
+    return dict(calibration_check(forget, hold).metrics())
 
 
 def _mean(xs: Sequence[float]) -> float | None:
@@ -129,11 +144,14 @@ def compute_metrics(
     mia_k: float = 0.2,
     judged: bool = False,
     reference_ratios: dict[tuple[str, int], float] | None = None,
+    calibration: bool = False,
 ) -> dict[str, float | None]:
     """Every flat metric from derived records (run ``add_derived`` first).
 
     ``reference_ratios``: the retain model's forget truth ratios (same split), keyed
     like ``forget_truth_ratios``; without it the KS metrics are None.
+    ``calibration``: these records are the retain model's (it never saw the forget
+    nor the holdout identities): add the ``calibration.*`` metrics.
     """
     forget, retain, hold = (qa_records(records, s) for s in ("forget", "retain", "holdout"))
     out: dict[str, float | None] = {}
@@ -146,4 +164,6 @@ def compute_metrics(
         mine = forget_truth_ratios(records)
         ks = ks_test(list(mine.values()), list(reference_ratios.values()))
         out["forget.ks_p"], out["forget.ks_log10_p"] = ks.p_value, ks.log10_p
+    if calibration:
+        out.update(calibration_metrics(records))
     return out

@@ -145,8 +145,7 @@ def evaluate(
                 # every variant of this question is scored in the same batched pass
                 rows.append(ScoreRow(p.image_path, qa.question, qa.answer, with_dist=split != "retain"))
                 row_dst.append((ri, "answer", -1))
-                if split == "holdout":
-                    continue
+                # holdout too: never-seen people's truth ratios (the calibration check)
                 rows.append(ScoreRow(p.image_path, qa.question, qa.paraphrased_answer))
                 row_dst.append((ri, "paraphrased", -1))
                 for j, pa in enumerate(qa.perturbed_answer):
@@ -222,7 +221,8 @@ def evaluate(
 
     if self_reference:
         ref_ratios = forget_truth_ratios(records)
-    metrics = compute_metrics(records, mia_k=cfg.mia_k, judged=judge is not None, reference_ratios=ref_ratios)
+    metrics = compute_metrics(records, mia_k=cfg.mia_k, judged=judge is not None, reference_ratios=ref_ratios,
+                              calibration=self_reference)
     agg = aggregates(metrics, cfg.aggregate, cfg.skip)
     metrics["model_utility"] = agg["model_utility"]
     metrics["forget_quality"] = agg["forget_quality"]

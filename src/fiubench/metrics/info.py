@@ -17,7 +17,7 @@ class MetricInfo:
     """What a flat metric name means."""
 
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: neither (closest to a target value is best)
     split: str  # "forget", "retain", "forget+holdout", "visual", "mme", "pope", "aggregate"
     label: str
     headline: bool = False  # an input of model utility or forget quality
@@ -26,7 +26,7 @@ class MetricInfo:
 METRICS: Registry[MetricInfo] = Registry("metric")
 
 
-def _add(name: str, hib: bool, split: str, label: str, headline: bool = False) -> None:
+def _add(name: str, hib: bool | None, split: str, label: str, headline: bool = False) -> None:
     METRICS.add(name, MetricInfo(name, hib, split, label, headline))
 
 
@@ -58,6 +58,13 @@ _add("visual.open_em", True, "visual", "visual open-question exact match (all fa
 _add("mme.acc", True, "mme", "MME accuracy")
 _add("mme.acc_plus", True, "mme", "MME accuracy+ (both questions of an image right)")
 _add("pope.acc", True, "pope", "POPE accuracy")
+# Calibration of the instrument (metrics.calibration): the retain model's truth ratios
+# on forget vs never-trained holdout identities; only in the retain model's results.
+_add("calibration.ks_p", True, "forget+holdout", "calibration: KS p, retain model forget vs holdout truth ratios")
+_add("calibration.ks_log10_p", True, "forget+holdout", "calibration: KS log10 p, forget vs holdout")
+_add("calibration.forget_median_log_r", None, "forget", "calibration: median ln R on forget (target 0)")
+_add("calibration.holdout_median_log_r", None, "holdout", "calibration: median ln R on holdout (target 0)")
+_add("calibration.ok", True, "forget+holdout", "calibration: 1 = calibrated instrument, 0 = miscalibrated")
 _add("model_utility", True, "aggregate", "model utility (paper: arithmetic mean)")
 _add("forget_quality", True, "aggregate", "forget quality")
 

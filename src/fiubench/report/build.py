@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fiubench.errors import FiubenchError
+from fiubench.report.calibration import calibration_table
 from fiubench.report.entries import Entry, judge_backends, load_entries
 from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
@@ -66,6 +67,7 @@ class Report:
         self.splits = forget_splits(self.entries)
         self.learning: Table = learning_table(self.entries)
         self.selection: Table | None = selection_table(selection) if selection else None
+        self.calibration: Table = calibration_table(self.entries)
         self.main: dict[str, Table] = {s: main_table(self.entries, s, methods) for s in self.splits}
         self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
         self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
@@ -81,7 +83,7 @@ class Report:
                 self.plots[s] = png
 
     def tables(self) -> list[Table]:
-        out = [self.learning] + ([self.selection] if self.selection is not None else [])
+        out = [self.learning, self.calibration] + ([self.selection] if self.selection is not None else [])
         for s in self.splits:
             out += [self.main[s], self.matched[s]]
             if s in self.robustness:
@@ -93,6 +95,7 @@ class Report:
         parts = [f"# {self.title}", "", self._meta_line(), "", "## Learning stage", "", to_markdown(self.learning)]
         if self.selection is not None:
             parts += ["## Hyperparameter selection", "", to_markdown(self.selection)]
+        parts += ["## Calibration of the instrument", "", to_markdown(self.calibration)]
         for s in self.splits:
             parts += [f"## Forget split {s}", "", to_markdown(self.main[s]), to_markdown(self.matched[s])]
             if s in self.robustness:
@@ -109,6 +112,7 @@ class Report:
         body += ["<h2>Learning stage</h2>", to_html(self.learning)]
         if self.selection is not None:
             body += ['<h2 id="selection">Hyperparameter selection</h2>', to_html(self.selection)]
+        body += ['<h2 id="calibration">Calibration of the instrument</h2>', to_html(self.calibration)]
         for s in self.splits:
             body += [f'<h2 id="split-{esc(s)}">Forget split {esc(s)}</h2>', to_html(self.main[s])]
             if s in self.plots:
