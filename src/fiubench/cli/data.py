@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-HELP = "build, validate and describe a FIUBench dataset"
+HELP = "build, download, validate and describe a FIUBench dataset"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--select", choices=("kmeans", "random"), help="how to pick faces from --faces (default kmeans)")
     b.add_argument("--encoder", help="image features for --select kmeans: 'pixels' (default) or a local HF model dir")
     b.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+    d = sub.add_parser("download", help="get the official release (Hugging Face hub or a local copy) and validate it",
+                       description="Snapshot the official FIUBench release (dataset repository gray311/FIUBench) "
+                                   "or copy a local folder laid out like it, extract its archives (SFHQ.zip) "
+                                   "and validate the result. Nothing is left behind when the download fails.")
+    d.add_argument("--repo", default=None, help="hub dataset id (default gray311/FIUBench) or a local folder")
+    d.add_argument("--revision", help="hub branch, tag or commit (default: the main branch)")
+    d.add_argument("--out", type=Path, required=True, help="output folder (must not exist unless --overwrite)")
+    d.add_argument("--max-identities", type=int, default=None,
+                   help="validate only the first N rows of full.json (the authors' code uses 400)")
+    d.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
     v = sub.add_parser("validate", help="check a dataset (ours or the official release)",
                        description="Load a dataset and decode every image; errors name file, line and field.")
@@ -67,6 +78,27 @@ def _build(args: argparse.Namespace) -> int:
     c = build["counts"]
     print(f"wrote {out}: {c['trained']} identities + {c['holdout']} holdout, {c['qa']} QA, "
           f"{c['visual_qa']} visual QA")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from fiubench.data.download import DEFAULT_REPO, download_release
+    from fiubench.data.load import validate_dataset
+    from fiubench.errors import DataError
+
+    if args.max_identities is not None and args.max_identities < 1:
+        from fiubench.errors import ConfigError
+
+        raise ConfigError(f"--max-identities must be >= 1, got {args.max_identities}")
+    root = download_release(args.out, repo=args.repo or DEFAULT_REPO, revision=args.revision,
+                            overwrite=args.overwrite)
+    print(f"wrote {args.out}")
+    try:
+        report = validate_dataset(root, max_identities=args.max_identities)
+    except DataError as e:
+        raise DataError(f"downloaded to {root}, but it does not validate (the files are kept): {e}") from None
+    print(report.summary())
+    print(f"use it: `dataset: {root}` in a run config based on the paper preset (see README)")
     return 0
 
 
@@ -111,4 +143,4 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"build": _build, "validate": _validate, "stats": _stats}[args.data_command](args)
+    return {"build": _build, "download": _download, "validate": _validate, "stats": _stats}[args.data_command](args)

@@ -26,7 +26,7 @@ from fiubench.utils.registry import did_you_mean
 # command name -> (module, one-line help). Help is duplicated here so that --help
 # does not import every module.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("fiubench.cli.data", "build, validate and describe a FIUBench dataset"),
+    "data": ("fiubench.cli.data", "build, download, validate and describe a FIUBench dataset"),
     "models": ("fiubench.cli.models", "list the supported VLM families"),
     "base": ("fiubench.cli.base", "build the embedded tiny base VLM"),
     "learn": ("fiubench.cli.learn", "stage 1: fine-tune a VLM on the identities (full or retain)"),
