@@ -201,3 +201,13 @@ def test_release_image_paths_resolve_in_any_folder(tmp_path: Path) -> None:
     shutil.copytree(FIXTURE_OFFICIAL, d)
     ds = load_dataset(d)
     assert ds.identities["00083018"].image_path == (d / "SFHQ" / "SFHQ_pt1_00083018.jpg").resolve()
+
+
+def test_perturbed_equal_to_the_paraphrased_answer_is_warned(tmp_path: Path) -> None:
+    d = _copy(FIXTURE_OFFICIAL, tmp_path)
+    rows = _rows(d)
+    qa = rows[0]["qa_list"][0]
+    qa["perturbed_answer"][1] = qa["paraphrased_answer"].upper()
+    _write_rows(d, rows)
+    assert any("1 QA have a perturbed answer equal to the answer or the paraphrased answer" in w
+               for w in validate_dataset(d).warnings)

@@ -350,10 +350,11 @@ def validate_dataset(path: str | Path, max_identities: int | None = None) -> Val
         warnings.append(f"{missing_kw} QA have a keyword that does not occur in their answer")
     same = sum(
         1 for p in ds.identities.values() for qa in p.qa_list
-        if any(x.strip().lower() == qa.answer.strip().lower() for x in qa.perturbed_answer)
+        if any(x.strip().lower() in (qa.answer.strip().lower(), qa.paraphrased_answer.strip().lower())
+               for x in qa.perturbed_answer)
     )
     if same:
-        warnings.append(f"{same} QA have a perturbed answer equal to the answer")
+        warnings.append(f"{same} QA have a perturbed answer equal to the answer or the paraphrased answer")
     if ours:
         for req in ("prompt.json", "profiles.jsonl", "visual_qa.jsonl", "README.md"):
             if not (ds.root / req).exists():

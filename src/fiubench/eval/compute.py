@@ -60,14 +60,24 @@ def forget_truth_ratios(records: Sequence[Record]) -> dict[tuple[str, int], floa
     }
 
 
-def split_truth_ratios(records: Sequence[Record], split: str) -> list[float]:
-    """Every defined truth ratio R of one split's QA records."""
-    return [float(r["truth_ratio"]) for r in qa_records(records, split) if r.get("truth_ratio") is not None]
+def split_truth_ratios(records: Sequence[Record], split: str, mean: TRMean = "geometric") -> list[float]:
+    """The truth ratio R (``mean`` over perturbed answers) of every QA of one split that has
+    paraphrased and perturbed scores."""
+    return [
+        truth_ratio(r["paraphrased_nll"], r["perturbed_nll"], mean)
+        for r in qa_records(records, split)
+        if r.get("paraphrased_nll") is not None and r.get("perturbed_nll")
+    ]
 
 
 def calibration_metrics(records: Sequence[Record]) -> dict[str, float | None]:
     """The calibration check (metrics.calibration) of a never-trained model: forget vs
-    holdout truth ratios. All None when there is no holdout truth ratio (it cannot run)."""
+    holdout truth ratios. All None when there is no holdout truth ratio (it cannot run).
+
+    Always on the geometric R, whatever the evaluation's truth-ratio definition: under
+    exchangeable answers E[ln R_geometric] = 0 exactly, while the arithmetic mean of
+    probabilities is biased upwards (Jensen) by the spread of the model's probabilities,
+    which is not a property of the dataset."""
     forget, hold = split_truth_ratios(records, "forget"), split_truth_ratios(records, "holdout")
     if not forget or not hold:
         return dict.fromkeys(CALIBRATION_METRICS)

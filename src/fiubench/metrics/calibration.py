@@ -19,6 +19,10 @@ Fails either, and the truth ratio, the KS forget-quality test and the truth-rati
 utility terms measure the dataset's construction, not forgetting: a miscalibrated
 instrument. Pure functions of per-sample truth ratios.
 
+The check uses the geometric truth ratio R = exp(mean_j ln P(pert_j) - ln P(para)):
+with exchangeable answers E[ln R] = 0 exactly for a never-trained model (the
+arithmetic mean of probabilities is biased upwards by Jensen's inequality).
+
 Caveat: the KS test treats the ~20 questions of one identity as independent, so
 with few identities its p-value is optimistic; the median bound carries most of
 the weight there.
