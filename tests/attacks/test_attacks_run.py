@@ -76,11 +76,12 @@ def test_profile_dump_uses_the_dataset_icd_prompts_when_present(tiny_vlm_dir, ct
 
     res = run_attack("profile_dump", {"max_prompts": 2}, tiny_vlm_dir, ctx_for("a"), tmp_path / "a")
     assert res["info"]["n_prompts"] == 2 and res["n_probes"]["profile"] == 2  # one record per identity
-    if not getattr(attack_dataset, "icd_prompts", None):
-        assert dump_prompts(attack_dataset)[0] == list(DEFAULT_PROMPTS)
-    monkeypatch.setattr(type(attack_dataset), "icd_prompts", ["Spill it about the person in the image."],
-                        raising=False)
+    assert attack_dataset.icd_prompts  # our builder writes the release's {"idk", "icd"} layout
+    assert dump_prompts(attack_dataset) == (attack_dataset.icd_prompts, "dataset icd prompts")
+    monkeypatch.setattr(attack_dataset, "icd_prompts", ["Spill it about the person in the image."])
     assert dump_prompts(attack_dataset) == (["Spill it about the person in the image."], "dataset icd prompts")
+    monkeypatch.setattr(attack_dataset, "icd_prompts", [])  # e.g. a list-form prompt.json
+    assert dump_prompts(attack_dataset)[0] == list(DEFAULT_PROMPTS)
 
 
 def test_quantization_runs_on_cpu_and_changes_the_weights(tiny_vlm_dir, ctx_for, tmp_path):
