@@ -2,8 +2,9 @@
 
 Each QA has: a question, an answer (a full sentence in original casing), 3
 paraphrased questions, a paraphrased answer (another sentence, same value), 3
-perturbed answers (the answer's sentence form with wrong values from the
-field's perturbation pool, see ``profiles.perturbation_pools``), and keywords
+perturbed answers (the *paraphrased answer's* sentence with a wrong value, drawn
+by ``profiles.Perturber`` to be exchangeable with the true one, so that the truth
+ratio P(perturbed) / P(paraphrased) compares facts, not phrasings), and keywords
 (the private strings exact match looks for; each occurs in the answer).
 Questions never contain the person's name: always "the person in the image".
 """
