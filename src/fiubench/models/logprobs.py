@@ -43,6 +43,23 @@ def mean_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -total / count.clamp(min=1)
 
 
+def answer_window(labels: torch.Tensor) -> int:
+    """Index of the first position whose logits any answer token needs.
+
+    Position t predicts labels[t+1], so logits before ``min_i(first answer position of
+    row i) - 1`` are never scored: a model called with ``logits_to_keep = T - window``
+    computes the vocabulary projection only where it counts, and
+    ``token_logprobs(logits, labels[:, window:])`` gives the same values as on the full
+    logits. 0 when no row has an answer token.
+    """
+    scored = labels.ne(IGNORE_INDEX)
+    if not bool(scored.any()):
+        return 0
+    firsts = scored.float().argmax(1)  # first answer position of each row
+    firsts[~scored.any(1)] = labels.shape[1]  # rows without answer tokens need nothing
+    return max(0, int(firsts.min()) - 1)
+
+
 def batch_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Token-level mean NLL over all answer tokens of the batch (standard SFT loss)."""
     return F.cross_entropy(

@@ -44,6 +44,10 @@ class TrainConfig:
     save_total_limit: int | None = 1  # keep the last N checkpoints (None: all)
     report_to: list[str] = field(default_factory=list)  # "tensorboard", "wandb"
     progress: bool = True  # tqdm bar on the main process
+    # Compute a frozen vision tower's features once per distinct image and reuse them
+    # (fiubench.models.features; LLaVA families, a no-op elsewhere). Same loss to
+    # float tolerance; False recomputes the tower on every step.
+    cache_vision_features: bool = True
 
     def validate(self, where: str = "train") -> None:
         for name in ("epochs", "batch_size", "grad_accum"):
@@ -162,10 +166,16 @@ class UnlearnConfig:
     early_stop: bool = True
     loss_threshold: float | None = None
     train: UnlearnTrainConfig = field(default_factory=UnlearnTrainConfig)
+    # The frozen reference of KL, NPO, RMU...: "auto" uses the trained model with its
+    # LoRA adapter disabled when that *is* the fine-tuned model (a fresh adapter, nothing
+    # outside it trains), a second loaded copy otherwise; "copy" always loads the copy.
+    reference: Literal["auto", "copy"] = "auto"
 
     def validate(self) -> None:
         from fiubench.methods import build_method
 
+        if self.reference not in ("auto", "copy"):
+            raise ConfigError(f"unlearn.reference: must be 'auto' or 'copy', got {self.reference!r}")
         self.model.validate()
         self.model.check_trainable("unlearn.model")
         self.train.validate("unlearn.train")

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from fiubench.models.logprobs import IGNORE_INDEX, sequence_logprob
+from fiubench.models.logprobs import IGNORE_INDEX, answer_window, sequence_logprob
 from fiubench.train import data as D
 from fiubench.train.config import LearnConfig
 from fiubench.train.context import model_inputs
@@ -46,8 +46,12 @@ class SFTObjective:
 
     def micro_loss(self, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         batch = {k: v.to(self.acc.device) for k, v in self.micros[micro].items()}
-        logits = self.model(**model_inputs(batch)).logits
-        nll_sum = -sequence_logprob(logits, batch["labels"])[0].sum()
+        labels = batch["labels"]
+        # The vocabulary projection only where an answer token is predicted (same loss;
+        # on the tiny VLM the LM head and its softmax are ~half of a step).
+        window = answer_window(labels)
+        logits = self.model(**model_inputs(batch), logits_to_keep=labels.shape[1] - window).logits
+        nll_sum = -sequence_logprob(logits, labels[:, window:])[0].sum()
         share = nll_sum / self.n_tokens
         # DDP averages gradients over ranks: scale by the world size to get the global sum.
         return share * self.acc.num_processes, share, {}
@@ -68,12 +72,14 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
 
     def build(accelerator: Any) -> Setup:
         from fiubench.models import load_image
+        from fiubench.models.features import install_feature_cache, status
         from fiubench.models.loading import load_vlm
 
         def image(path: Path) -> Any:
             return replay_images[path] if path in replay_images else load_image(path)
 
         vlm = load_vlm(cfg.model)
+        cache = install_feature_cache(vlm) if cfg.train.cache_vision_features else "train.cache_vision_features is false"
         pool = EncodedPool(items, vlm.train_batch, image)
         pool.encode_all()
         t = cfg.train
@@ -84,7 +90,8 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
             plan=plan,
             objective=lambda acc, model: SFTObjective(acc, model, pool, plan, pad),
             extra_summary={"split": cfg.split, "n_examples": len(items), "n_visual_replay": len(replay),
-                           "n_identities": len({e.unique_id for e in examples})},
+                           "n_identities": len({e.unique_id for e in examples}),
+                           "vision_feature_cache": status(cache)},
         )
 
     return run(Job("learn", Path(cfg.out), cfg, cfg.train, build), overwrite=overwrite)

@@ -16,9 +16,10 @@ import torch
 
 from fiubench.errors import DataError
 from fiubench.methods import UnlearnBatch, UnlearningMethod, build_method
+from fiubench.models.vlm import read_meta
 from fiubench.train import data as D
 from fiubench.train.config import UnlearnConfig
-from fiubench.train.context import EngineContext
+from fiubench.train.context import EngineContext, adapter_reference_unsupported
 from fiubench.train.encode import EncodedPool, collate
 from fiubench.train.loop import Job, Setup, run
 from fiubench.train.schedule import Plan, refusal_choice, retain_indices
@@ -94,6 +95,8 @@ def unlearn(cfg: UnlearnConfig, overwrite: bool = False) -> Path:
         refusals = list(ds.refusals)
         if not refusals:
             raise DataError(f"{ds.root / 'prompt.json'}: no refusal sentences (method {method.name} needs them)")
+    meta = read_meta(src) if src.is_dir() else None
+    source_kind = meta.get("kind") if meta else None
     threshold = None
     if cfg.early_stop:
         threshold = cfg.loss_threshold if cfg.loss_threshold is not None else method.default_loss_threshold
@@ -101,13 +104,20 @@ def unlearn(cfg: UnlearnConfig, overwrite: bool = False) -> Path:
 
     def build(accelerator: Any) -> Setup:
         from fiubench.models import ModelConfig, load_image
+        from fiubench.models.features import install_feature_cache, status
         from fiubench.models.loading import load_vlm
 
         vlm = load_vlm(cfg.model)
         method.configure_trainable(vlm)
         method.setup(vlm, t.seed)
         ref = None
+        reference = None
+        adapter_ref = False
         if method.needs_reference:
+            why = adapter_reference_unsupported(vlm, source_kind) if cfg.reference == "auto" else "reference: copy"
+            adapter_ref = why is None
+            reference = "disabled adapter" if adapter_ref else f"copy ({why})"
+        if method.needs_reference and not adapter_ref:
             ref = load_vlm(ModelConfig(name_or_path=cfg.model.name_or_path, family=cfg.model.family,
                                        dtype=cfg.model.dtype, device=cfg.model.device,
                                        trust_remote_code=cfg.model.trust_remote_code))
@@ -115,6 +125,9 @@ def unlearn(cfg: UnlearnConfig, overwrite: bool = False) -> Path:
             ref.model.eval()
             for p in ref.model.parameters():
                 p.requires_grad_(False)
+            if t.cache_vision_features:
+                install_feature_cache(ref)
+        cache = install_feature_cache(vlm) if t.cache_vision_features else "train.cache_vision_features is false"
         forget = EncodedPool(D.triples(forget_ex), vlm.train_batch, load_image)
         retain = EncodedPool(D.triples(retain_ex), vlm.train_batch, load_image)
         refusal = None
@@ -129,7 +142,7 @@ def unlearn(cfg: UnlearnConfig, overwrite: bool = False) -> Path:
         pad = D.pad_id(vlm)
 
         def objective(acc: Any, model: torch.nn.Module) -> UnlearnObjective:
-            ctx = EngineContext(model, vlm, ref)
+            ctx = EngineContext(model, vlm, ref, adapter_reference=adapter_ref)
             obj = UnlearnObjective(acc, ctx, method, plan, forget, refusal, retain, pad)
             obj.prepare()
             return obj
@@ -138,7 +151,8 @@ def unlearn(cfg: UnlearnConfig, overwrite: bool = False) -> Path:
             vlm=vlm, plan=plan, objective=objective, loss_threshold=threshold,
             extra_summary={"method": method.name, "method_options": vars(method.options),
                            "forget": cfg.forget, "retain": cfg.retain,
-                           "n_forget_examples": len(forget_ex), "n_retain_examples": len(retain_ex)},
+                           "n_forget_examples": len(forget_ex), "n_retain_examples": len(retain_ex),
+                           "reference": reference, "vision_feature_cache": status(cache)},
         )
 
     return run(Job("unlearn", Path(cfg.out), cfg, cfg.train, build), overwrite=overwrite)
