@@ -13,8 +13,18 @@ Speed without changing a single number:
   of image tokens and the text tokenised; the first batch is checked against the
   processor's own output (token ids and labels) and the fast path is disabled if
   they ever differ. Tokenised prompts are cached per question.
-- Other families fall back to ``VLM.train_batch`` / ``VLM.forward`` /
-  ``VLM.generate`` (still batched; the image is re-encoded per row).
+- Every other supported family encodes each image once too, through the model's
+  own precomputed-features input: LLaVA-NeXT, Idefics2, Qwen2-VL and Qwen2.5-VL take
+  ``mm_encoder_outputs`` (the output of ``get_image_features``: vision tower +
+  projector/resampler/merger), Llama-3.2-Vision (Mllama) takes
+  ``cross_attention_states`` (vision model + projector; its image reaches the text
+  through cross-attention layers, not through image tokens). Their text still goes
+  through the processor (the number and layout of their image tokens depend on the
+  image: any-resolution tiles, the Qwen grid, Mllama's tile mask), which re-runs the
+  cheap image *preprocessing* per row, never the vision model.
+- ``reuse_image_features=False`` (and any model outside these families) uses
+  ``VLM.train_batch`` / ``VLM.forward`` / ``VLM.generate`` (still batched; the image
+  is re-encoded per row): the slow path the fast ones are tested against.
 
 Scores follow ``fiubench.models.logprobs``: the scored tokens are the answer and its
 end-of-turn token (the labels of ``VLM.train_batch``). For Min-K%++ every scored
@@ -30,7 +40,12 @@ from typing import Any
 
 import torch
 
-from fiubench.models.logprobs import IGNORE_INDEX, token_logprobs
+from fiubench.models.logprobs import IGNORE_INDEX, answer_window, token_logprobs
+
+# model_type -> how cached image features enter the model (see the module docstring).
+_ENCODER_KINDS = {"llava_next": "mm", "idefics2": "mm", "qwen2_vl": "mm", "qwen2_5_vl": "mm", "mllama": "mllama"}
+# Processor outputs that only the vision side reads: dropped once features are cached.
+_PIXEL_KEYS = ("pixel_values", "pixel_attention_mask", "aspect_ratio_ids", "aspect_ratio_mask")
 
 
 @dataclass(frozen=True)
@@ -80,8 +95,11 @@ class Engine:
             and hasattr(hf, "get_image_features")
             and getattr(cfg, "image_token_id", None) is not None
         )
+        # Families that take precomputed image features as a model input.
+        self.encoded = _ENCODER_KINDS.get(getattr(cfg, "model_type", "")) if reuse_image_features else None
+        self._encoded: dict[Path, Any] = {}
         self.stats: dict[str, Any] = {
-            "fast_path": self.fast, "batch_size": batch_size, "image_encodes": 0,
+            "fast_path": self.fast or self.encoded is not None, "batch_size": batch_size, "image_encodes": 0,
             "forward_passes": 0, "generate_calls": 0,
         }
 
@@ -227,8 +245,64 @@ class Engine:
                 self.stats["fast_path"] = False
                 self.stats["fast_path_disabled"] = str(e)
         batch = self.vlm.train_batch([(self.image(r.image_path), r.question, r.answer) for r in chunk])
+        if self.encoded is not None:
+            labels = batch["labels"]
+            window = answer_window(labels)
+            inputs = self._with_features(batch, [r.image_path for r in chunk])
+            logits = self.vlm.model(**inputs, logits_to_keep=labels.shape[1] - window).logits
+            return logits, labels[:, window:]
         self.stats["image_encodes"] += len(chunk)
         return self.vlm.forward(batch), batch["labels"]
+
+    # --- precomputed features (LLaVA-NeXT, Idefics2, Qwen2-VL/2.5-VL, Mllama) ----------
+    def encoded_features(self, path: Path) -> Any:
+        """This image's encoder output, computed once: ``get_image_features`` output
+        (``mm``) or Mllama's cross-attention states [tiles, patches, hidden]."""
+        if path not in self._encoded:
+            hf = self.vlm.hf_model
+            pix = self.vlm.prompt_batch([self.image(path)], ["?"])
+            was_training = self.vlm.model.training
+            self.vlm.model.eval()
+            try:
+                with torch.no_grad():
+                    self._encoded[path] = (self._mllama_states(hf, pix) if self.encoded == "mllama"
+                                           else self._mm_features(hf, pix))
+            finally:
+                self.vlm.model.train(was_training)
+            self.stats["image_encodes"] += 1
+        return self._encoded[path]
+
+    @staticmethod
+    def _mm_features(hf: Any, pix: dict[str, torch.Tensor]) -> Any:
+        import inspect
+
+        accepted = inspect.signature(hf.get_image_features).parameters
+        kwargs = {k: v for k, v in pix.items() if k in accepted and k not in ("input_ids", "attention_mask")}
+        return hf.get_image_features(**kwargs, return_dict=True).pooler_output
+
+    @staticmethod
+    def _mllama_states(hf: Any, pix: dict[str, torch.Tensor]) -> torch.Tensor:
+        # MllamaModel.forward's own vision branch, for one image: every later row of the
+        # image passes the result as ``cross_attention_states``.
+        m = hf.model
+        hidden = m.vision_model(pixel_values=pix["pixel_values"], aspect_ratio_ids=pix["aspect_ratio_ids"],
+                                aspect_ratio_mask=pix["aspect_ratio_mask"]).last_hidden_state
+        return m.multi_modal_projector(hidden).reshape(-1, hidden.shape[-2], m.hidden_size)
+
+    def _with_features(self, batch: dict[str, torch.Tensor], paths: list[Path]) -> dict[str, Any]:
+        """``batch`` with its pixel inputs replaced by the rows' cached features."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        inputs: dict[str, Any] = {k: v for k, v in batch.items() if k != "labels" and k not in _PIXEL_KEYS}
+        feats = [self.encoded_features(p) for p in paths]
+        if self.encoded == "mllama":
+            inputs["cross_attention_states"] = torch.cat(feats, dim=0)
+        elif isinstance(feats[0], (list, tuple)):  # one tensor per image (LLaVA-NeXT, Qwen)
+            inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(
+                pooler_output=[t for f in feats for t in f])}
+        else:  # a [n_images, tokens, hidden] tensor (Idefics2)
+            inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=torch.cat(feats))}
+        return inputs
 
     @staticmethod
     def _stats(logits: torch.Tensor, labels: torch.Tensor, chunk: list[ScoreRow]) -> list[TokenStats]:
@@ -277,9 +351,52 @@ class Engine:
             self._verify_prompts(chunk, fills)
         if self.fast:
             return self._generate_fast(chunk, max_new_tokens, fills)
+        if self.encoded is not None:
+            return self._generate_encoded(chunk, max_new_tokens, fills)
         self.stats["image_encodes"] += len(chunk)
         return self.vlm.generate([self.image(p) for p, _ in chunk], [q for _, q in chunk], max_new_tokens,
                                  prefill=fills if any(fills) else None)
+
+    def _generate_encoded(self, chunk: list[tuple[Path, str]], max_new_tokens: int,
+                          fills: list[str | None]) -> list[str]:
+        batch = self.vlm.prompt_batch([self.image(p) for p, _ in chunk], [q for _, q in chunk],
+                                      fills if any(fills) else None)
+        inputs = self._with_features(batch, [p for p, _ in chunk])
+        model = self.vlm.model
+        was_training = model.training
+        model.eval()
+        eos = self.vlm.eos_token_ids()
+        hf = self.vlm.hf_model
+        if self.encoded == "mllama":
+            # Cross-attention keys/values of the image are computed at prefill and kept in
+            # the KV cache; passing the states again on later steps would append them twice
+            # (Mllama's own generate drops pixel_values after prefill for the same reason).
+            prepare = hf.prepare_inputs_for_generation
+
+            def prepare_once(*args: Any, **kwargs: Any) -> dict[str, Any]:
+                out = prepare(*args, **kwargs)
+                if not kwargs.get("is_first_iteration", False) and kwargs.get("use_cache", False):
+                    out["cross_attention_states"] = None
+                return out
+
+            hf.prepare_inputs_for_generation = prepare_once
+        try:
+            gen = model.generate(
+                **inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, eos_token_id=eos,
+                pad_token_id=self.vlm.pad_token_id, temperature=None, top_p=None, top_k=None,
+            )
+        finally:
+            model.train(was_training)
+            if self.encoded == "mllama":
+                del hf.prepare_inputs_for_generation  # back to the class's method
+        return self._decode(gen[:, batch["input_ids"].shape[1]:], eos)
+
+    def _decode(self, new: torch.Tensor, eos: list[int]) -> list[str]:
+        texts = []
+        for row in new.tolist():
+            cut = next((i for i, t in enumerate(row) if t in eos), len(row))
+            texts.append(self.vlm.tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+        return texts
 
     @torch.no_grad()
     def generate_text(self, questions: list[str], max_new_tokens: int) -> list[str]:
@@ -323,11 +440,7 @@ class Engine:
         finally:
             model.train(was_training)
         new = gen[:, ids.shape[1]:] if gen.shape[1] > ids.shape[1] and torch.equal(gen[:, : ids.shape[1]], ids) else gen
-        texts = []
-        for row in new.tolist():
-            cut = next((i for i, t in enumerate(row) if t in eos), len(row))
-            texts.append(self.vlm.tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
-        return texts
+        return self._decode(new, eos)
 
 
 class _FastPathMismatch(Exception):
