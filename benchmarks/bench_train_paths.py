@@ -66,7 +66,7 @@ def main() -> None:
                 loss.backward()
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-            return time.perf_counter() - t, float(loss)
+            return time.perf_counter() - t, float(loss.detach())
 
         return run
 

@@ -32,7 +32,10 @@ def test_presets_expected() -> None:
     tiny = load_run_config("tiny")
     assert tiny.data.n_identities >= 40 and tiny.data.qa_per_identity >= 20
     assert {"ga", "gd", "kl", "po", "npo"} <= set(tiny.methods)
-    assert {"forget5", "forget10"} <= set(tiny.forget_splits)
+    # issue 11: verdicts on enough people: a forget split and a holdout of >= 10 identities each
+    sizes = {s: tiny.data.split_size(int(s.removeprefix("forget"))) for s in tiny.forget_splits}
+    assert max(sizes.values()) >= 10 and max(sizes.values()) * tiny.data.qa_per_identity >= 200, sizes
+    assert tiny.data.n_holdout() >= 10
     assert load_run_config().name == "tiny"  # the default
 
 
@@ -45,7 +48,7 @@ def test_presets_expected() -> None:
         ("methods: ga\n", r"run\.methods: expected a list"),
         ("methods: [ga, nop]\n", r"run\.methods\[1\]: unknown unlearning method 'nop'\. Did you mean \"npo\"\?"),
         ("model:\n  family: tinyy\n", r"model\.family: unknown model family \"tinyy\"\. Did you mean \"tiny\"\?"),
-        ("forget_splits: [forget50]\n", r"run\.forget_splits\[0\].*Did you mean \"forget5\"\?"),
+        ("forget_splits: [forget26]\n", r"run\.forget_splits\[0\].*Did you mean \"forget25\"\?"),
         ("unlearn:\n  method_options:\n    npo: {bta: 0.1}\n", r"run\.unlearn\.method_options\.npo.*Did you mean \"beta\"\?"),
         ("eval:\n  judge:\n    backend: gpt\n", r"run\.eval\.judge\.backend"),
         ("checkpoint_eval:\n  batch_sise: 4\n", r"run\.checkpoint_eval: unknown key 'batch_sise'"),

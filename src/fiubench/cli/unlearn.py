@@ -22,6 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss-threshold", default=None,
                    help="early stop when the step loss falls below this; 'none' disables "
                         "(default: the method's, -20 for GA/GD/KL as in the paper)")
+    p.add_argument("--reference", choices=("auto", "copy"), default=None,
+                   help="reference model of KL/NPO/RMU...: 'auto' (default) uses the LoRA run's model with its "
+                        "adapter disabled when that is the fine-tuned model, else a second copy; 'copy' always "
+                        "loads the copy")
     add_model_args(p, required=False)
     add_train_args(p)
 
@@ -36,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from fiubench.utils.config import from_dict
 
     raw = read_yaml(args.config)
-    for key in ("data", "method", "forget", "retain", "out"):
+    for key in ("data", "method", "forget", "retain", "out", "reference"):
         if getattr(args, key) is not None:
             raw[key] = str(getattr(args, key))
     for key in ("data", "out"):

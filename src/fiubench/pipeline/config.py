@@ -23,7 +23,7 @@ import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fiubench.data.build import DataConfig
 from fiubench.data.schema import FORGET_SPLITS
@@ -62,6 +62,7 @@ class UnlearnSection:
     early_stop: bool = True
     loss_threshold: float | None = None
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference: Literal["auto", "copy"] = "auto"  # see fiubench.train.config.UnlearnConfig.reference
 
 
 @dataclass
@@ -240,6 +241,8 @@ class RunConfig:
         self.learn.train.validate("run.learn.train")
         self.unlearn.train.validate("run.unlearn.train")
         self.unlearn.scope.validate()
+        if self.unlearn.reference not in ("auto", "copy"):
+            raise ConfigError(f"run.unlearn.reference: must be 'auto' or 'copy', got {self.unlearn.reference!r}")
         if self.checkpoint_eval:
             self.checkpoint_eval_config(self.forget_splits[0])
         for name in ("learn_lr", "unlearn_lr"):

@@ -186,11 +186,11 @@ class Pipeline:
         step_cfg = {
             "model": _model_key(step_model), "method": method, "method_options": options, "forget": split,
             "retain": u.retain, "early_stop": u.early_stop, "loss_threshold": u.loss_threshold,
-            "train": _no_ui(train),
+            "train": _no_ui(train), "reference": u.reference,
         }
         fn = functools.partial(_unlearn, model=model, data=data, method=method, options=options, split=split,
                                retain=u.retain, early_stop=u.early_stop, loss_threshold=u.loss_threshold,
-                               train=train)
+                               train=train, reference=u.reference)
         name = name or _name(f"unlearn/{method}/{split}", variant.label)
         return Step(name, step_cfg, fn, inputs={"data": data_key, "finetuned": ft.key}, deps=[ft, *deps],
                     seed=train.seed, resources=self.resources("unlearn"))
@@ -448,12 +448,13 @@ def _evaluate(d: Path, *, model_dir: Path | str, data: Path, ecfg: Any, referenc
 
 
 def _unlearn(d: Path, *, model: Any, data: Path, method: str, options: dict[str, Any], split: str,
-             retain: str, early_stop: bool, loss_threshold: float | None, train: Any) -> dict:
+             retain: str, early_stop: bool, loss_threshold: float | None, train: Any,
+             reference: Any = "auto") -> dict:
     from fiubench.train import UnlearnConfig, unlearn
 
     run_dir = unlearn(UnlearnConfig(
         model=model, data=data, out=d / "run", method=method, method_options=options, forget=split,
-        retain=retain, early_stop=early_stop, loss_threshold=loss_threshold, train=train,
+        retain=retain, early_stop=early_stop, loss_threshold=loss_threshold, train=train, reference=reference,
     ))
     return {"run": str(run_dir)}
 
