@@ -37,3 +37,12 @@ def flaky(d: Path, *, fail_times: int) -> dict:
     if n < fail_times:
         raise RuntimeError(f"planned failure {n + 1}")
     return {"attempts": n + 1}
+
+
+def wait_for(d: Path, *, flag: str) -> dict:
+    """Announce the worker's pid, then wait (up to 120 s) for ``flag`` to exist."""
+    Path(flag).with_suffix(".pid").write_text(str(os.getpid()))
+    deadline = time.time() + 120
+    while not Path(flag).exists() and time.time() < deadline:
+        time.sleep(0.05)
+    return {}

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -131,3 +136,59 @@ def test_executor_options_are_checked() -> None:
     with pytest.raises(FiubenchError, match="--address"):
         make_executor("local", address="auto")
     assert isinstance(make_executor("local", jobs=1), InlineExecutor)
+
+
+def test_step_resources_follow_the_config_and_the_model_device() -> None:
+    from fiubench.errors import ConfigError
+    from fiubench.pipeline.config import step_resources
+    from fiubench.presets import load_run_config
+
+    cfg = load_run_config("smoke", None)
+    cfg.model.device = "cpu"
+    assert step_resources(cfg, "learn") == Resources(cpus=1.0, gpus=0.0)
+    cfg.model.device = "cuda:0"
+    assert step_resources(cfg, "eval").gpus == 1.0
+    assert step_resources(cfg, "data").gpus == 0.0  # never a GPU
+    cfg.resources.eval.gpus = 2
+    cfg.resources.eval.memory_gb = 64
+    assert step_resources(cfg, "eval") == Resources(cpus=1.0, gpus=2.0, memory_gb=64)
+    cfg.resources.learn.cpus = 0
+    with pytest.raises(ConfigError, match="run.resources.learn.cpus: must be > 0"):
+        cfg.validate()
+
+
+DRIVER = """
+import functools, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from pipeline import graph_steps
+from fiubench.pipeline.cache import StepCache
+from fiubench.pipeline.graph import ProcessExecutor, Scheduler, Step
+cache = StepCache(Path(sys.argv[1]) / "steps")
+step = Step("wait", {}, functools.partial(graph_steps.wait_for, flag=str(Path(sys.argv[1]) / "go")))
+Scheduler(cache, ProcessExecutor(1, gpus=[])).run([step])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+def test_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
+    tests_dir = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path), str(tests_dir)])
+    pid_file = tmp_path / "go.pid"
+    deadline = time.time() + 120
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert pid_file.exists(), "the worker never started"
+    worker = int(pid_file.read_text())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the worker outlived its killed driver")

@@ -218,6 +218,11 @@ def _finish(cfg: ModelConfig, model: torch.nn.Module, processor: Any, fam: Famil
             enable(activation_checkpointing_kwargs={"use_reentrant": False})
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.quantization is not None and cfg.scope.lora and not already_lora:
+        # QLoRA: norms in float32 and input gradients for checkpointing, before the adapters
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     model = apply_scope(model, fam, cfg.scope, already_lora=already_lora)
     vlm = VLM(model, processor, fam, cfg, base)
     gen = getattr(vlm.hf_model, "generation_config", None)

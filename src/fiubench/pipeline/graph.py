@@ -32,6 +32,7 @@ import concurrent.futures as cf
 import math
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -139,6 +140,21 @@ class InlineExecutor:
 
 def _worker_env(env: dict[str, str]) -> None:
     os.environ.update(env)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker ends when the driver is killed, so that a resumed run never shares
+    a step directory with an orphan still writing into it."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def visible_gpus() -> list[str]:
