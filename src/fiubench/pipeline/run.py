@@ -344,7 +344,7 @@ class Pipeline:
                 info = {n: {"higher_is_better": n == "forget_quality_robust"} for n in metrics
                         if not n.endswith(".informative")}
                 store.add(metrics, run=self.run_name, model=t.label, role=t.role,
-                          config_hash=config_hash({"attacks": o, "eval": str(t.eval_dir)}), method=t.method,
+                          config_hash=config_hash({"attacks": o, "eval": t.eval_dir.name}), method=t.method,  # the run dir is not hashed
                           forget_split=t.split,
                           variant=t.variant.label if t.role == "unlearned" else t.variant.learn_label,
                           step=t.step, final=t.final, metric_info=info)
