@@ -322,12 +322,14 @@ class Pipeline:
 
         cfg = self.cfg
         groups: dict[tuple[str, str], dict[str, tuple[AttackTarget, dict[str, Any]]]] = {}
+        step_keys: dict[str, list[str]] = {}  # the attack steps' keys: what the rows' config_hash is made of
         for step, res in sorted(done.items(), key=lambda kv: self.scheduler.order_of(kv[0])):
             a = step.meta.get("attack")
             if not a:
                 continue
             t: AttackTarget = a["target"]
             key = f"{t.role}:{t.label}:{t.variant.label}"
+            step_keys.setdefault(key, []).append(res.key)
             result = json.loads((res.path / "attack" / "result.json").read_text(encoding="utf-8"))
             group = groups.setdefault((t.variant.learn_label, t.split), {})
             group.setdefault(key, (t, {}))[1][a["name"]] = result
@@ -336,7 +338,7 @@ class Pipeline:
             ft = next((o for k, (t, o) in group.items() if t.role == "finetuned"), None)
             rt = next((o for k, (t, o) in group.items() if t.role == "retain"), None)
             summary = summarise_attacks(outcomes, ft, rt, cfg.attacks.margin)
-            for k, (t, o) in group.items():
+            for k, (t, _) in group.items():
                 metrics = dict(summary["metrics"][k])
                 ev = json.loads((t.eval_dir / "eval" / "results.json").read_text(encoding="utf-8"))
                 metrics["forget_quality_robust"] = robust_forget_quality(
@@ -344,7 +346,9 @@ class Pipeline:
                 info = {n: {"higher_is_better": n == "forget_quality_robust"} for n in metrics
                         if not n.endswith(".informative")}
                 store.add(metrics, run=self.run_name, model=t.label, role=t.role,
-                          config_hash=config_hash({"attacks": o, "eval": t.eval_dir.name}), method=t.method,  # the run dir is not hashed
+                          # step keys, not the outcomes (timings, absolute paths): the same rows whatever the run directory
+                          config_hash=config_hash({"attacks": sorted(step_keys[k]), "eval": t.eval_dir.name}),
+                          method=t.method,
                           forget_split=t.split,
                           variant=t.variant.label if t.role == "unlearned" else t.variant.learn_label,
                           step=t.step, final=t.final, metric_info=info)
