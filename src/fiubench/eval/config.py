@@ -31,7 +31,7 @@ class EvalConfig:
         max_new_tokens: generation budget for the QA; ``visual_max_new_tokens`` for
             visual, MME and POPE questions (a yes/no or a short phrase).
         reuse_image_features: encode each image once and reuse its features for every
-            question and answer variant (LLaVA-style families); False re-encodes per row.
+            question and answer variant (every supported family); False re-encodes per row.
         paraphrase_generations: generate for the 3 paraphrased questions (APE).
         judge: judge backend and options.
         skip: headline metrics (or groups: judge, ks, mia, visual) the user chose not to
