@@ -45,10 +45,52 @@ def test_truth_ratio_arithmetic_and_geometric():
     para, pert = math.log(2), [math.log(4), math.log(16)]
     arith = (0.25 + 0.0625) / 2 / 0.5
     geo = math.sqrt(0.25 * 0.0625) / 0.5
-    assert truth_ratio(para, pert) == pytest.approx(arith)
+    assert geo == pytest.approx(0.25) and arith == pytest.approx(0.3125)
+    # the default is the geometric mean (TOFU / FIUBench code)
+    assert truth_ratio(para, pert) == pytest.approx(geo)
     assert truth_ratio(para, pert, "geometric") == pytest.approx(geo)
+    assert truth_ratio(para, pert, "arithmetic") == pytest.approx(arith)
     # extreme NLLs stay finite (stable log-mean-exp)
-    assert math.isfinite(truth_ratio(1.0, [800.0, 900.0]))
+    assert math.isfinite(truth_ratio(1.0, [800.0, 900.0], "arithmetic"))
+    with pytest.raises(ValueError, match="unknown truth-ratio mean"):
+        truth_ratio(para, pert, "harmonic")  # type: ignore[arg-type]
+
+
+def test_ks_refuses_a_reference_of_another_definition():
+    from fiubench.errors import ConfigError
+    from fiubench.metrics.ks import DefinitionMismatch, require_same_definition
+
+    require_same_definition("geometric", "geometric", 2, 2)  # same: fine
+    with pytest.raises(DefinitionMismatch) as e:
+        require_same_definition("geometric", "arithmetic")
+    msg = str(e.value)
+    assert "geometric" in msg and "arithmetic" in msg and "retain" in msg
+    assert isinstance(e.value, ConfigError)  # exit status 2 at the CLI
+    with pytest.raises(DefinitionMismatch, match="unrecorded"):
+        require_same_definition("geometric", None)
+    with pytest.raises(DefinitionMismatch, match="metrics version 1.*metrics version 2"):
+        require_same_definition("geometric", "geometric", 2, 1)
+
+
+def test_compute_metrics_ks_refuses_mixed_definitions():
+    from fiubench.eval.compute import RetainReference, add_derived, compute_metrics
+    from fiubench.metrics.ks import DefinitionMismatch
+
+    recs = [add_derived({
+        "kind": "qa", "split": "forget", "unique_id": "a", "qa_index": i, "answer": "x y", "keywords": ["x"],
+        "generation": "x", "answer_nll": 1.0, "answer_logprobs": [-1.0, -1.0], "answer_mu": [-1.0, -1.0],
+        "answer_sigma": [1.0, 1.0], "paraphrased_nll": 1.0 + i / 10, "perturbed_nll": [2.0, 3.0 + i],
+    }, "geometric") for i in range(3)]
+    ratios = {("a", i): float(i + 1) for i in range(3)}
+    ok = compute_metrics(recs, tr_mean="geometric", metrics_version=2,
+                         reference=RetainReference(ratios, "geometric", 2, {}))
+    assert ok["forget.ks_p"] is not None
+    with pytest.raises(DefinitionMismatch, match="arithmetic"):
+        compute_metrics(recs, tr_mean="geometric", metrics_version=2,
+                        reference=RetainReference(ratios, "arithmetic", 2, {}))
+    # the retain model itself: KS against its own ratios, p = 1
+    own = compute_metrics(recs, tr_mean="geometric", metrics_version=2, self_reference=True)
+    assert own["forget.ks_p"] == 1.0
 
 
 def test_truth_ratio_scores():
@@ -74,9 +116,6 @@ def test_mia_scores_hand():
     assert mia.min_k_score(lp, 0.4) == pytest.approx(-3.0)
     # floor would keep zero tokens of a 2-token answer at k=0.2; we keep one
     assert mia.min_k_score([-1.0, -3.0], 0.2) == pytest.approx(-3.0)
-    up = np.mean([mia.min_k_score(lp, k) for k in (0.1, 0.2, 0.3, 0.4, 0.5)])
-    # k=0.1 -> 1 token (-4), 0.2 -> -4, 0.3 -> 1 token (-4), 0.4 -> -3, 0.5 -> 2 tokens (-3)
-    assert mia.upstream_min_k(lp) == pytest.approx(up) == pytest.approx((-4 - 4 - 4 - 3 - 3) / 5)
     import zlib
 
     text = "the answer"
@@ -84,6 +123,42 @@ def test_mia_scores_hand():
     mu, sigma = [-1.0] * 5, [2.0] * 5
     z = sorted((np.array(lp) + 1.0) / 2.0)
     assert mia.min_k_pp_score(lp, mu, sigma, 0.4) == pytest.approx(np.mean(z[:2]))
+
+
+def test_upstream_min_k_hand():
+    """sum_k w_k exp(mean of the int(k n) lowest log-probs); k with int(k n) < 1 dropped, not renormalised."""
+    lp = [-0.1, -2.0, -0.5, -4.0, -1.0]  # n = 5, sorted: -4, -2, -1, -0.5, -0.1
+    # int(k*5): k=.1 -> 0 (dropped), .2 -> 1, .3 -> 1, .4 -> 2, .5 -> 2
+    want = 0.3 * math.exp(-4) + 0.2 * math.exp(-4) + 0.1 * math.exp(-3) + 0.1 * math.exp(-3)
+    assert mia.upstream_min_k(lp) == pytest.approx(want)
+    # n = 10: every k keeps int(10 k) = 1..5 tokens
+    lp10 = [-float(i) for i in range(10)]  # sorted: -9, -8, ..., 0
+    want10 = (0.3 * math.exp(-9) + 0.3 * math.exp(-8.5) + 0.2 * math.exp(-8) + 0.1 * math.exp(-7.5)
+              + 0.1 * math.exp(-7))
+    assert mia.upstream_min_k(lp10) == pytest.approx(want10)
+    # n = 1: int(k) = 0 for every k -> 0 (upstream's behaviour, no renormalisation)
+    assert mia.upstream_min_k([-0.2]) == 0.0
+    # a perfectly memorised 10-token answer scores the weight sum, 1
+    assert mia.upstream_min_k([0.0] * 10) == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        mia.upstream_min_k([])
+
+
+def test_mia_tpr_at_fpr_and_leak():
+    members = [0.9, 0.8, 0.7, 0.2]
+    non = [0.85, 0.1, 0.05, 0.0]
+    # the only threshold with FPR 0 above every non-member (> 0.85) catches 0.9: TPR 1/4
+    assert mia.tpr_at_fpr(members, non, 0.01) == pytest.approx(0.25)
+    # FPR 0.2 < 1/4 still allows no false positive
+    assert mia.tpr_at_fpr(members, non, 0.2) == pytest.approx(0.25)
+    # FPR <= 0.25 allows one false positive (0.85): threshold 0.2 catches every member
+    assert mia.tpr_at_fpr(members, non, 0.25) == pytest.approx(1.0)
+    assert mia.tpr_at_fpr(members, non, 1.0) == 1.0
+    assert mia.privacy_leak(0.75, 0.5) == pytest.approx(0.5)
+    assert mia.privacy_leak(0.5, 0.5) == 0.0
+    assert mia.privacy_leak(0.1, 0.5) == pytest.approx(-0.8)
+    assert mia.two_sided_term(0.1) == pytest.approx(mia.two_sided_term(0.9)) == pytest.approx(0.2)
+    assert mia.two_sided_term(0.5) == 1.0
 
 
 def test_mia_auc_orientation():
@@ -109,4 +184,23 @@ def test_accuracy():
     with pytest.raises(ValueError):
         acc.yes_no_correct("yes", "maybe")
     assert acc.open_match("Brown", "the hair is brown.")
+    assert not acc.open_match("red", "the hair is reddish.")  # whole words only
+
+
+def test_open_visual_attribute_spans():
+    answers = ["The person in the image has blonde hair.", "The person in the image has black hair.",
+               "The person in the image has red hair."]
+    spans = acc.attribute_spans(answers)
+    assert spans[answers[0]] == "blonde" and spans[answers[1]] == "black"
+    facial = ["The person in the image has no facial hair.", "The person in the image has a beard.",
+              "The person in the image has a goatee."]
+    fs = acc.attribute_spans(facial)
+    assert fs[facial[0]] == "no facial hair" and fs[facial[1]] == "beard"
+    # the attribute is scored, not the sentence
+    assert acc.open_match(spans[answers[0]], "The person has blonde hair")
+    assert not acc.open_match(spans[answers[0]], "The person in the image has black hair.")
+    # a single distinct answer has no template to strip
+    assert acc.attribute_spans(["The background of the image is blue."]) == {
+        "The background of the image is blue.": "the background of the image is blue"
+    }
     assert acc.acc_plus(["a", "a", "b", "b"], [True, True, True, False]) == 0.5

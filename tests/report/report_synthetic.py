@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fiubench.metrics.version import METRICS_VERSION
 from fiubench.report.store import ResultsStore
 
 INFO = {
@@ -20,12 +21,16 @@ def metrics(mu: float, fq: float, em: float, ks: float = -1.0) -> dict:
         "visual.acc": 0.9, "forget.ks_log10_p": ks, "forget.exact_match": em,
         "mia.auc_min_k": 0.6, "forget.ape": em * 0.9, "forget.rouge_l": 1 - fq,
         "forget.judge": 0.5, "retain.exact_match": 0.95, "forget.truth_ratio": float("nan"),
+        "mia.auc_min_k_pp": 0.5 + fq / 4, "mia.tpr1_min_k_pp": 0.02, "mia.tpr5_min_k_pp": 0.07,
+        "mia.leak_min_k_pp": fq / 2,
     } | {"model_utility": mu, "forget_quality": fq}
 
 
 def results_json(m: dict) -> dict:
     mm = {k: v for k, v in m.items() if k not in ("model_utility", "forget_quality")}
     return {
+        "metrics_version": METRICS_VERSION,
+        "definitions": {"truth_ratio": "geometric", "mia_term": "two_sided"},
         "metrics": mm,
         "metric_info": INFO,
         "aggregates": {"model_utility": m["model_utility"], "forget_quality": m["forget_quality"]},

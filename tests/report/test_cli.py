@@ -31,6 +31,30 @@ def test_results_compare_and_csv(db: Path, tmp_path: Path, capsys: pytest.Captur
     assert len({r["metric"] for r in rows}) > 6  # --csv exports every metric by default
 
 
+def test_results_refuses_to_compare_metric_versions(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An evaluation of an older metrics version is never compared silently with a new one."""
+    from fiubench.report.store import ResultsStore
+
+    from .report_synthetic import metrics, results_json
+
+    old = results_json(metrics(0.4, 0.5, 0.5))
+    del old["metrics_version"], old["definitions"]  # a results.json written before versioning
+    with ResultsStore(db) as st:
+        st.add_results_json(old, run="r1", model="old", role="finetuned", forget_split="forget5",
+                            variant="old", config_hash="o")
+    assert main(["results", "--db", str(db), "--split", "forget5", "--compare", "finetuned", "old [old]"]) == 2
+    err = capsys.readouterr().err
+    assert "metrics version 2" in err and "with 1" in err and "not comparable" in err
+    assert main(["results", "--db", str(db), "--split", "forget5", "--metric", "model_utility"]) == 0
+    assert "mix metrics versions 1, 2" in capsys.readouterr().out
+    out = tmp_path / "all.csv"
+    assert main(["results", "--db", str(db), "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert {r["metrics_version"] for r in rows} == {"1", "2"}
+
+
 def test_results_errors(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["results", "--db", str(db), "--compare", "finetuned", "gaa/forget5"]) == 2
     assert 'Did you mean "ga/forget5"' in capsys.readouterr().err

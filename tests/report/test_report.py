@@ -26,7 +26,7 @@ def test_main_table_has_paper_layout_and_final_models_only(entries: list) -> Non
     t = main_table(entries, "forget5", methods=["ga", "kl"])
     headers = [c.header for c in t.columns]
     assert headers == ["ROUGE", "judge (similarity, offline)", "Truth", "ACC", "MU",
-                       "KS log p", "EM", "MIA", "APE", "FQ"]
+                       "KS log p", "EM", "MIA AUC", "APE", "FQ"]
     assert [label for label, _ in t.rows] == ["Retain", "Fine-tuned", "GA", "KL"]
     ga = dict(zip(headers, t.rows[2][1], strict=True))
     assert ga["MU"] == pytest.approx(0.2) and ga["FQ"] == pytest.approx(0.8)  # final step 18
@@ -74,6 +74,13 @@ def test_write_report_writes_every_format(db: Path, tmp_path: Path) -> None:
     tex = (out / "tables" / "main_forget5.tex").read_text()
     assert r"\toprule" in tex and r"\cmidrule" in tex and "GA & " in tex
     assert (out / "provenance.json").is_file()
+    # the definitions behind the numbers and the MIA figures are shown
+    assert "Metrics version 2" in html and "geometric mean" in html and "1 - 2|AUC - 0.5|" in html
+    assert 'id="mia_forget5"' in html and "TPR@1%" in html and "leak %" in md
+    mia = list(csv.reader((out / "tables" / "mia_forget5.csv").open()))
+    ga = dict(zip(mia[0], mia[3], strict=True))
+    assert mia[3][0] == "GA" and float(ga["Min-K%++ leak %"]) == pytest.approx(0.4)  # fq / 2, raw
+    assert "WARNING" not in html
     # Rewriting replaces the directory atomically.
     write_report(db, out)
     assert (out / "index.html").is_file()
@@ -122,3 +129,14 @@ def test_sweep_variants_find_their_own_fine_tuned_reference(tmp_path: Path) -> N
     labels = [label for label, _ in main_table(entries, "forget5").rows]
     assert labels == ["Fine-tuned [learn_scope=full]", "Fine-tuned [learn_scope=lora]",
                       "GA [learn_scope=full,unlearn_lr=0.1]", "GA [learn_scope=lora,unlearn_lr=0.1]"]
+
+
+def test_report_flags_mixed_metric_versions(db: Path, tmp_path: Path) -> None:
+    old = results_json(metrics(0.4, 0.5, 0.5))
+    del old["metrics_version"], old["definitions"]
+    old["provenance"] = {}
+    with ResultsStore(db) as st:
+        st.add_results_json(old, run="r1", model="old", role="unlearned", method="ga", forget_split="forget5",
+                            variant="old", step=3, final=True, config_hash="o")
+    html = write_report(db, tmp_path / "rep").read_text()
+    assert "WARNING: these results mix metric definitions (versions 1, 2)" in html

@@ -56,3 +56,31 @@ def test_missing_or_bad_database_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("not a database at all" * 100)
     with pytest.raises(FiubenchError, match="not a fiubench results database"):
         ResultsStore(bad)
+
+
+def test_old_database_gains_the_version_columns(tmp_path: Path) -> None:
+    """A results.sqlite written before metrics versioning opens; its rows read as version 1."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE results (run TEXT NOT NULL, model TEXT NOT NULL, role TEXT NOT NULL, method TEXT, "
+        "forget_split TEXT NOT NULL DEFAULT '', variant TEXT NOT NULL DEFAULT '', step INTEGER NOT NULL, "
+        "final INTEGER NOT NULL, config_hash TEXT NOT NULL, metric TEXT NOT NULL, value REAL, "
+        "higher_is_better INTEGER, judge TEXT, created TEXT NOT NULL DEFAULT (datetime('now')), "
+        "PRIMARY KEY (run, model, forget_split, variant, step, final, metric));"
+        "INSERT INTO results (run, model, role, step, final, config_hash, metric, value) "
+        "VALUES ('r', 'finetuned', 'finetuned', 0, 0, 'h', 'model_utility', 0.5);"
+    )
+    con.commit()
+    con.close()
+    with ResultsStore(path) as st:
+        rows = st.rows()
+        assert rows[0].metrics_version is None and st.metric_versions() == [None]
+        st.add({"model_utility": 0.6}, run="r", model="new", role="finetuned", config_hash="n",
+               metrics_version=2, definitions={"truth_ratio": "geometric"})
+        assert st.metric_versions() == [None, 2]
+        new = st.rows(metric="model_utility", run="r")
+        assert {r.model: r.metrics_version for r in new} == {"finetuned": None, "new": 2}
+        assert next(r.definitions for r in new if r.model == "new") == '{"truth_ratio": "geometric"}'

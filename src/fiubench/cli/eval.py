@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--retain-max-identities", type=int, help="retain identities evaluated (subsampled with --seed)")
     p.add_argument("--mia-k", type=float, help="Min-K%% fraction (default 0.2)")
+    p.add_argument("--truth-ratio-mean", choices=["geometric", "arithmetic"],
+                   help="mean over perturbed answers in the truth ratio (default geometric, as the "
+                        "TOFU/FIUBench code); the retain reference must use the same")
     p.add_argument("--mme", type=Path, help="local MME directory (<task>.txt files)")
     p.add_argument("--pope", type=Path, help="local POPE jsonl")
     p.add_argument("--pope-images", type=Path, help="POPE image directory")
@@ -93,7 +96,7 @@ def build_config(args: argparse.Namespace) -> Any:
     flags = {
         "forget": args.forget, "skip": args.skip, "batch_size": args.batch_size,
         "max_new_tokens": args.max_new_tokens, "retain_max_identities": args.retain_max_identities,
-        "mia_k": args.mia_k, "mme": args.mme, "pope": args.pope, "pope_images": args.pope_images,
+        "mia_k": args.mia_k, "truth_ratio_mean": args.truth_ratio_mean, "mme": args.mme, "pope": args.pope, "pope_images": args.pope_images,
         "seed": args.seed,
     }
     d.update({k: (str(v) if isinstance(v, Path) else v) for k, v in flags.items() if v is not None})
@@ -156,6 +159,12 @@ def run(args: argparse.Namespace) -> int:
         args.retain_eval = "self"
     elif args.retain_eval is not None and not (args.retain_eval / "results.json").is_file():
         raise ConfigError(f"--retain-eval {args.retain_eval}: no results.json there (run fiubench eval on the retain model first)")
+    elif args.retain_eval is not None:
+        from fiubench.eval.result import EvalResult
+        from fiubench.eval.runner import check_reference
+
+        # same truth-ratio definition and metrics version, checked before any weights load
+        check_reference(EvalResult.load(args.retain_eval), cfg)
 
     from fiubench.data import load_dataset
     from fiubench.eval.runner import evaluate
@@ -184,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
         return "n/a" if v is None else f"{v:.4f}"
 
     print(f"model utility  {f(a['model_utility'])}   forget quality {f(a['forget_quality'])}")
+    print(f"  (metrics version {result.metrics_version}; truth ratio: {result.definitions['truth_ratio_formula']}; "
+          f"MIA term of FQ: {result.definitions['mia_term']})")
     if a["dropped"]:
         print(f"  (dropped from the aggregates by --skip: {', '.join(a['dropped'])})")
     for name in sorted(m):

@@ -6,7 +6,9 @@
 Without --compare: one line per evaluated model (final models unless --all-steps)
 and metric. --compare A B: the metrics of two models side by side with B - A (A
 and B are model labels such as "finetuned", "retain", "ga/forget5", or
-RUN:LABEL when the database holds several runs).
+RUN:LABEL when the database holds several runs). Results of different metrics
+versions (``fiubench.metrics.version``) are never compared: --compare refuses them and
+a listing that mixes them says so.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     rows = [r for r in rows if args.all_steps or args.compare or r.role != "unlearned" or r.final]
     if args.compare:
         return _compare(rows, *args.compare, multi_run=len({r.run for r in rows}) > 1)
+    versions = sorted({r.metrics_version or 1 for r in rows})
+    if len(versions) > 1:
+        print(f"WARNING: these rows mix metrics versions {', '.join(map(str, versions))}: their numbers are "
+              "not comparable (see the metrics_version column of --csv; rerun the older evaluations)")
     if args.csv:
         rows_to_csv(rows, args.csv)
         print(f"wrote {len(rows)} row(s) to {args.csv}")
@@ -83,6 +89,17 @@ def _compare(rows: list, a: str, b: str, multi_run: bool) -> int:
     for x in (a, b):
         if x not in labels:
             raise FiubenchError(f"--compare: no model {x!r}.{did_you_mean(x, labels)} Models: {', '.join(labels)}.")
+    vers: dict[str, set[int]] = {}
+    for r in finals:
+        if key(r) in (a, b):
+            vers.setdefault(key(r), set()).add(r.metrics_version or 1)
+    va_, vb_ = vers.get(a, set()), vers.get(b, set())
+    if len(va_ | vb_) > 1:
+        raise FiubenchError(
+            f"--compare: {a!r} was evaluated with metrics version {'/'.join(map(str, sorted(va_)))} and {b!r} "
+            f"with {'/'.join(map(str, sorted(vb_)))}; results of different metric definitions are not "
+            "comparable (rerun `fiubench run`: evaluations of an older version are redone)"
+        )
     table: dict[tuple[str | None, str], dict[str, float | None]] = {}
     for r in finals:
         k = key(r)

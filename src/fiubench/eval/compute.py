@@ -7,22 +7,25 @@ A record is a JSON-able dict (one line of ``per_sample.jsonl``):
   answer_logprobs / answer_mu / answer_sigma (per answer token: log p, and the mean and
   std of log p under the model's next-token distribution, for Min-K%++),
   paraphrased_nll, perturbed_nll (list), judge (score or None).
-- ``kind="visual"``: type (yesno/open), question, answer, generation.
+- ``kind="visual"``: type (yesno/open), question, answer, generation; open questions
+  also ``span``, the attribute span of the answer that ``visual.open_em`` looks for.
 - ``kind="pope"`` / ``kind="mme"``: question, label/answer, generation (+ task, image).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from fiubench.metrics import accuracy as acc
 from fiubench.metrics import mia
 from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
-from fiubench.metrics.ks import ks_test
+from fiubench.metrics.ks import ks_test, require_same_definition
 from fiubench.metrics.probability import forget_probability, retain_probability
 from fiubench.metrics.text import keyword_match, mean_defined, rouge_l_recall
 from fiubench.metrics.truth_ratio import (
+    DEFAULT_TR_MEAN,
     TRMean,
     forget_truth_ratio_score,
     retain_truth_ratio_score,
@@ -32,11 +35,26 @@ from fiubench.metrics.truth_ratio import (
 Record = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class RetainReference:
+    """What an evaluation reads from the retain model's evaluation on the same forget split.
+
+    ``truth_ratio_mean`` / ``metrics_version`` say how its truth ratios were computed
+    (None: not recorded); the KS step refuses a reference that differs from the model's.
+    ``mia_aucs``: attack -> the retain model's AUC (the privacy-leak baseline).
+    """
+
+    truth_ratios: dict[tuple[str, int], float]
+    truth_ratio_mean: str | None
+    metrics_version: int | None
+    mia_aucs: Mapping[str, float | None] = field(default_factory=dict)
+
+
 def qa_records(records: Sequence[Record], split: str) -> list[Record]:
     return [r for r in records if r.get("kind") == "qa" and r.get("split") == split]
 
 
-def add_derived(r: Record, tr_mean: TRMean = "arithmetic") -> Record:
+def add_derived(r: Record, tr_mean: TRMean = DEFAULT_TR_MEAN) -> Record:
     """Per-sample derived statistics (ROUGE-L, EM, APE, truth ratio), stored for readers."""
     if r.get("kind") != "qa":
         return r
@@ -112,8 +130,13 @@ def split_metrics(rs: Sequence[Record], side: str, judged: bool) -> dict[str, fl
     return out
 
 
-def mia_metrics(members: Sequence[Record], nonmembers: Sequence[Record], k: float) -> dict[str, float | None]:
-    """AUCs of LOSS / zlib / Min-K% / Min-K%++ (members = forget QA, non-members = holdout QA)."""
+def mia_metrics(
+    members: Sequence[Record], nonmembers: Sequence[Record], k: float,
+    retain_aucs: Mapping[str, float | None] | None = None,
+) -> dict[str, float | None]:
+    """Per attack (LOSS / zlib / Min-K% / Min-K%++; members = forget QA, non-members =
+    holdout QA): AUC, TPR at 1 % and 5 % FPR, and the privacy leak relative to the
+    retain model's AUC (``retain_aucs``; None without a reference)."""
     def scores(rs: Sequence[Record]) -> dict[str, list[float]]:
         return {
             "loss": [mia.loss_score(r["answer_logprobs"]) for r in rs],
@@ -126,9 +149,20 @@ def mia_metrics(members: Sequence[Record], nonmembers: Sequence[Record], k: floa
     if members:
         out["mia.upstream_min_k"] = _mean([mia.upstream_min_k(r["answer_logprobs"]) for r in members])
     m, n = scores(members), scores(nonmembers)
-    for name in ("loss", "zlib", "min_k", "min_k_pp"):
-        out[f"mia.auc_{name}"] = mia.attack_auc(m[name], n[name]) if members and nonmembers else None
+    both = bool(members and nonmembers)
+    for name in mia.ATTACKS:
+        auc = mia.attack_auc(m[name], n[name]) if both else None
+        out[f"mia.auc_{name}"] = auc
+        for suffix, fpr in mia.TPR_FPRS.items():
+            out[f"mia.{suffix}_{name}"] = mia.tpr_at_fpr(m[name], n[name], fpr) if both else None
+        base = (retain_aucs or {}).get(name)
+        out[f"mia.leak_{name}"] = mia.privacy_leak(auc, base) if auc is not None and base else None
     return out
+
+
+def mia_aucs(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """attack -> AUC from flat metrics (the retain model's, for the privacy leak)."""
+    return {a: metrics.get(f"mia.auc_{a}") for a in mia.ATTACKS}
 
 
 def visual_metrics(records: Sequence[Record]) -> dict[str, float | None]:
@@ -136,7 +170,9 @@ def visual_metrics(records: Sequence[Record]) -> dict[str, float | None]:
     yn = [r for r in records if r.get("kind") == "visual" and r["type"] == "yesno"]
     op = [r for r in records if r.get("kind") == "visual" and r["type"] == "open"]
     out["visual.acc"] = acc.accuracy([acc.yes_no_correct(r["generation"], r["answer"]) for r in yn]) if yn else None
-    out["visual.open_em"] = acc.accuracy([acc.open_match(r["answer"], r["generation"]) for r in op]) if op else None
+    out["visual.open_em"] = (
+        acc.accuracy([acc.open_match(r.get("span") or r["answer"], r["generation"]) for r in op]) if op else None
+    )
     pope = [r for r in records if r.get("kind") == "pope"]
     if pope:
         out["pope.acc"] = acc.accuracy([acc.yes_no_correct(r["generation"], r["label"]) for r in pope])
@@ -153,13 +189,18 @@ def compute_metrics(
     *,
     mia_k: float = 0.2,
     judged: bool = False,
-    reference_ratios: dict[tuple[str, int], float] | None = None,
+    tr_mean: TRMean = DEFAULT_TR_MEAN,
+    metrics_version: int | None = None,
+    reference: RetainReference | None = None,
+    self_reference: bool = False,
     calibration: bool = False,
 ) -> dict[str, float | None]:
-    """Every flat metric from derived records (run ``add_derived`` first).
+    """Every flat metric from derived records (run ``add_derived`` with ``tr_mean`` first).
 
-    ``reference_ratios``: the retain model's forget truth ratios (same split), keyed
-    like ``forget_truth_ratios``; without it the KS metrics are None.
+    ``reference``: the retain model's forget truth ratios and MIA AUCs (same split);
+    without it (and without ``self_reference``, for the retain model itself) the KS
+    metrics and the privacy leaks are None. A reference whose truth-ratio definition
+    or metrics version differs from ``tr_mean`` / ``metrics_version`` is refused.
     ``calibration``: these records are the retain model's (it never saw the forget
     nor the holdout identities): add the ``calibration.*`` metrics.
     """
@@ -167,12 +208,17 @@ def compute_metrics(
     out: dict[str, float | None] = {}
     out.update(split_metrics(forget, "forget", judged))
     out.update(split_metrics(retain, "retain", judged))
-    out.update(mia_metrics(forget, hold, mia_k))
+    if reference is not None:
+        require_same_definition(tr_mean, reference.truth_ratio_mean, metrics_version, reference.metrics_version)
+    if self_reference:
+        own = mia_metrics(forget, hold, mia_k)
+        reference = RetainReference(forget_truth_ratios(records), tr_mean, metrics_version, mia_aucs(own))
+    out.update(mia_metrics(forget, hold, mia_k, None if reference is None else reference.mia_aucs))
     out.update(visual_metrics(records))
     out["forget.ks_p"] = out["forget.ks_log10_p"] = None
-    if reference_ratios is not None:
+    if reference is not None:
         mine = forget_truth_ratios(records)
-        ks = ks_test(list(mine.values()), list(reference_ratios.values()))
+        ks = ks_test(list(mine.values()), list(reference.truth_ratios.values()))
         out["forget.ks_p"], out["forget.ks_log10_p"] = ks.p_value, ks.log10_p
     if calibration:
         out.update(calibration_metrics(records))

@@ -29,7 +29,11 @@ class EvalConfig:
             included on purpose: unlearning a person must not blind the model to them.
         batch_size: rows per forward pass (generation and scoring).
         max_new_tokens: generation budget for the QA; ``visual_max_new_tokens`` for
-            visual, MME and POPE questions (a yes/no or a short phrase).
+            yes/no visual, MME and POPE questions.
+        visual_open_max_new_tokens: budget for open visual questions, whose answers are
+            full sentences; None (default) = the longest open reference answer under the
+            model's tokenizer plus 8 tokens. A fixed value that cannot hold the longest
+            answer is refused.
         reuse_image_features: encode each image once and reuse its features for every
             question and answer variant (every supported family); False re-encodes per row.
         paraphrase_generations: generate for the 3 paraphrased questions (APE).
@@ -37,8 +41,10 @@ class EvalConfig:
         skip: headline metrics (or groups: judge, ks, mia, visual) the user chose not to
             compute; aggregates then list them as dropped. Anything else missing is an error.
         mia_k: Min-K% / Min-K%++ fraction of lowest-scoring tokens.
-        truth_ratio_mean: mean over perturbed answers in the truth ratio ("arithmetic"
-            of probabilities = the reference text; "geometric" = TOFU/upstream code).
+        truth_ratio_mean: mean over perturbed answers in the truth ratio: "geometric"
+            (default; the TOFU/FIUBench code behind the published numbers) or
+            "arithmetic" (of probabilities; TOFU's paper text). Stored with the results;
+            a KS reference of the other definition is refused.
         aggregate: model-utility and forget-quality options (weights, KS normalisation).
         mme / pope: local copies of MME (a directory of per-task ``<task>.txt`` files,
             lines "image<TAB>question<TAB>answer") and POPE (a jsonl with question/text,
@@ -56,12 +62,13 @@ class EvalConfig:
     batch_size: int = 16
     max_new_tokens: int = 64
     visual_max_new_tokens: int = 8
+    visual_open_max_new_tokens: int | None = None
     reuse_image_features: bool = True
     paraphrase_generations: bool = True
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     skip: list[str] = field(default_factory=list)
     mia_k: float = 0.2
-    truth_ratio_mean: Literal["arithmetic", "geometric"] = "arithmetic"
+    truth_ratio_mean: Literal["geometric", "arithmetic"] = "geometric"
     aggregate: AggregateConfig = field(default_factory=AggregateConfig)
     mme: Path | None = None
     mme_images: Path | None = None
@@ -83,6 +90,8 @@ class EvalConfig:
             raise ConfigError(f"eval.batch_size: must be >= 1, got {self.batch_size}")
         if self.max_new_tokens < 1 or self.visual_max_new_tokens < 1:
             raise ConfigError("eval.max_new_tokens / visual_max_new_tokens: must be >= 1")
+        if self.visual_open_max_new_tokens is not None and self.visual_open_max_new_tokens < 1:
+            raise ConfigError("eval.visual_open_max_new_tokens: must be >= 1 or null (automatic)")
         if not 0 < self.mia_k <= 1:
             raise ConfigError(f"eval.mia_k: must be in (0, 1], got {self.mia_k}")
         for name in ("retain_max_identities", "holdout_max_identities", "mme_max", "pope_max"):

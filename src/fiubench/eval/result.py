@@ -1,7 +1,8 @@
 """EvalResult: what an evaluation produces, and its on-disk form.
 
 Directory layout (written atomically):
-    results.json      {"metrics", "metric_info", "aggregates", "judge", "provenance", "engine"}
+    results.json      {"metrics_version", "definitions", "metrics", "metric_info", "aggregates",
+                       "judge", "provenance", "engine"}
     per_sample.jsonl  one record per QA / visual question (see eval.compute), so every
                       metric can be recomputed and the retain model's truth ratios
                       reused as the KS reference.
@@ -15,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from fiubench.errors import DataError
-from fiubench.eval.compute import Record, forget_truth_ratios
+from fiubench.eval.compute import Record, RetainReference, forget_truth_ratios, mia_aucs
+from fiubench.metrics.version import METRICS_VERSION, UNVERSIONED
 from fiubench.utils.io import atomic_dir, atomic_write_json
 
 RESULTS_FILE = "results.json"
@@ -31,6 +33,10 @@ class EvalResult:
     provenance: dict[str, Any]
     records: list[Record] = field(default_factory=list)
     engine: dict[str, Any] = field(default_factory=dict)
+    # How the numbers were defined (fiubench.metrics.version): results of different
+    # versions or definitions are never compared silently.
+    metrics_version: int = METRICS_VERSION
+    definitions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def forget_split(self) -> str | None:
@@ -40,8 +46,24 @@ class EvalResult:
     def forget_truth_ratios(self) -> dict[tuple[str, int], float]:
         return forget_truth_ratios(self.records)
 
+    @property
+    def truth_ratio_mean(self) -> str | None:
+        """The truth-ratio definition of these results (None: not recorded)."""
+        if "truth_ratio" in self.definitions:
+            return self.definitions["truth_ratio"]
+        # Unversioned results recorded it only in the evaluation config.
+        return ((self.provenance or {}).get("config") or {}).get("truth_ratio_mean")
+
+    def as_reference(self) -> RetainReference:
+        """These results as the KS / privacy-leak reference of another evaluation."""
+        return RetainReference(
+            self.forget_truth_ratios(), self.truth_ratio_mean, self.metrics_version, mia_aucs(self.metrics)
+        )
+
     def summary(self) -> dict[str, Any]:
         return {
+            "metrics_version": self.metrics_version,
+            "definitions": self.definitions,
             "metrics": self.metrics,
             "metric_info": self.metric_info,
             "aggregates": self.aggregates,
@@ -86,4 +108,6 @@ class EvalResult:
             metrics=data["metrics"], metric_info=data.get("metric_info", {}), aggregates=data["aggregates"],
             judge=data.get("judge", {}), provenance=data["provenance"], records=records,
             engine=data.get("engine", {}),
+            metrics_version=int(data.get("metrics_version") or UNVERSIONED),
+            definitions=data.get("definitions") or {},
         )

@@ -15,14 +15,18 @@ from typing import Any
 
 from fiubench.data.schema import FIUDataset, Identity
 from fiubench.errors import ConfigError
-from fiubench.eval.compute import Record, add_derived, compute_metrics, forget_truth_ratios
+from fiubench.eval.compute import Record, RetainReference, add_derived, compute_metrics
 from fiubench.eval.config import EvalConfig
 from fiubench.eval.engine import Engine, ScoreRow
 from fiubench.eval.external import load_mme, load_pope
 from fiubench.eval.result import EvalResult
+from fiubench.metrics.accuracy import attribute_spans
 from fiubench.metrics.aggregate import aggregates, expand_skip
 from fiubench.metrics.info import METRICS
 from fiubench.metrics.judge import build_judge
+from fiubench.metrics.ks import require_same_definition
+from fiubench.metrics.truth_ratio import TR_DEFINITIONS
+from fiubench.metrics.version import METRICS_VERSION
 from fiubench.utils.provenance import file_sha256, provenance
 
 
@@ -49,23 +53,52 @@ def _holdout(dataset: FIUDataset, cfg: EvalConfig) -> list[Identity]:
     return [dataset.identities[i] for i in ids]
 
 
-def _reference(ref: EvalResult | Path | str | None, cfg: EvalConfig, keys: set[tuple[str, int]]) -> dict | None:
+def check_reference(ref: EvalResult, cfg: EvalConfig) -> None:
+    """Refuse a retain reference scored under another truth-ratio definition or metrics version."""
+    require_same_definition(cfg.truth_ratio_mean, ref.truth_ratio_mean, METRICS_VERSION, ref.metrics_version)
+
+
+def _reference(
+    ref: EvalResult | Path | str | None, cfg: EvalConfig, keys: set[tuple[str, int]]
+) -> RetainReference | None:
     if ref is None:
         return None
     if not isinstance(ref, EvalResult):
         ref = EvalResult.load(ref)
+    check_reference(ref, cfg)
     if ref.forget_split != cfg.forget:
         raise ConfigError(
             f"--retain-eval: the retain reference was evaluated on forget split {ref.forget_split!r}, "
             f"this evaluation uses {cfg.forget!r}; evaluate the retain model with --forget {cfg.forget}"
         )
-    ratios = ref.forget_truth_ratios()
+    reference = ref.as_reference()
+    ratios = reference.truth_ratios
     if set(ratios) != keys:
         raise ConfigError(
             f"--retain-eval: the retain reference's forget questions ({len(ratios)}) differ from this "
             f"dataset's {cfg.forget} questions ({len(keys)}); was it evaluated on another dataset?"
         )
-    return ratios
+    return reference
+
+
+def open_visual_budget(tokenizer: Any, answers: list[str], fixed: int | None, margin: int = 8) -> int:
+    """New tokens for open visual questions: the longest reference answer fits, plus ``margin``.
+
+    A fixed budget (``eval.visual_open_max_new_tokens``) shorter than the longest
+    reference answer is refused: the attribute would be cut off (what once made 83 %
+    of the answers unscorable).
+    """
+    if not answers:
+        return fixed or 1
+    longest = max(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
+    if fixed is None:
+        return longest + margin
+    if fixed < longest + 1:  # + the end-of-turn token
+        raise ConfigError(
+            f"eval.visual_open_max_new_tokens: {fixed} new tokens cannot hold the longest open visual "
+            f"reference answer ({longest} tokens + end of turn); raise it or set null (automatic)"
+        )
+    return fixed
 
 
 def _precheck(cfg: EvalConfig, dataset: FIUDataset, has_ref: bool, holdout: list[Identity]) -> None:
@@ -116,8 +149,8 @@ def evaluate(
     retain = [dataset.identities[i] for i in _subsample(retain_ids, cfg.retain_max_identities, cfg.seed)]
     holdout = _holdout(dataset, cfg)
     keys = {(p.unique_id, i) for p in forget for i in range(len(p.qa_list))}
-    ref_ratios = None if self_reference else _reference(retain_reference, cfg, keys)
-    _precheck(cfg, dataset, self_reference or ref_ratios is not None, holdout)
+    reference = None if self_reference else _reference(retain_reference, cfg, keys)
+    _precheck(cfg, dataset, self_reference or reference is not None, holdout)
     judge = build_judge(cfg.judge)
     engine = Engine(vlm, batch_size=cfg.batch_size, reuse_image_features=cfg.reuse_image_features, shard=shard)
 
@@ -154,14 +187,29 @@ def evaluate(
 
     short_req: list[tuple[Path, str]] = []
     short_dst: list[int] = []
+    open_req: list[tuple[Path, str]] = []  # open visual questions: a budget that fits the answer
+    open_dst: list[int] = []
     if cfg.visual:
         evaluated = {p.unique_id for p in (*forget, *retain, *holdout)}
+        # Spans from every open answer of the dataset, so an answer's span does not
+        # depend on which identities this evaluation samples.
+        by_attr: dict[str, list[str]] = {}
+        for v in dataset.visual_qa:
+            if v.kind == "open":
+                by_attr.setdefault(v.attribute, []).append(v.answer)
+        spans = {a: attribute_spans(answers) for a, answers in by_attr.items()}
         for v in dataset.visual_qa:
             if v.unique_id in evaluated:
-                short_dst.append(len(records))
-                records.append({"kind": "visual", "unique_id": v.unique_id, "type": v.kind,
-                                "attribute": v.attribute, "question": v.question, "answer": v.answer})
-                short_req.append((v.image_path, v.question))
+                rec_v: Record = {"kind": "visual", "unique_id": v.unique_id, "type": v.kind,
+                                 "attribute": v.attribute, "question": v.question, "answer": v.answer}
+                if v.kind == "open":
+                    rec_v["span"] = spans[v.attribute][v.answer]
+                    open_dst.append(len(records))
+                    open_req.append((v.image_path, v.question))
+                else:
+                    short_dst.append(len(records))
+                    short_req.append((v.image_path, v.question))
+                records.append(rec_v)
     ext = []
     if cfg.pope is not None:
         ext += load_pope(cfg.pope, cfg.pope_images, cfg.pope_max)
@@ -174,6 +222,10 @@ def evaluate(
         records.append(rec)
         short_req.append((it.image_path, it.question))
 
+    open_budget = open_visual_budget(
+        vlm.tokenizer, [records[i]["answer"] for i in open_dst], cfg.visual_open_max_new_tokens
+    )
+
     # ---- model passes -------------------------------------------------------------------
     t_gen = time.perf_counter()
     gens = engine.generate(gen_req, cfg.max_new_tokens)
@@ -184,6 +236,8 @@ def evaluate(
             records[ri].setdefault("paraphrased_generations", [None] * len(records[ri]["paraphrased_questions"]))
             records[ri]["paraphrased_generations"][j] = g
     for ri, g in zip(short_dst, engine.generate(short_req, cfg.visual_max_new_tokens), strict=True):
+        records[ri]["generation"] = g
+    for ri, g in zip(open_dst, engine.generate(open_req, open_budget), strict=True):
         records[ri]["generation"] = g
     t_score = time.perf_counter()
     stats = engine.score(rows)
@@ -219,19 +273,22 @@ def evaluate(
             r["judge_ok"] = ok
         judge_info = scores[2]
 
-    if self_reference:
-        ref_ratios = forget_truth_ratios(records)
-    metrics = compute_metrics(records, mia_k=cfg.mia_k, judged=judge is not None, reference_ratios=ref_ratios,
-                              calibration=self_reference)
+    metrics = compute_metrics(
+        records, mia_k=cfg.mia_k, judged=judge is not None, tr_mean=cfg.truth_ratio_mean,
+        metrics_version=METRICS_VERSION, reference=reference, self_reference=self_reference,
+        calibration=self_reference,
+    )
     agg = aggregates(metrics, cfg.aggregate, cfg.skip)
     metrics["model_utility"] = agg["model_utility"]
     metrics["forget_quality"] = agg["forget_quality"]
+    metrics["mia.fq_term"] = agg["components"]["forget_quality"]["mia"]
     info = {n: {"higher_is_better": METRICS.get(n).higher_is_better, "split": METRICS.get(n).split,
                 "label": METRICS.get(n).label} for n in metrics if n in METRICS}
     for side in ("forget.judge", "retain.judge"):
         if side in info and judge is not None:
             info[side]["label"] += f" [{judge.label}]"
     prov = provenance(cfg, cfg.seed)
+    prov["metrics_version"] = METRICS_VERSION
     prov["model_checkpoint"] = str(checkpoint) if checkpoint is not None else None
     prov["model_checkpoint_sha256"] = checkpoint_hashes(checkpoint)
     prov["dataset"] = str(dataset.root)
@@ -246,7 +303,15 @@ def evaluate(
     eng = dict(engine.stats)
     if shard is not None and shard.world > 1:
         eng["processes"] = shard.world  # the counters above are rank 0's share
+    eng["visual_open_max_new_tokens"] = open_budget
     eng.update(seconds_total=time.perf_counter() - t0, seconds_generate=t_score - t_gen,
                seconds_score=t_done - t_score)
+    definitions = {
+        "truth_ratio": cfg.truth_ratio_mean,
+        "truth_ratio_formula": TR_DEFINITIONS[cfg.truth_ratio_mean],
+        "mia_term": cfg.aggregate.mia_norm,
+        "mia_metric": cfg.aggregate.mia_metric,
+    }
     return EvalResult(metrics=metrics, metric_info=info, aggregates=agg, judge=judge_info,
-                      provenance=prov, records=records, engine=eng)
+                      provenance=prov, records=records, engine=eng, metrics_version=METRICS_VERSION,
+                      definitions=definitions)

@@ -5,14 +5,20 @@ Model Utility (paper, Sec. 4): the *arithmetic* mean of the retain-side
 Upstream code uses a harmonic mean, which collapses to 0 whenever one metric was not
 run; we follow the paper.
 
-Forget Quality (paper, as reproduced by third parties):
-    FQ = w_ks * norm(KS) + w_em * (1 - EM) + w_mia * (1 - MIA) + w_ape * (1 - APE)
+Forget Quality (paper, as reproduced by third parties, with a two-sided MIA term):
+    FQ = w_ks * norm(KS) + w_em * (1 - EM) + w_mia * T_mia + w_ape * (1 - APE)
 with default weights 0.5 / 0.15 / 0.2 / 0.15, EM and APE on the forget split, and
-MIA the AUC named by ``mia_metric`` (default Min-K%++). norm(KS):
+T_mia computed from the AUC named by ``mia_metric`` (default Min-K%++). norm(KS):
     "p"   (default): the KS p-value itself, already in [0, 1];
     "log": clip(1 + log10(p) / L, 0, 1) with L = ``ks_log_floor`` (p <= 10^-L -> 0).
-``mia_norm`` "auc" uses the AUC as is (retain model ~0.5, so 1 - MIA ~0.5 at best);
-"advantage" uses max(0, 2 * AUC - 1) (0 at chance, 1 at perfect detection).
+``mia_norm``:
+    "two_sided" (default, metrics version 2): T_mia = 1 - 2|AUC - 0.5|. Chance (what
+        the retain model, which saw neither the forget nor the holdout people, gives in
+        expectation) scores 1; a model whose forget answers are *less* likely than
+        never-seen ones (AUC 0.1, e.g. after gradient ascent) is as detectable as one
+        with AUC 0.9 and scores the same 0.2.
+    "one_sided" (metrics version 1, the paper's "1 - MIA"): T_mia = 1 - AUC. Rewards
+        reverse detectability (AUC 0.1 -> 0.9); kept only to reproduce old numbers.
 
 Missing inputs are never silently blanked or zeroed: a component whose metric is None
 raises ConfigError unless the user skipped it (``skip``); then the aggregate is taken
@@ -28,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fiubench.errors import ConfigError
+from fiubench.metrics.mia import two_sided_term
 
 # skip token -> metric names it covers (a full metric name is accepted too)
 SKIP_GROUPS: dict[str, tuple[str, ...]] = {
@@ -62,7 +69,7 @@ class AggregateConfig:
     ks_norm: Literal["p", "log"] = "p"
     ks_log_floor: float = 10.0
     mia_metric: str = "mia.auc_min_k_pp"
-    mia_norm: Literal["auc", "advantage"] = "auc"
+    mia_norm: Literal["two_sided", "one_sided"] = "two_sided"
     mu_metrics: tuple[str, ...] = ("retain.rouge_l", "retain.judge", "retain.truth_ratio", "visual.acc")
 
     def validate(self) -> None:
@@ -82,6 +89,15 @@ def norm_ks(p: float, mode: str = "p", floor: float = 10.0) -> float:
     if mode == "log":
         return min(1.0, max(0.0, 1.0 + math.log10(max(p, 1e-300)) / floor))
     raise ConfigError(f"ks_norm: unknown {mode!r} (p or log)")
+
+
+def mia_term(auc: float, mode: str = "two_sided") -> float:
+    """The forget-quality MIA term from an attack AUC (see the module docstring)."""
+    if mode == "two_sided":
+        return two_sided_term(auc)
+    if mode == "one_sided":
+        return 1.0 - auc
+    raise ConfigError(f"mia_norm: unknown {mode!r} (two_sided or one_sided)")
 
 
 def _missing(name: str) -> ConfigError:
@@ -118,12 +134,10 @@ def aggregates(metrics: Mapping[str, float | None], cfg: AggregateConfig, skip: 
     em = take("forget.exact_match")
     mia = take(cfg.mia_metric)
     ape = take("forget.ape")
-    if mia is not None and cfg.mia_norm == "advantage":
-        mia = max(0.0, 2.0 * mia - 1.0)
     terms = {
         "ks": None if ks is None else norm_ks(ks, cfg.ks_norm, cfg.ks_log_floor),
         "em": None if em is None else 1.0 - em,
-        "mia": None if mia is None else 1.0 - mia,
+        "mia": None if mia is None else mia_term(mia, cfg.mia_norm),
         "ape": None if ape is None else 1.0 - ape,
     }
     wsum = sum(cfg.fq_weights[k] for k, v in terms.items() if v is not None)

@@ -41,12 +41,16 @@ _add("forget.ape", False, "forget", "APE: exact match on paraphrased questions",
 _add("forget.judge", False, "forget", "judge score (forget)")
 _add("forget.ks_p", True, "forget", "KS-test p-value vs retain model", headline=True)
 _add("forget.ks_log10_p", True, "forget", "KS-test log10 p-value vs retain model")
-# MIA: ROC AUC oriented so 1.0 = every forget QA detected as a training member.
-_add("mia.auc_loss", False, "forget+holdout", "MIA AUC, LOSS")
-_add("mia.auc_zlib", False, "forget+holdout", "MIA AUC, zlib")
-_add("mia.auc_min_k", False, "forget+holdout", "MIA AUC, Min-K%")
-_add("mia.auc_min_k_pp", False, "forget+holdout", "MIA AUC, Min-K%++", headline=True)
-_add("mia.upstream_min_k", False, "forget", "upstream mean Min-K% score (k=10..50%)")
+# MIA: ROC AUC oriented so 1.0 = every forget QA detected as a training member; 0.5
+# (chance) is best, an AUC below 0.5 is reverse detectability (see metrics.mia).
+_MIA_NAMES = {"loss": "LOSS", "zlib": "zlib", "min_k": "Min-K%", "min_k_pp": "Min-K%++"}
+for _a, _n in _MIA_NAMES.items():
+    _add(f"mia.auc_{_a}", None, "forget+holdout", f"MIA AUC, {_n} (0.5 = chance)", headline=_a == "min_k_pp")
+    _add(f"mia.tpr1_{_a}", False, "forget+holdout", f"MIA TPR at 1% FPR, {_n}")
+    _add(f"mia.tpr5_{_a}", False, "forget+holdout", f"MIA TPR at 5% FPR, {_n}")
+    _add(f"mia.leak_{_a}", None, "forget+holdout", f"MIA privacy leak (AUC-AUC_retain)/AUC_retain, {_n}")
+_add("mia.fq_term", True, "forget+holdout", "MIA term of forget quality, 1-2|AUC-0.5|")
+_add("mia.upstream_min_k", False, "forget", "upstream Min-K% score: sum_k w_k exp(mean lowest k%)")
 # Retain side (model utility): higher is better.
 _add("retain.rouge_l", True, "retain", "ROUGE-L recall (retain)", headline=True)
 _add("retain.probability", True, "retain", "P(a)/(P(a)+sum P(perturbed)) (retain)")

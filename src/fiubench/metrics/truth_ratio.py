@@ -4,12 +4,16 @@ Per QA, with P = exp(-mean token NLL) (length-normalised probability):
 
     R = mean_j P(perturbed_j | q) / P(paraphrased answer | q)
 
-The reference text defines the mean over perturbed answers as an arithmetic mean
-*of probabilities*; that is the default here (``mean="arithmetic"``). The TOFU and
-upstream FIUBench code instead average the length-normalised *log*-probabilities,
-i.e. a geometric mean of probabilities: R = exp(mean_j log P_j - log P_para).
-Pass ``mean="geometric"`` to reproduce that. (Both orders of the perturbed answers
-give the same value; the geometric form is never larger than the arithmetic one.)
+Two definitions of the mean over the perturbed answers (``TR_DEFINITIONS``):
+
+- ``geometric`` (default): R = exp(mean_j log P(pert_j) - log P(para)), i.e. the
+  length-normalised *log*-probabilities are averaged. This is what the TOFU and
+  FIUBench code behind the published numbers computes.
+- ``arithmetic``: R = (mean_j P(pert_j)) / P(para), the literal reading of TOFU's
+  paper text. Never smaller than the geometric form (AM >= GM).
+
+The definition is stored with every evaluation; a KS test against a reference scored
+with the other definition is refused (``fiubench.metrics.ks.require_same_definition``).
 
 Scores:
     retain: mean_i max(0, 1 - R_i)   (1 = strongly prefers the true answer)
@@ -24,9 +28,14 @@ from typing import Literal
 import numpy as np
 
 TRMean = Literal["arithmetic", "geometric"]
+DEFAULT_TR_MEAN: TRMean = "geometric"
+TR_DEFINITIONS: dict[str, str] = {
+    "geometric": "R = exp(mean_j log P(pert_j) - log P(para)) (geometric mean of perturbed probabilities)",
+    "arithmetic": "R = mean_j P(pert_j) / P(para) (arithmetic mean of perturbed probabilities)",
+}
 
 
-def truth_ratio(paraphrased_nll: float, perturbed_nll: Sequence[float], mean: TRMean = "arithmetic") -> float:
+def truth_ratio(paraphrased_nll: float, perturbed_nll: Sequence[float], mean: TRMean = DEFAULT_TR_MEAN) -> float:
     """R for one QA from the mean NLLs of its paraphrased and perturbed answers."""
     p = np.asarray(perturbed_nll, dtype=np.float64)
     if p.size == 0:
@@ -43,7 +52,7 @@ def truth_ratio(paraphrased_nll: float, perturbed_nll: Sequence[float], mean: TR
 
 
 def truth_ratios(
-    paraphrased_nll: Sequence[float], perturbed_nll: Sequence[Sequence[float]], mean: TRMean = "arithmetic"
+    paraphrased_nll: Sequence[float], perturbed_nll: Sequence[Sequence[float]], mean: TRMean = DEFAULT_TR_MEAN
 ) -> list[float]:
     return [truth_ratio(a, p, mean) for a, p in zip(paraphrased_nll, perturbed_nll, strict=True)]
 

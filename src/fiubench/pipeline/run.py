@@ -412,7 +412,15 @@ class Pipeline:
                method: str | None = None, step: int = 0, final: bool = False) -> None:
         import json
 
+        from fiubench.errors import FiubenchError
+        from fiubench.metrics.version import METRICS_VERSION, version_of
+
         results = json.loads((res.path / "eval" / "results.json").read_text(encoding="utf-8"))
+        if version_of(results) != METRICS_VERSION:  # never store old definitions beside new ones
+            raise FiubenchError(
+                f"{res.path / 'eval'}: evaluated with metrics version {version_of(results)}, this fiubench "
+                f"computes version {METRICS_VERSION}; delete that step directory to re-evaluate"
+            )
         store.add_results_json(
             results, run=self.run_name, model=model, role=role, config_hash=res.key, method=method,
             forget_split=split, variant=variant, step=step, final=final,
@@ -519,7 +527,11 @@ def _no_ui(train: Any) -> dict[str, Any]:
 
 
 def _eval_key_config(cfg: Any) -> dict[str, Any]:
+    from fiubench.metrics.version import METRICS_VERSION
+
     d = to_dict(cfg)
+    # A new metric definition changes every evaluation's key: old evaluations rerun.
+    d["metrics_version"] = METRICS_VERSION
     judge = d.get("judge") or {}
     judge.pop("api_key", None)  # never hashed into a directory listing nor written
     judge.pop("cache", None)

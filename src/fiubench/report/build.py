@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from fiubench.errors import FiubenchError
+from fiubench.metrics.version import METRICS_VERSION
 from fiubench.report.calibration import calibration_table
-from fiubench.report.entries import Entry, judge_backends, load_entries
+from fiubench.report.entries import Entry, judge_backends, load_entries, metric_definitions
 from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
 from fiubench.report.robustness import robustness_table
@@ -34,6 +35,7 @@ from fiubench.report.tables import (
     learning_table,
     main_table,
     matched_table,
+    mia_table,
 )
 from fiubench.utils.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
 from fiubench.utils.provenance import provenance
@@ -50,6 +52,7 @@ tbody tr:nth-child(even){background:#fafafa}
 p.note{color:#555;font-size:.85em;max-width:70em}
 img.plot{max-width:100%;border:1px solid #ddd}
 .meta{color:#666;font-size:.85em}
+.warning{color:#a40000;font-weight:600}
 """
 
 
@@ -70,6 +73,7 @@ class Report:
         self.calibration: Table = calibration_table(self.entries)
         self.main: dict[str, Table] = {s: main_table(self.entries, s, methods) for s in self.splits}
         self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
+        self.mia: dict[str, Table] = {s: mia_table(self.entries, s, methods) for s in self.splits}
         self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
         self.robustness: dict[str, Table] = {}
         for s in self.splits:
@@ -85,14 +89,36 @@ class Report:
     def tables(self) -> list[Table]:
         out = [self.learning, self.calibration] + ([self.selection] if self.selection is not None else [])
         for s in self.splits:
-            out += [self.main[s], self.matched[s]]
+            out += [self.main[s], self.matched[s], self.mia[s]]
             if s in self.robustness:
                 out.append(self.robustness[s])
         out += [self.detail[s] for s in self.splits]
         return out
 
+    def definitions_lines(self) -> list[str]:
+        """How the numbers are defined; a loud warning when the entries mix versions."""
+        versions, defs = metric_definitions(self.entries)
+        tr = {"geometric": "geometric mean of the perturbed probabilities (TOFU/FIUBench code)",
+              "arithmetic": "arithmetic mean of the perturbed probabilities"}
+        mia = {"two_sided": "1 - 2|AUC - 0.5| (two-sided)", "one_sided": "1 - AUC (one-sided, paper)"}
+        lines = [
+            f"Metrics version {', '.join(map(str, versions))} (this fiubench: {METRICS_VERSION}). "
+            f"Truth ratio: {'; '.join(tr.get(d, d) for d in defs.get('truth_ratio', ['not recorded']))}. "
+            f"MIA term of FQ: {'; '.join(mia.get(d, d) for d in defs.get('mia_term', ['not recorded']))}."
+        ]
+        if len(versions) > 1 or any(len(v) > 1 for k, v in defs.items() if k in ("truth_ratio", "mia_term")):
+            lines.append(
+                "WARNING: these results mix metric definitions (versions "
+                f"{', '.join(map(str, versions))}); numbers across them are not comparable. Rerun the "
+                "older evaluations (`fiubench run` redoes evaluations of an older metrics version)."
+            )
+        return lines
+
     def markdown(self) -> str:
-        parts = [f"# {self.title}", "", self._meta_line(), "", "## Learning stage", "", to_markdown(self.learning)]
+        parts = [f"# {self.title}", "", self._meta_line(), ""]
+        for line in self.definitions_lines():
+            parts += [f"**{line}**" if line.startswith("WARNING") else line, ""]
+        parts += ["## Learning stage", "", to_markdown(self.learning)]
         if self.selection is not None:
             parts += ["## Hyperparameter selection", "", to_markdown(self.selection)]
         parts += ["## Calibration of the instrument", "", to_markdown(self.calibration)]
@@ -102,6 +128,7 @@ class Report:
                 parts += [to_markdown(self.robustness[s])]
             if s in self.plots:
                 parts += [f"![utility vs forget quality, {s}](plots/curves_{s}.png)", ""]
+            parts += [to_markdown(self.mia[s])]
         parts += ["## Per-metric detail", ""]
         parts += [to_markdown(self.detail[s]) for s in self.splits]
         return "\n".join(parts)
@@ -109,6 +136,9 @@ class Report:
     def html(self) -> str:
         esc = html.escape
         body = [f"<h1>{esc(self.title)}</h1>", f'<p class="meta">{esc(self._meta_line())}</p>']
+        for line in self.definitions_lines():
+            cls = "warning" if line.startswith("WARNING") else "meta"
+            body.append(f'<p class="{cls}" id="definitions">{esc(line)}</p>')
         body += ["<h2>Learning stage</h2>", to_html(self.learning)]
         if self.selection is not None:
             body += ['<h2 id="selection">Hyperparameter selection</h2>', to_html(self.selection)]
@@ -126,6 +156,7 @@ class Report:
             body.append(to_html(self.matched[s]))
             if s in self.robustness:
                 body.append(to_html(self.robustness[s]))
+            body.append(to_html(self.mia[s]))
         body.append("<h2>Per-metric detail</h2>")
         body += [to_html(self.detail[s]) for s in self.splits]
         return (

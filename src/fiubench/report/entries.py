@@ -6,6 +6,7 @@ The store holds one row per metric; an entry gathers the rows of one evaluation
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ class Entry:
     final: bool
     config_hash: str
     judge: str | None = None
+    metrics_version: int = 1  # fiubench.metrics.version (1: before versioning)
+    definitions: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float | None] = field(default_factory=dict)
     higher_is_better: dict[str, bool | None] = field(default_factory=dict)
 
@@ -70,7 +73,8 @@ def entries_from_rows(rows: Iterable[ResultRow]) -> list[Entry]:
             e = out[key] = Entry(
                 run=r.run, model=r.model, role=r.role, method=r.method,
                 forget_split=r.forget_split, variant=r.variant, step=r.step, final=r.final,
-                config_hash=r.config_hash, judge=r.judge,
+                config_hash=r.config_hash, judge=r.judge, metrics_version=r.metrics_version or 1,
+                definitions=json.loads(r.definitions) if r.definitions else {},
             )
         e.metrics[r.metric] = r.value
         e.higher_is_better[r.metric] = r.higher_is_better
@@ -117,3 +121,14 @@ def judge_backends(entries: Iterable[Entry]) -> list[str]:
                 j = j[len("judge ("):-1]
             out.add(j)
     return sorted(out)
+
+
+def metric_definitions(entries: Iterable[Entry]) -> tuple[list[int], dict[str, list[str]]]:
+    """The metrics versions and the definitions (name -> distinct values) behind ``entries``."""
+    versions: set[int] = set()
+    defs: dict[str, set[str]] = {}
+    for e in entries:
+        versions.add(e.metrics_version)
+        for k, v in e.definitions.items():
+            defs.setdefault(k, set()).add(str(v))
+    return sorted(versions), {k: sorted(v) for k, v in sorted(defs.items())}

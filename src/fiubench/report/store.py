@@ -2,7 +2,9 @@
 
 One row per (run, evaluated model, checkpoint step, metric), with the method, the
 forget split, the sweep variant, the config hash of the step that produced it and
-the judge backend that scored it. ``fiubench results`` queries it; the report is
+the judge backend that scored it, and the metrics version and definitions it was
+computed under (``fiubench.metrics.version``; 1 or NULL = before versioning).
+``fiubench results`` queries it; the report is
 built from it, so a report can always be rebuilt from ``results.sqlite`` alone.
 
 Roles of an evaluated model:
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from fiubench.errors import FiubenchError
+from fiubench.metrics.version import version_of
 
 ROLES = ("base", "finetuned", "retain", "unlearned")
 
@@ -44,6 +48,8 @@ CREATE TABLE IF NOT EXISTS results (
     value REAL,                    -- NULL: not computed (never silently 0)
     higher_is_better INTEGER,      -- NULL: unknown
     judge TEXT,                    -- judge backend label, e.g. "similarity, offline"
+    metrics_version INTEGER,       -- fiubench.metrics.version of the evaluation (1: before versioning)
+    definitions TEXT,              -- JSON: how the numbers were defined, e.g. {"truth_ratio": "geometric"}
     created TEXT NOT NULL DEFAULT (datetime('now')),
     PRIMARY KEY (run, model, forget_split, variant, step, final, metric)
 );
@@ -68,9 +74,13 @@ class ResultRow:
     value: float | None
     higher_is_better: bool | None
     judge: str | None
+    metrics_version: int | None = None
+    definitions: str | None = None  # JSON text
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
+# Columns added after the first release of the store: older databases get them on open.
+_ADDED_COLUMNS = {"metrics_version": "INTEGER", "definitions": "TEXT"}
 
 
 def _clean(value: Any) -> float | None:
@@ -95,6 +105,11 @@ class ResultsStore:
         try:
             self._con = sqlite3.connect(self.path)
             self._con.executescript(_SCHEMA)
+            have = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
+            with self._con:
+                for col, typ in _ADDED_COLUMNS.items():
+                    if col not in have:
+                        self._con.execute(f"ALTER TABLE results ADD COLUMN {col} {typ}")
         except sqlite3.DatabaseError as e:
             raise FiubenchError(f"{self.path} is not a fiubench results database: {e}") from e
 
@@ -123,6 +138,8 @@ class ResultsStore:
         final: bool = False,
         metric_info: Mapping[str, Mapping[str, Any]] | None = None,
         judge: str | None = None,
+        metrics_version: int | None = None,
+        definitions: Mapping[str, Any] | None = None,
     ) -> int:
         """Store one evaluation (flat metric name -> value); replaces an earlier copy.
 
@@ -132,12 +149,14 @@ class ResultsStore:
         if role not in ROLES:
             raise FiubenchError(f"results store: role {role!r} is not one of {', '.join(ROLES)}")
         info = metric_info or {}
+        defs = None if definitions is None else json.dumps(dict(definitions), sort_keys=True)
         rows = []
         for name, value in metrics.items():
             hib = info.get(name, {}).get("higher_is_better")
             rows.append((
                 run, model, role, method, forget_split or "", variant, int(step), int(bool(final)),
                 config_hash, str(name), _clean(value), None if hib is None else int(bool(hib)), judge,
+                metrics_version, defs,
             ))
         with self._con:
             self._con.executemany(
@@ -160,6 +179,8 @@ class ResultsStore:
         keys.setdefault("metric_info", results.get("metric_info"))
         if "judge" not in keys:
             keys["judge"] = judge_label(results.get("judge"))
+        keys.setdefault("metrics_version", version_of(results))
+        keys.setdefault("definitions", results.get("definitions"))
         return self.add(metrics, **keys)
 
     def delete_run(self, run: str) -> None:
@@ -202,6 +223,11 @@ class ResultsStore:
             d["higher_is_better"] = None if d["higher_is_better"] is None else bool(d["higher_is_better"])
             out.append(ResultRow(**d))
         return out
+
+    def metric_versions(self, run: str | None = None) -> list[int | None]:
+        """The metrics versions stored (for ``run``); more than one means mixed results."""
+        sql = "SELECT DISTINCT metrics_version FROM results" + (" WHERE run = ?" if run else "") + " ORDER BY 1"
+        return [r[0] for r in self._con.execute(sql, (run,) if run else ())]
 
     def distinct(self, column: str) -> list[Any]:
         if column not in COLUMNS:

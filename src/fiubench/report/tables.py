@@ -98,7 +98,7 @@ def main_columns(judge_header: str) -> list[Column]:
         Column("MU", ("model_utility",), higher_is_better=True, group="Model utility (retain)"),
         Column("KS log p", ("forget.ks_log10_p",), scale=1.0, decimals=2, higher_is_better=True, group="Forget quality (forget)"),
         Column("EM", ("forget.exact_match",), higher_is_better=False, group="Forget quality (forget)"),
-        Column("MIA", ("mia.auc_min_k_pp", "mia.auc_min_k", "mia.auc_loss"), higher_is_better=False, group="Forget quality (forget)"),
+        Column("MIA AUC", ("mia.auc_min_k_pp", "mia.auc_min_k", "mia.auc_loss"), group="Forget quality (forget)"),
         Column("APE", ("forget.ape",), higher_is_better=False, group="Forget quality (forget)"),
         Column("FQ", ("forget_quality",), higher_is_better=True, group="Forget quality (forget)"),
     ]
@@ -120,8 +120,36 @@ def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | No
     t.notes.append(
         "Scores x100. KS log p = log10 p-value of the KS test between this model's and the "
         "retain model's forget truth ratios (0 = indistinguishable from retain). "
-        "MIA = membership-inference AUC on forget vs never-trained identities (Min-K%++ "
-        "by default; 50 = chance). EM, MIA and APE: lower = more forgotten."
+        "MIA AUC = membership-inference AUC on forget vs never-trained identities (Min-K%++ "
+        "by default; 50 = chance is best: an AUC below 50 is reverse detectability, as "
+        "detectable as its mirror above 50; FQ uses 1 - 2|AUC - 0.5|). EM and APE: lower = "
+        "more forgotten. TPR at low FPR and the privacy leak vs the retain model: MIA table."
+    )
+    return t
+
+
+_ATTACKS = (("loss", "LOSS"), ("zlib", "zlib"), ("min_k", "Min-K%"), ("min_k_pp", "Min-K%++"))
+
+
+def mia_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None) -> Table:
+    """Every MIA attack of every final model: AUC, TPR at 1 % / 5 % FPR, privacy leak vs retain."""
+    rows = [e for e in _finals(entries) if e.forget_split == split and e.role != "base"]
+    cols: list[Column] = []
+    for a, name in _ATTACKS:
+        cols += [
+            Column("AUC", (f"mia.auc_{a}",), group=name),
+            Column("TPR@1%", (f"mia.tpr1_{a}",), higher_is_better=False, group=name),
+            Column("TPR@5%", (f"mia.tpr5_{a}",), higher_is_better=False, group=name),
+            Column("leak %", (f"mia.leak_{a}",), group=name),
+        ]
+    t = Table(name=f"mia_{split}", title=f"Membership inference, {split} (forget vs never-seen identities)",
+              columns=cols)
+    for e in _order(rows, methods):
+        t.rows.append((e.label, [_value(e, c) for c in cols]))
+    t.notes.append(
+        "x100. AUC: 50 = chance (best); TPR@x%: forget QA detected while at most x% of never-seen QA "
+        "are flagged (with n never-seen QA, FPRs below 1/n mean FPR 0); leak % = (AUC - AUC_retain) / "
+        "AUC_retain on the same attack (0 = as the retain model, negative = reverse detectability)."
     )
     return t
 

@@ -1,0 +1,35 @@
+"""The version of the metric definitions, written into every evaluation's results.
+
+Results computed under different definitions are not comparable: the results store,
+``fiubench results --compare``, the KS reference check and the pipeline's step cache
+all read this number, so an old and a new number are never silently mixed. Bump it
+(and say what changed below) whenever a metric's *definition* changes; adding a new
+metric does not need a bump.
+
+History
+    1  (unversioned results) truth ratio with the arithmetic mean of the perturbed
+       probabilities; forget-quality MIA term 1 - AUC (one-sided); ``mia.upstream_min_k``
+       a plain mean over k of the mean lowest-k log-probs; ``visual.open_em`` the whole
+       reference sentence after 8 new tokens; similarity judge = whole-sentence cosine.
+    2  truth ratio with the geometric mean (TOFU / FIUBench code) by default, its
+       definition stored with the results and checked by the KS step; MIA term
+       1 - 2|AUC - 0.5| (two-sided) plus TPR at 1 % / 5 % FPR and the privacy leak
+       relative to the retain model; ``mia.upstream_min_k`` = upstream's weighted
+       sum of exp(mean lowest-k log-probs); ``visual.open_em`` scores the attribute
+       span with a generation budget that fits every reference answer; the offline
+       judge scores the private value (keywords), not the sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+METRICS_VERSION = 2
+UNVERSIONED = 1  # results written before the version existed
+
+
+def version_of(results: Mapping[str, Any]) -> int:
+    """The metrics version of a ``results.json`` dict (1 when it predates versioning)."""
+    v = results.get("metrics_version")
+    return UNVERSIONED if v is None else int(v)
