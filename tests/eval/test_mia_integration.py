@@ -72,3 +72,8 @@ def test_mia_auc_fine_tuned_vs_retain_model(tmp_path, dataset_writer):
     r_full_ks = evaluate(full, ds, EvalConfig(**{**cfg.__dict__, "skip": ["judge", "visual", "forget.ape"]}),
                          retain_reference=r_ret)
     assert r_full_ks.metrics["forget.ks_p"] < 1.0
+    # relative to the retain model: a leak, and an MIA term of FQ far below the retain model's
+    for a in ("loss", "min_k", "min_k_pp"):
+        assert r_full_ks.metrics[f"mia.leak_{a}"] > 0.1, a
+        assert r_full_ks.metrics[f"mia.tpr5_{a}"] >= r_full_ks.metrics[f"mia.tpr1_{a}"]
+    assert r_full_ks.metrics["mia.fq_term"] <= 0.1 < r_ret.metrics["mia.fq_term"]

@@ -264,7 +264,9 @@ def evaluate(
         sharded = shard is not None and shard.world > 1
         scores: Any = None
         if not sharded or shard.main:  # an API judge is paid per call: rank 0 asks, once
-            verdicts = judge.score_batch([(r["question"], r["answer"], r["generation"]) for r in judged])
+            verdicts = judge.score_batch(
+                [(r["question"], r["answer"], r["generation"]) for r in judged], [r["keywords"] for r in judged]
+            )
             scores = ([v.score if v.ok else None for v in verdicts], [v.ok for v in verdicts], judge.info())
         if sharded:
             scores = shard.from_main(scores)

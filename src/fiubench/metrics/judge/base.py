@@ -103,9 +103,14 @@ class VerdictCache:
                     continue
 
     @staticmethod
-    def key(backend: str, model: str, question: str, reference: str, prediction: str) -> str:
-        blob = json.dumps([backend, model, PROMPT_VERSION, question, reference, prediction])
-        return hashlib.sha256(blob.encode()).hexdigest()
+    def key(
+        backend: str, model: str, question: str, reference: str, prediction: str,
+        keywords: Sequence[str] | None = None,
+    ) -> str:
+        parts: list[object] = [backend, model, PROMPT_VERSION, question, reference, prediction]
+        if keywords is not None:  # only backends that read keywords (the key of the others is unchanged)
+            parts.append(list(keywords))
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def get(self, key: str) -> JudgeVerdict | None:
         rec = self._mem.get(key)
@@ -132,6 +137,7 @@ class Judge:
 
     backend: str = "?"
     label: str = "judge"
+    uses_keywords = False  # True: the verdict also depends on the sample's keywords
 
     def __init__(self, cfg: JudgeConfig) -> None:
         self.cfg = cfg
@@ -147,17 +153,37 @@ class Judge:
     def _score_batch(self, items: Sequence[tuple[str, str, str]]) -> list[JudgeVerdict]:
         raise NotImplementedError
 
-    def score(self, question: str, reference: str, prediction: str) -> JudgeVerdict:
-        return self.score_batch([(question, reference, prediction)])[0]
+    def _score_with_keywords(
+        self, items: Sequence[tuple[str, str, str]], keywords: Sequence[Sequence[str] | None]
+    ) -> list[JudgeVerdict]:
+        """Backends with ``uses_keywords`` override this; the others ignore keywords."""
+        return self._score_batch(items)
 
-    def score_batch(self, items: Sequence[tuple[str, str, str]]) -> list[JudgeVerdict]:
-        """Score (question, reference, prediction) triples, each with its own question."""
-        keys = [VerdictCache.key(self.backend, self.model_name, *it) for it in items]
+    def score(
+        self, question: str, reference: str, prediction: str, keywords: Sequence[str] | None = None
+    ) -> JudgeVerdict:
+        return self.score_batch([(question, reference, prediction)], None if keywords is None else [keywords])[0]
+
+    def score_batch(
+        self, items: Sequence[tuple[str, str, str]], keywords: Sequence[Sequence[str] | None] | None = None
+    ) -> list[JudgeVerdict]:
+        """Score (question, reference, prediction) triples, each with its own question.
+
+        ``keywords``: per item, the private strings of the reference answer (the dataset's
+        ``keywords``) or None; read only by backends with ``uses_keywords``.
+        """
+        kws: list[Sequence[str] | None] = list(keywords) if keywords is not None else [None] * len(items)
+        if len(kws) != len(items):
+            raise ValueError(f"judge: {len(items)} items but {len(kws)} keyword lists")
+        keys = [
+            VerdictCache.key(self.backend, self.model_name, *it, keywords=kw if self.uses_keywords else None)
+            for it, kw in zip(items, kws, strict=True)
+        ]
         out: list[JudgeVerdict | None] = [self.cache.get(k) for k in keys]
         self.cache_hits += sum(v is not None for v in out)
         todo = [i for i, v in enumerate(out) if v is None]
         if todo:
-            fresh = self._score_batch([items[i] for i in todo])
+            fresh = self._score_with_keywords([items[i] for i in todo], [kws[i] for i in todo])
             self.calls += len(todo)
             for i, v in zip(todo, fresh, strict=True):
                 out[i] = v
