@@ -103,6 +103,8 @@ def summarise(name: str, rows: list, scores: list[float]) -> float:
     print(f"  {'class':12s} {'n':>5s} {'mean':>6s} {'>0.7':>6s} {'<0.3':>6s}")
     for cls in ("right", "right-refmt", "wrong-same", "wrong-para", "refusal", "unrelated"):
         v = by[cls]
+        if not v:
+            continue
         print(f"  {cls:12s} {len(v):5d} {sum(v) / len(v):6.3f} {sum(x > 0.7 for x in v) / len(v):6.3f} "
               f"{sum(x < 0.3 for x in v) / len(v):6.3f}")
     return auc
