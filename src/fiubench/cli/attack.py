@@ -24,15 +24,19 @@ HELP = "attack a model: does it still leak the forget identities? (relearning, q
 def _attack_list() -> str:
     from fiubench.attacks import ATTACKS
 
-    return "; ".join(f"{n}: {cls.summary}" for n, cls in ATTACKS.items())
+    return "\n".join(f"  {n}: {cls.summary}" for n, cls in ATTACKS.items())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = (f"attacks:\n{_attack_list()}\n\nEach reports keyword extraction on the forget identities; "
+                "with --finetuned and --retain,\nan attack under which the fine-tuned model does not leak more "
+                "than the retain model\nis reported as uninformative. See docs/attacks.md.")
     p.add_argument("--model", required=True, help="the model to attack (checkpoint directory, or 'tiny')")
     p.add_argument("--data", required=True, type=Path, help="dataset directory")
     p.add_argument("--forget", default="forget5", help="forget split whose identities are attacked (default forget5)")
     p.add_argument("--attacks", default=None,
-                   help=f"comma-separated attacks (default: all). Attacks: {_attack_list()}")
+                   help="comma-separated attacks (default: all; listed below)")
     p.add_argument("--finetuned", help="the fine-tuned model (baseline: what the attack gets from a model that knows)")
     p.add_argument("--retain", help="the retain model (baseline: what the attack gets from a model that never knew)")
     p.add_argument("--attack-opt", action="append", default=[], metavar="ATTACK.KEY=VALUE",

@@ -69,6 +69,9 @@ def robustness_table(entries: Sequence[Entry], split: str, methods: Sequence[str
                higher_is_better=False, group="extraction under attack")
         for a in attacks
     ]
+    if "relearn" in attacks:  # the recovery ratio per method, for relearning
+        cols.append(Column("relearn recovery", ("attack.relearn.recovery",), higher_is_better=False,
+                           group="extraction under attack"))
     cols += [
         Column("worst", ("attack.worst",), higher_is_better=False, group="worst case"),
         Column("strongest attack", (), group="worst case"),
