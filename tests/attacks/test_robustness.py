@@ -57,7 +57,8 @@ def test_robust_fq_raises_em_and_ape_to_the_worst_case():
     cfg = AggregateConfig()
     metrics = {"forget.ks_p": 0.5, "forget.exact_match": 0.1, "forget.ape": 0.3, "mia.auc_min_k_pp": 0.5,
                "retain.rouge_l": 1, "retain.judge": 1, "retain.truth_ratio": 1, "visual.acc": 1}
-    by_hand = 0.5 * 0.5 + 0.15 * (1 - 0.4) + 0.2 * (1 - 0.5) + 0.15 * (1 - 0.4)
+    # MIA term two-sided (metrics version 2): 1 - 2|0.5 - 0.5| = 1
+    by_hand = 0.5 * 0.5 + 0.15 * (1 - 0.4) + 0.2 * (1 - 2 * abs(0.5 - 0.5)) + 0.15 * (1 - 0.4)
     assert robust_forget_quality(metrics, 0.4, cfg) == pytest.approx(by_hand)
     plain = aggregates(metrics, cfg)["forget_quality"]
     assert robust_forget_quality(metrics, 0.05, cfg) == pytest.approx(plain)  # weaker than EM/APE: no change
