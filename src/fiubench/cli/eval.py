@@ -62,6 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offload-folder", type=Path, help="with --device-map: where weights that fit nowhere go")
     p.add_argument("--quantization", choices=["4bit", "8bit"],
                    help="load the weights in 4-bit (NF4) or 8-bit with bitsandbytes (CUDA GPU only)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="load .bin/.pt (pickle) weights; default: safetensors only (only for files you trust)")
 
 
 def _file_config(path: Path | None) -> dict[str, Any]:
@@ -127,7 +129,7 @@ def model_config(args: argparse.Namespace) -> Any:
         name_or_path=str(args.model), device=args.device, trust_remote_code=args.trust_remote_code,
         dtype=args.dtype or "float32", device_map=args.device_map, max_memory=max_memory,
         offload_folder=None if args.offload_folder is None else str(args.offload_folder),
-        quantization=args.quantization,
+        quantization=args.quantization, allow_pickle=args.allow_pickle,
     )
     try:
         cfg.validate()

@@ -81,19 +81,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     module = importlib.import_module(commands[args.command][0])
+    from fiubench.utils.secrets import scrub
+
     try:
         return int(module.run(args) or 0)
     except FiubenchError as e:
-        print(f"fiubench {args.command}: error: {e}", file=sys.stderr)
+        print(scrub(f"fiubench {args.command}: error: {e}"), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("fiubench: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # `fiubench results | head`: the reader went away; not an error of ours. Point
         # stdout at devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as e:  # noqa: BLE001 - disk full is the user's to fix; a bug keeps its traceback
+        full = disk_full(e)
+        if full is not None:
+            print(scrub(f"fiubench {args.command}: error: no space left on device{full}. Nothing was "
+                        "half-written: free some space and rerun the same command (finished steps are "
+                        "kept and a killed step resumes)."), file=sys.stderr)
+            return 2
+        import traceback
+
+        # Secrets echoed by a library (an HTTP 401 body) never reach the terminal or a log.
+        print(scrub("".join(traceback.format_exception(e))), file=sys.stderr, end="")
+        return 1
+    except KeyboardInterrupt:
+        print("fiubench: interrupted", file=sys.stderr)
+        return 130
+
+
+def disk_full(e: BaseException) -> str | None:
+    """" while writing PATH" when ``e`` (or what caused it) is a full disk or quota; else None."""
+    import errno
+
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f" while writing {cur.filename}" if cur.filename else ""
+        text = str(cur)
+        if "No space left on device" in text or "disk is full" in text or "StorageFull" in text:
+            return ""
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
                  [--jobs N] [--executor local|ray [--address auto|HOST:PORT]] [--retries K]
 
 Default: the `tiny` preset into ./runs/<name>. Rerunning skips finished steps; a
-killed run continues where it stopped; a changed config redoes what it changes.
+killed run continues where it stopped; a changed config or dataset redoes what it
+changes; `--overwrite` starts over in place. One run per directory at a time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=None, metavar="K",
                    help="retry a failed step up to K times before reporting it with its log "
                         "(default: 2 with --executor ray or --jobs > 1, else 0)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in place: delete every step and result of --out first")
 
 
 def run(args: argparse.Namespace, cfg: Any = None) -> int:
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace, cfg: Any = None) -> int:
     retries = args.retries if args.retries is not None else (2 if workers else 0)
     executor = make_executor(args.executor, jobs=args.jobs, address=args.address)
     try:
-        result = run_pipeline(cfg, out, report=not args.no_report, executor=executor, retries=retries)
+        result = run_pipeline(cfg, out, report=not args.no_report, executor=executor, retries=retries,
+                              overwrite=args.overwrite)
     except StepFailed as e:
         import sys
 

@@ -97,24 +97,34 @@ def _parse_qa(obj: Any, where: str) -> QA:
     )
 
 
-def resolve_image(root: Path, image_path: str) -> Path | None:
-    """The existing file ``image_path`` names: relative to ``root``, then to its parent.
+class ImageOutside(DataError):
+    """An image path that leaves the dataset folder."""
 
-    The release's paths ("./dataset/SFHQ/x.jpg") are relative to the folder above a
-    folder named ``dataset``; they are also tried relative to ``root`` without that
-    leading component, so a download into any folder loads.
-    """
+
+def resolve_image(root: Path, image_path: str) -> Path | None:
+    """The existing file ``image_path`` names: relative to ``root``, then to its parent
+    (the official release's "./dataset/SFHQ/x.jpg"). The file itself (symlinks
+    followed) must lie inside the dataset folder ``root``: a dataset cannot make us
+    read ``/etc/...`` or ``../../secret``. Raises :class:`ImageOutside` otherwise."""
     p = Path(image_path)
-    if p.is_absolute():
-        return p if p.is_file() else None
+    if p.is_absolute() or image_path.startswith("~"):
+        raise ImageOutside(f"image path {image_path!r} is absolute; image paths are relative to the dataset folder")
+    real_root = root.resolve()
+    outside = None
     cands = [root / p, root.parent / p]
     parts = [x for x in p.parts if x != "."]
-    if len(parts) > 1 and parts[0] == "dataset":
+    if len(parts) > 1 and parts[0] == "dataset":  # the release, downloaded into any folder
         cands.append(root.joinpath(*parts[1:]))
     for c in cands:
         cand = c.resolve()
-        if cand.is_file():
-            return cand
+        if not cand.is_file():
+            continue
+        if not cand.is_relative_to(real_root):
+            outside = cand
+            continue
+        return cand
+    if outside is not None:
+        raise ImageOutside(f"image path {image_path!r} leads to {outside}, outside the dataset folder {real_root}")
     return None
 
 
@@ -148,7 +158,10 @@ def load_dataset(path: str | Path, max_identities: int | None = None) -> FIUData
             raise DataError(f"{where}: field 'qa_list' must be a non-empty list")
         if not isinstance(obj["image_path"], str):
             raise DataError(f"{where}: field 'image_path' must be a string")
-        image = resolve_image(root, obj["image_path"])
+        try:
+            image = resolve_image(root, obj["image_path"])
+        except ImageOutside as e:
+            raise DataError(f"{where}: field 'image_path': {e}") from None
         if image is None:
             raise DataError(
                 f"{where}: field 'image_path': image {obj['image_path']!r} not found "
@@ -162,6 +175,7 @@ def load_dataset(path: str | Path, max_identities: int | None = None) -> FIUData
         lines[uid] = n
     if not identities:
         raise DataError(f"{full}: no identities")
+    _check_qa_counts(root, full, identities, lines)
 
     splits = _load_splits(root / "split.json", identities, truncated=max_identities is not None)
     refusals, icd, warnings = _load_prompts(root / "prompt.json")
@@ -181,6 +195,30 @@ def load_dataset(path: str | Path, max_identities: int | None = None) -> FIUData
     visual = _load_visual(root, identities, max_identities is not None)
     return FIUDataset(root=root, identities=identities, splits=splits, refusals=refusals, visual_qa=visual,
                       icd_prompts=icd, warnings=warnings)
+
+
+def _check_qa_counts(root: Path, full: Path, identities: dict[str, Identity], lines: dict[str, int]) -> None:
+    """Every identity has the same number of QA (20 in the release; a dataset we built
+    says how many in build.json). A short identity would silently weigh less in every
+    per-identity mean and shift the forget/retain balance."""
+    from collections import Counter
+
+    expected = None
+    build = root / "build.json"
+    if build.is_file():
+        try:
+            expected = int(json.loads(build.read_text(encoding="utf-8"))["config"]["qa_per_identity"])
+        except (ValueError, KeyError, TypeError):
+            expected = None
+    counts = Counter(len(p.qa_list) for p in identities.values())
+    if expected is None:
+        expected = counts.most_common(1)[0][0]
+    for uid, p in identities.items():
+        if len(p.qa_list) != expected:
+            raise DataError(
+                f"{full} line {lines[uid]}: field 'qa_list': identity {uid!r} has {len(p.qa_list)} QA, "
+                f"expected {expected} like {'build.json says' if build.is_file() else 'the other identities'}"
+            )
 
 
 def _load_splits(path: Path, identities: dict[str, Identity], truncated: bool) -> dict[str, list[str]]:

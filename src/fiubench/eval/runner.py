@@ -267,12 +267,15 @@ def evaluate(
             verdicts = judge.score_batch(
                 [(r["question"], r["answer"], r["generation"]) for r in judged], [r["keywords"] for r in judged]
             )
-            scores = ([v.score if v.ok else None for v in verdicts], [v.ok for v in verdicts], judge.info())
+            scores = ([v.score if v.ok else None for v in verdicts], [v.ok for v in verdicts], judge.info(),
+                      [v.raw[:200] for v in verdicts])
         if sharded:
             scores = shard.from_main(scores)
-        for r, score, ok in zip(judged, scores[0], scores[1], strict=True):
+        for i, (r, score, ok) in enumerate(zip(judged, scores[0], scores[1], strict=True)):
             r["judge"] = score
             r["judge_ok"] = ok
+            if not ok and len(scores) > 3:
+                r["judge_raw"] = scores[3][i]
         judge_info = scores[2]
 
     metrics = compute_metrics(
@@ -280,7 +283,15 @@ def evaluate(
         metrics_version=METRICS_VERSION, reference=reference, self_reference=self_reference,
         calibration=self_reference,
     )
-    agg = aggregates(metrics, cfg.aggregate, cfg.skip)
+    reasons = {}
+    if judge is not None and judge_info.get("malformed"):
+        n = sum(1 for r in records if "judge_ok" in r)
+        bad = sum(1 for r in records if r.get("judge_ok") is False)
+        first = next((r.get("judge_raw", "") for r in records if r.get("judge_ok") is False), "")
+        for side in ("retain.judge", "forget.judge"):
+            reasons[side] = (f"{bad} of {n} judge replies were malformed ({judge.label}; e.g. {first[:80]!r}): "
+                             "check judge.model / judge.base_url")
+    agg = aggregates(metrics, cfg.aggregate, cfg.skip, reasons)
     metrics["model_utility"] = agg["model_utility"]
     metrics["forget_quality"] = agg["forget_quality"]
     metrics["mia.fq_term"] = agg["components"]["forget_quality"]["mia"]

@@ -54,7 +54,26 @@ class MethodContext(Protocol):
 
 @dataclass
 class MethodOptions:
-    """Options shared by every method. Subclasses add their own fields."""
+    """Options shared by every method. Subclasses add their own fields.
+
+    Loss weights (``*_weight``) must be finite and >= 0 (0 switches a term off);
+    temperatures ``beta`` finite and > 0. Checked before any weights load."""
+
+    def validate(self, where: str = "method options") -> None:
+        import math
+
+        from fiubench.errors import ConfigError
+
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, float):
+                continue
+            if not math.isfinite(v):
+                raise ConfigError(f"{where}.{f.name}: must be a finite number, got {v}")
+            if f.name.endswith("_weight") and v < 0:
+                raise ConfigError(f"{where}.{f.name}: a loss weight must be a finite number >= 0, got {v}")
+            if f.name == "beta" and not v > 0:
+                raise ConfigError(f"{where}.beta: must be a finite number > 0, got {v}")
 
 
 class UnlearningMethod:

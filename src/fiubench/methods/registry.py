@@ -37,7 +37,7 @@ def parse_option_value(text: str) -> Any:
     return text
 
 
-def build_method(name: str, options: Mapping[str, Any] | None = None) -> UnlearningMethod:
+def build_method(name: str, options: Mapping[str, Any] | None = None, where: str | None = None) -> UnlearningMethod:
     """Instantiate method ``name`` with ``options`` bound to its Options dataclass.
 
     Unknown names and unknown option keys raise with a did-you-mean suggestion; a
@@ -49,7 +49,7 @@ def build_method(name: str, options: Mapping[str, Any] | None = None) -> Unlearn
     if name.lower() in BROKEN and name.lower() not in METHODS:
         raise FiubenchError(BROKEN[name.lower()])
     cls = METHODS.get(name.lower())
-    opts = from_dict(cls.Options, dict(options or {}), where=f"method {cls.name} options")
+    opts = from_dict(cls.Options, dict(options or {}), where=where or f"method {cls.name} options")
     return cls(opts)
 
 

@@ -100,9 +100,9 @@ def mia_term(auc: float, mode: str = "two_sided") -> float:
     raise ConfigError(f"mia_norm: unknown {mode!r} (two_sided or one_sided)")
 
 
-def _missing(name: str) -> ConfigError:
+def _missing(name: str, reasons: Mapping[str, str] | None = None) -> ConfigError:
     hint = next((g for g, names in SKIP_GROUPS.items() if name in names), name)
-    why = {
+    why = (reasons or {}).get(name) or {
         "forget.ks_p": "no retain-model reference (pass --retain-eval RETAIN_RESULT_DIR)",
         "retain.judge": "the judge was not run (--judge none)",
         "visual.acc": "the dataset has no yes/no visual questions",
@@ -112,8 +112,12 @@ def _missing(name: str) -> ConfigError:
     return ConfigError(f"headline metric {name} cannot be computed: {why}. Skip it explicitly with --skip {hint} (skip=[{hint!r}]).")
 
 
-def aggregates(metrics: Mapping[str, float | None], cfg: AggregateConfig, skip: Iterable[str] = ()) -> dict[str, Any]:
-    """Model utility and forget quality from flat metrics; see the module docstring."""
+def aggregates(metrics: Mapping[str, float | None], cfg: AggregateConfig, skip: Iterable[str] = (),
+               reasons: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Model utility and forget quality from flat metrics; see the module docstring.
+
+    ``reasons``: why a metric is missing, when the caller knows better than "not run"
+    (e.g. every judge reply was malformed)."""
     skipped = expand_skip(skip)
     dropped: list[str] = []
 
@@ -123,7 +127,7 @@ def aggregates(metrics: Mapping[str, float | None], cfg: AggregateConfig, skip: 
             dropped.append(name)
             return None
         if v is None or (isinstance(v, float) and math.isnan(v)):
-            raise _missing(name)
+            raise _missing(name, reasons)
         return float(v)
 
     mu_parts = {n: take(n) for n in cfg.mu_metrics}

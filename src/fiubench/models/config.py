@@ -35,15 +35,15 @@ class TuningScope:
     lora_dropout: float = 0.05
     lora_targets: list[str] | None = None  # None -> the family's defaults (language model only)
 
-    def validate(self) -> None:
+    def validate(self, where: str = "model.scope") -> None:
         if not (self.vision or self.projector or self.language):
-            raise ConfigError("model.scope: nothing to train (vision, projector and language are all false)")
+            raise ConfigError(f"{where}: nothing to train (vision, projector and language are all false)")
         if self.lora_r < 1:
-            raise ConfigError(f"model.scope.lora_r: must be >= 1, got {self.lora_r}")
+            raise ConfigError(f"{where}.lora_r: must be >= 1, got {self.lora_r}")
         if not 0.0 <= self.lora_dropout < 1.0:
-            raise ConfigError(f"model.scope.lora_dropout: must be in [0, 1), got {self.lora_dropout}")
+            raise ConfigError(f"{where}.lora_dropout: must be in [0, 1), got {self.lora_dropout}")
         if self.lora_targets is not None and not self.lora_targets:
-            raise ConfigError("model.scope.lora_targets: empty list (use null for the family's defaults)")
+            raise ConfigError(f"{where}.lora_targets: empty list (use null for the family's defaults)")
 
 
 @dataclass
@@ -62,6 +62,9 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     attn_implementation: str | None = None  # None -> "sdpa" when supported, else "eager"
     trust_remote_code: bool = False
+    # Weights are read from safetensors only; True also loads pickle files (.bin/.pt),
+    # which can run code when unpickled: only for files you trust.
+    allow_pickle: bool = False
     device: str | None = None  # None -> cuda if available else cpu
     # Big models (see docs/scale.md). device_map: spread the weights over the GPUs (and
     # CPU / disk when they do not fit): auto|balanced|balanced_low_0|sequential or an

@@ -126,15 +126,36 @@ def _load_plain(cfg: ModelConfig, source: Path | str, fam: FamilySpec) -> torch.
     # One checkpoint per few steps gets loaded by evaluation: no per-load progress bars.
     transformers.utils.logging.disable_progress_bar()
     cls = getattr(transformers, fam.model_class)
+    if isinstance(source, Path):
+        refuse_pickle(source, cfg.allow_pickle, "model.name_or_path")
     try:
         model = cls.from_pretrained(
             str(source), dtype=DTYPES[cfg.dtype], attn_implementation=_attn(cfg, cls),
-            trust_remote_code=cfg.trust_remote_code, use_safetensors=True,
+            trust_remote_code=cfg.trust_remote_code, use_safetensors=None if cfg.allow_pickle else True,
             **placement_kwargs(cfg, [*fam.projector_prefixes, "lm_head"]),
         )
     except OSError as e:
         raise ConfigError(f"model.name_or_path: could not load {fam.model_class} weights from {source}: {e}") from e
     return model
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def refuse_pickle(directory: Path, allow: bool, option: str, flag: str = "--allow-pickle",
+                  stem: str = "") -> None:
+    """Safetensors only: a checkpoint directory that holds pickle weights (whose name
+    starts with ``stem``, e.g. "adapter_model") and no safetensors of that name is
+    refused unless the user allowed pickle explicitly."""
+    if allow or not directory.is_dir() or any(directory.glob(f"{stem}*.safetensors")):
+        return
+    pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES and p.name.startswith(stem))
+    if pickles:
+        raise ConfigError(
+            f"{option}: {directory} holds pickle weights ({', '.join(pickles[:3])}) and no .safetensors; "
+            f"fiubench loads safetensors only (unpickling can run code). Convert them to safetensors, or "
+            f"pass {flag} (model.allow_pickle: true) if you trust the file"
+        )
 
 
 def load_vlm(cfg: ModelConfig) -> VLM:
@@ -180,6 +201,8 @@ def _load_lora_checkpoint(cfg: ModelConfig, source: Path, meta: dict[str, Any]) 
             f"model.name_or_path: {source} is a LoRA adapter of {base}, whose weights have changed since "
             "it was trained (fingerprint mismatch); load it on the exact base it was trained on"
         )
+    # adapter_model.bin would be unpickled by PEFT: refused unless allowed
+    refuse_pickle(source, cfg.allow_pickle, "model.name_or_path", stem="adapter_model")
     model = _load_plain(base_cfg, base_source, fam)
     model = PeftModel.from_pretrained(model, str(source), is_trainable=cfg.scope.lora)
     extra_file = source / EXTRA_TRAINABLE_FILE

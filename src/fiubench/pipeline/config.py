@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -215,10 +216,7 @@ class RunConfig:
                 raise ConfigError(
                     f"run.unlearn.method_options: unknown method {m!r}.{did_you_mean(m, known)}"
                 )
-            try:
-                build_method(m, opts)
-            except ConfigError as e:
-                raise ConfigError(f"run.unlearn.method_options.{m}: {e}") from None
+            build_method(m, opts, where=f"run.unlearn.method_options.{m}")
         if not self.forget_splits:
             raise ConfigError("run.forget_splits: empty")
         available = list(FORGET_SPLITS) if self.dataset is not None else [
@@ -240,17 +238,20 @@ class RunConfig:
                 dataclasses.replace(self.model, scope=scope).check_trainable(where)
         self.learn.train.validate("run.learn.train")
         self.unlearn.train.validate("run.unlearn.train")
-        self.unlearn.scope.validate()
+        self.unlearn.scope.validate("run.unlearn.scope")
+        if self.unlearn.loss_threshold is not None and not math.isfinite(self.unlearn.loss_threshold):
+            raise ConfigError(f"run.unlearn.loss_threshold: must be a finite number or null, got {self.unlearn.loss_threshold}")
         if self.unlearn.reference not in ("auto", "copy"):
             raise ConfigError(f"run.unlearn.reference: must be 'auto' or 'copy', got {self.unlearn.reference!r}")
         if self.checkpoint_eval:
             self.checkpoint_eval_config(self.forget_splits[0])
         for name in ("learn_lr", "unlearn_lr"):
             for v in getattr(self.sweep, name):
-                if not v > 0:
-                    raise ConfigError(f"run.sweep.{name}: learning rates must be > 0, got {v}")
-        for s in (*self.sweep.learn_scope, *self.sweep.unlearn_scope):
-            s.validate()
+                if not (math.isfinite(v) and v > 0):
+                    raise ConfigError(f"run.sweep.{name}: learning rates must be finite numbers > 0, got {v}")
+        for name in ("learn_scope", "unlearn_scope"):
+            for i, s in enumerate(getattr(self.sweep, name)):
+                s.validate(f"run.sweep.{name}[{i}]")
         self.resources.validate()
         self.attacks.validate()
         self.search.check(self.methods, self.sweep.unlearn_lr)

@@ -36,7 +36,8 @@ from fiubench.pipeline.graph import Executor, Resources, Scheduler, Step
 from fiubench.report.store import ResultsStore
 from fiubench.utils.config import to_dict
 from fiubench.utils.io import atomic_write_json, atomic_write_text
-from fiubench.utils.provenance import config_hash, file_sha256, provenance
+from fiubench.utils.faults import kill_point
+from fiubench.utils.provenance import config_hash, provenance
 
 DB_NAME = "results.sqlite"
 
@@ -46,11 +47,9 @@ def config_yaml(cfg: RunConfig) -> str:
 
     # Complete: reloaded with `base: null`, not layered on a preset (whose dict-valued keys,
     # e.g. attacks.options, would otherwise merge back in).
-    d = {"base": None, **to_dict(cfg)}
-    for section in (d.get("eval") or {}, d.get("checkpoint_eval") or {}):
-        judge = section.get("judge") or {}
-        if judge.get("api_key"):
-            judge["api_key"] = "<redacted>"  # never print or write secrets
+    from fiubench.utils.secrets import redact
+
+    d = redact({"base": None, **to_dict(cfg)})  # never print or write secrets
     return yaml.safe_dump(d, sort_keys=False, allow_unicode=True)
 
 
@@ -60,9 +59,12 @@ class Pipeline:
     step's first failure."""
 
     def __init__(self, cfg: RunConfig, out: str | Path, log: Callable[[str], None] | None = None, *,
-                 executor: Executor | None = None, retries: int = 0) -> None:
+                 executor: Executor | None = None, retries: int = 0, overwrite: bool = False) -> None:
         self.cfg = cfg
         self.out = Path(out)
+        self.overwrite = overwrite
+        self.inputs: Any = None  # DatasetInputs: content keys of what each step reads
+        self._db: ResultsStore | None = None  # written as evaluations finish
         self._t0 = time.perf_counter()
         self._log = log or (lambda m: print(m, file=sys.stderr, flush=True))
         # absolute: workers (other processes, other nodes) find the steps at the same path
@@ -78,8 +80,10 @@ class Pipeline:
         }
 
     def log(self, msg: str) -> None:
+        from fiubench.utils.secrets import scrub
+
         dt = time.perf_counter() - self._t0
-        self._log(f"[fiubench run {int(dt) // 60:02d}:{int(dt) % 60:02d}] {msg}")
+        self._log(scrub(f"[fiubench run {int(dt) // 60:02d}:{int(dt) % 60:02d}] {msg}"))
 
     # --------------------------------------------------------------------- steps
     def resources(self, kind: str) -> Resources:
@@ -87,16 +91,25 @@ class Pipeline:
         return step_resources(self.cfg, kind)
 
     def data_step(self) -> tuple[Path, str, Step | None]:
-        """The dataset directory, its key (a content hash for an external dataset) and
-        the step that builds it (None for an external dataset)."""
+        """The dataset directory, its key and the step that builds it (None for an
+        external dataset). No path is part of a key: each step's key covers the
+        content of the dataset files and images it reads (``_data_key``)."""
         cfg = self.cfg
         if cfg.dataset is not None:
-            root = Path(cfg.dataset).resolve()
-            files = {n: file_sha256(root / n) for n in ("full.json", "split.json") if (root / n).is_file()}
-            return root, config_hash({"dataset": str(root), "files": files}), None
+            return Path(cfg.dataset).resolve(), "external", None
         step = Step("data", cfg.data, functools.partial(_build_data, cfg.data), seed=cfg.data.seed,
                     resources=self.resources("data"))
         return self.cache.path(step.name, step.key) / "dataset", step.key, step
+
+    def _data_key(self, kind: str, split: str, fallback: str) -> str:
+        """Content key of the dataset files and images a step of ``kind`` reads."""
+        if self.inputs is None:
+            return fallback
+        if kind == "learn":
+            return self.inputs.learn(split)
+        if kind == "unlearn":
+            return self.inputs.unlearn(split, self.cfg.unlearn.retain)
+        return self.inputs.evaluate([split, self.cfg.eval.retain_split, self.cfg.eval.holdout_split])
 
     def dataset(self, root: Path) -> Any:
         return load_dataset_cached(root)
@@ -140,8 +153,8 @@ class Pipeline:
         name = _name(f"learn/{role}", variant.learn_label)
         fn = functools.partial(_learn, data=data, model=model, split=split, train=train,
                                visual_replay=cfg.learn.visual_replay)
-        return Step(name, step_cfg, fn, inputs={"data": data_key}, deps=deps, seed=train.seed,
-                    resources=self.resources("learn"))
+        return Step(name, step_cfg, fn, inputs={"data": self._data_key("learn", split, data_key)}, deps=deps,
+                    seed=train.seed, resources=self.resources("learn"))
 
     def eval_step(
         self, label: str, model_dir: Path | str, model_key: str, split: str, data: Path, data_key: str,
@@ -150,7 +163,10 @@ class Pipeline:
     ) -> Step:
         cfg = self.cfg
         ecfg = eval_config or (cfg.checkpoint_eval_config(split) if checkpoint else cfg.eval_config(split))
-        inputs = {"data": data_key, "model": model_key}
+        if ecfg.judge.cache is None:  # verdicts on disk: a resumed evaluation asks no judge twice
+            ecfg = dataclasses.replace(ecfg, judge=dataclasses.replace(
+                ecfg.judge, cache=self.out.resolve() / "cache" / "judge_verdicts.jsonl"))
+        inputs = {"data": self._data_key("eval", split, data_key), "model": model_key}
         if reference is not None:
             inputs["reference"] = reference.key
         ref = None if reference is None else self.cache.path(reference.name, reference.key) / "eval"
@@ -158,8 +174,10 @@ class Pipeline:
         fn = functools.partial(_evaluate, model_dir=model_dir, data=data, ecfg=ecfg, reference=ref,
                                overrides=overrides)
         all_deps = [*deps, *([reference] if reference is not None else [])]
+        then = None if not store else functools.partial(self._store_now, store=store)
         return Step(_name("eval/" + label, split), _eval_key_config(ecfg), fn, inputs=inputs, deps=all_deps,
-                    seed=ecfg.seed, resources=self.resources("eval"), meta={"store": store} if store else {})
+                    seed=ecfg.seed, resources=self.resources("eval"), meta={"store": store} if store else {},
+                    then=then)
 
     def unlearn_step(self, method: str, split: str, variant: Variant, ft: Step, data: Path,
                      data_key: str, deps: Sequence[Step] = (), setting: Any = None, name: str | None = None) -> Step:
@@ -192,7 +210,8 @@ class Pipeline:
                                retain=u.retain, early_stop=u.early_stop, loss_threshold=u.loss_threshold,
                                train=train, reference=u.reference)
         name = name or _name(f"unlearn/{method}/{split}", variant.label)
-        return Step(name, step_cfg, fn, inputs={"data": data_key, "finetuned": ft.key}, deps=[ft, *deps],
+        inputs = {"data": self._data_key("unlearn", split, data_key), "finetuned": ft.key}
+        return Step(name, step_cfg, fn, inputs=inputs, deps=[ft, *deps],
                     seed=train.seed, resources=self.resources("unlearn"))
 
     def checkpoint_evals(self, u: StepResult, unlearn: Step, method: str, split: str, variant: Variant,
@@ -355,10 +374,52 @@ class Pipeline:
 
     # ------------------------------------------------------------------ the run
     def run(self, *, report: bool = True) -> Path:
-        """Run (or resume) everything; returns the report's index.html (or the database)."""
-        cfg = self.cfg
+        """Run (or resume) everything; returns the report's index.html (or the database).
+
+        One process per run directory (a lock naming the holder's pid). Inputs are
+        checked before anything is written: a rejected config or dataset leaves nothing
+        behind in a fresh ``--out``.
+        """
+        from fiubench.utils.lock import RunLock
+
         load_dataset_cached.cache_clear()  # a dataset directory may have changed since the last run
-        self.out.mkdir(parents=True, exist_ok=True)
+        fresh = not self.out.exists() or not any(self.out.iterdir())
+        try:
+            with RunLock(self.out) as lock:
+                if self.overwrite and not fresh:
+                    self.log(f"--overwrite: starting over in {self.out}")
+                    _clear(self.out, keep=lock.path)
+                    fresh = True
+                return self._run(report, lock, fresh)
+        finally:
+            self.scheduler.close()
+
+    def _prepare(self, lock: Any, fresh: bool) -> tuple[Path, str, Step | None]:
+        """The dataset (built, checked, its content keys); a rejected input leaves nothing."""
+        from fiubench.errors import FiubenchError
+        from fiubench.pipeline.inputs import DatasetInputs, default_hash_cache
+
+        try:
+            data, data_key, data_step = self.data_step()
+            if data_step is not None:
+                # first, alone: every split the run needs is checked before anything trains
+                self.scheduler.run([data_step])
+            self.check_dataset(data)
+            hashes = default_hash_cache(self.out)
+            self.inputs = DatasetInputs(data, self.dataset(data), hashes)
+            hashes.save()
+        except FiubenchError:
+            if fresh:
+                lock.release()
+                import shutil
+
+                shutil.rmtree(self.out, ignore_errors=True)
+            raise
+        return data, data_key, data_step
+
+    def _run(self, report: bool, lock: Any, fresh: bool) -> Path:
+        cfg = self.cfg
+        data, data_key, data_step = self._prepare(lock, fresh)
         atomic_write_text(self.out / "run_config.yaml", config_yaml(cfg))
         atomic_write_json(self.out / "provenance.json", provenance(cfg, cfg.learn.train.seed))
         variants = cfg.variants()
@@ -366,30 +427,28 @@ class Pipeline:
             f"{len(cfg.methods)} method(s) x {len(cfg.forget_splits)} forget split(s) x {len(variants)} "
             f"variant(s) -> {self.out}"
         )
+        # Written as evaluations finish (so `fiubench report` on a stopped run shows what
+        # there is, and marks the rest incomplete), then rebuilt in the sequential order.
+        self._db = ResultsStore(self.out / DB_NAME)
         try:
-            data, data_key, data_step = self.data_step()
-            if data_step is not None:
-                # first, alone: every split the run needs is checked before anything trains
-                self.scheduler.run([data_step])
-            self.check_dataset(data)
+            self._db.delete_run(self.run_name)  # rebuilt from the (cached) evaluations: never stale
+            self._db.set_plan(self.run_name, self.planned_models())
             if cfg.search.active:
                 from fiubench.pipeline.selection import SearchPhase
 
                 phase = SearchPhase(self, data, data_key, data_step)
                 self.selections = phase.select(self.scheduler.run(phase.steps()))
             done = self.scheduler.run(self.plan(data, data_key, data_step))
-        finally:
-            self.scheduler.close()
-        # the driver alone writes the store, in the sequential run's order whatever ran first
-        store = ResultsStore(self.out / DB_NAME)
-        store.delete_run(self.run_name)  # rebuilt from the (cached) evaluations: never stale
-        try:
+            store = self._db
+            store.delete_run(self.run_name)
+            store.set_plan(self.run_name, self.planned_models())
             for step, res in sorted(done.items(), key=lambda kv: self.scheduler.order_of(kv[0])):
                 if step.meta.get("store"):
                     self._store(store, res, **step.meta["store"])
             self._store_attacks(store, done)
         finally:
-            store.close()
+            self._db.close()
+            self._db = None
         from fiubench.pipeline.selection import SELECTION_FILE, write_selection
 
         if cfg.search.active:
@@ -407,6 +466,29 @@ class Pipeline:
         ran = sum(r.ran for r in self.cache.results)
         self.log(f"finished: {ran} step(s) run, {len(self.cache.results) - ran} cached")
         return index
+
+    def planned_models(self) -> list[dict[str, Any]]:
+        """Every model this run evaluates as final (the report marks missing ones incomplete)."""
+        cfg = self.cfg
+        out: list[dict[str, Any]] = []
+        learn_labels = list(dict.fromkeys(v.learn_label for v in cfg.variants()))
+        for split in cfg.forget_splits:
+            for label in learn_labels:
+                for role in ("retain", "finetuned"):
+                    out.append({"model": role, "role": role, "method": None, "forget_split": split, "variant": label})
+            if cfg.evaluate_base:
+                out.append({"model": "base", "role": "base", "method": None, "forget_split": split, "variant": ""})
+            for v in cfg.variants():
+                for method in cfg.methods:
+                    out.append({"model": _name(f"{method}/{split}", v.label), "role": "unlearned", "method": method,
+                                "forget_split": split, "variant": v.label})
+        return out
+
+    def _store_now(self, res: StepResult, *, store: dict[str, Any]) -> list[Step]:
+        """``then`` of an evaluation: its rows go to the store as soon as it finished."""
+        if self._db is not None:
+            self._store(self._db, res, **store)
+        return []
 
     def _store(self, store: ResultsStore, res: StepResult, *, model: str, role: str, split: str, variant: str,
                method: str | None = None, step: int = 0, final: bool = False) -> None:
@@ -440,7 +522,8 @@ def _build_data(data_cfg: Any, d: Path) -> dict:
     from fiubench.data.build import build_dataset
 
     build_dataset(data_cfg, d / "dataset", overwrite=True)
-    return {"dataset": str(d / "dataset")}
+    kill_point("data")
+    return {"dataset": "dataset"}  # relative to the step directory: the run directory may move
 
 
 def _learn(d: Path, *, data: Path, model: Any, split: str, train: Any, visual_replay: int) -> dict:
@@ -448,7 +531,7 @@ def _learn(d: Path, *, data: Path, model: Any, split: str, train: Any, visual_re
 
     run_dir = learn(LearnConfig(data=data, out=d / "run", model=model, split=split, train=train,
                                 visual_replay=visual_replay))
-    return {"model": str(run_dir / "model")}
+    return {"model": str((run_dir / "model").relative_to(d))}
 
 
 def _evaluate(d: Path, *, model_dir: Path | str, data: Path, ecfg: Any, reference: Path | None,
@@ -468,7 +551,7 @@ def _unlearn(d: Path, *, model: Any, data: Path, method: str, options: dict[str,
         model=model, data=data, out=d / "run", method=method, method_options=options, forget=split,
         retain=retain, early_stop=early_stop, loss_threshold=loss_threshold, train=train, reference=reference,
     ))
-    return {"run": str(run_dir)}
+    return {"run": str(run_dir.relative_to(d))}
 
 
 def _attack(d: Path, *, attack: str, options: dict[str, Any], model_dir: Path, data: Path,
@@ -533,14 +616,28 @@ def _eval_key_config(cfg: Any) -> dict[str, Any]:
     # A new metric definition changes every evaluation's key: old evaluations rerun.
     d["metrics_version"] = METRICS_VERSION
     judge = d.get("judge") or {}
-    judge.pop("api_key", None)  # never hashed into a directory listing nor written
-    judge.pop("cache", None)
+    for k in ("api_key", "api_key_env", "cache"):  # secrets and where things live: not in any key
+        judge.pop(k, None)
     return d
+
+
+def _clear(out: Path, keep: Path) -> None:
+    """Remove everything in ``out`` but ``keep`` (the lock we hold)."""
+    import shutil
+
+    for p in out.iterdir():
+        if p == keep:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 def run_pipeline(cfg: RunConfig, out: str | Path, *, report: bool = True,
                  log: Callable[[str], None] | None = None, executor: Executor | None = None,
-                 retries: int = 0) -> Path:
+                 retries: int = 0, overwrite: bool = False) -> Path:
     """Run (or resume) the benchmark described by ``cfg`` in ``out`` (see
-    :mod:`fiubench.pipeline.graph` for ``executor`` and ``retries``)."""
-    return Pipeline(cfg, out, log, executor=executor, retries=retries).run(report=report)
+    :mod:`fiubench.pipeline.graph` for ``executor`` and ``retries``; ``overwrite``:
+    start over in place)."""
+    return Pipeline(cfg, out, log, executor=executor, retries=retries, overwrite=overwrite).run(report=report)

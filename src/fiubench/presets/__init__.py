@@ -79,7 +79,18 @@ def raw_config(
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"--config {path}: no such file")
-        data = _parse(path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"--config {path}: cannot read ({e})") from None
+        data = _parse(text, str(path))
+        if not data:
+            # An empty file is a mistake (a truncated copy, a wrong path), not "run the
+            # default preset": that would start a long run nobody asked for.
+            raise ConfigError(
+                f"--config {path}: the file is empty (no run-config keys); write at least "
+                f"`base: {preset or DEFAULT_PRESET}` to run a preset unchanged"
+            )
         if "base" not in data:
             data["base"] = preset or DEFAULT_PRESET
         elif preset is not None and data["base"] != preset:

@@ -22,7 +22,14 @@ from typing import Any
 from fiubench.errors import FiubenchError
 from fiubench.metrics.version import METRICS_VERSION
 from fiubench.report.calibration import calibration_table
-from fiubench.report.entries import Entry, judge_backends, load_entries, metric_definitions
+from fiubench.report.entries import (
+    Entry,
+    incomplete,
+    judge_backends,
+    load_entries,
+    metric_definitions,
+    plan_label,
+)
 from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
 from fiubench.report.robustness import robustness_table
@@ -34,6 +41,7 @@ from fiubench.report.tables import (
     forget_splits,
     learning_table,
     main_table,
+    mark_incomplete,
     matched_table,
     mia_table,
 )
@@ -62,12 +70,16 @@ class Report:
     def __init__(
         self, entries: Sequence[Entry], methods: Sequence[str] | None = None, title: str = "FIUBench report",
         selection: list[dict[str, Any]] | None = None,
+        plan: Sequence[dict] = (),
     ) -> None:
         if not entries:
             raise FiubenchError("nothing to report: the results database holds no evaluations")
         self.entries = list(entries)
         self.title = title
         self.splits = forget_splits(self.entries)
+        self.incomplete = incomplete(self.entries, plan)
+        self.splits += [s for s in dict.fromkeys(p["forget_split"] for p, _, _ in self.incomplete)
+                        if s and s not in self.splits]
         self.learning: Table = learning_table(self.entries)
         self.selection: Table | None = selection_table(selection) if selection else None
         self.calibration: Table = calibration_table(self.entries)
@@ -80,6 +92,12 @@ class Report:
             rob = robustness_table(self.entries, s, methods)
             if rob is not None:
                 self.robustness[s] = rob
+        multi = len({e.run for e in self.entries}) > 1
+        for s in self.splits:
+            mark_incomplete(self.main[s], [(plan_label(p, multi), n) for p, _, n in self.incomplete
+                                           if p["forget_split"] == s and p["role"] != "base"])
+        base_missing = [(plan_label(p, multi), n) for p, _, n in self.incomplete if p["role"] == "base"]
+        mark_incomplete(self.learning, list(dict.fromkeys(base_missing)))
         self.plots: dict[str, bytes] = {}
         for s in self.splits:
             png = curve_png(self.entries, s)
@@ -169,10 +187,34 @@ class Report:
     def _meta_line(self) -> str:
         judges = judge_backends(self.entries)
         runs = sorted({e.run for e in self.entries})
-        return (
-            f"Run(s): {', '.join(runs)}. Judge backend: {'; '.join(judges) or 'none'}. "
-            f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}."
-        )
+        parts = [f"Run(s): {', '.join(runs)}.", f"Judge backend: {'; '.join(judges) or 'none'}."]
+        malformed = self.judge_malformed()
+        if malformed:
+            parts.append(malformed)
+        if self.incomplete:
+            parts.append(f"INCOMPLETE: {len(self.incomplete)} planned model(s) have not finished "
+                         "(marked in the tables); `fiubench run` resumes the run.")
+        parts.append(f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}.")
+        return " ".join(parts)
+
+    def judge_malformed(self) -> str:
+        """"N of M judge replies malformed (GA: n of m, ...)", or "" when none was."""
+        total = replies = 0
+        per: dict[str, list[int]] = {}
+        for e in self.entries:
+            bad, n = e.get("judge.malformed"), e.get("judge.replies")
+            if bad is None or n is None:
+                continue
+            total += int(bad)
+            replies += int(n)
+            acc = per.setdefault(e.label, [0, 0])
+            acc[0] += int(bad)
+            acc[1] += int(n)
+        if not total:
+            return ""
+        detail = ", ".join(f"{k}: {b} of {n}" for k, (b, n) in per.items() if b)
+        return (f"{total} of {replies} judge replies malformed ({detail}); malformed replies are excluded "
+                "from judge means, never scored 0.")
 
 
 def write_report(
@@ -187,7 +229,8 @@ def write_report(
     """Build the report from ``db`` (results.sqlite) into directory ``out``; returns ``out/index.html``."""
     with ResultsStore(db, create=False) as store:
         entries = load_entries(store, run)
-    rep = Report(entries, methods, title, selection=load_selection(Path(db).parent))
+        plan = store.plan(run)
+    rep = Report(entries, methods, title, selection=load_selection(Path(db).parent), plan=plan)
     out = Path(out)
     with atomic_dir(out, overwrite=True) as tmp:
         atomic_write_text(tmp / "index.html", rep.html())
@@ -200,5 +243,10 @@ def write_report(
         atomic_write_json(
             tmp / "provenance.json",
             provenance({"db": str(db), "run": run, "methods": list(methods or []), "run_config": config}),
+        )  # provenance() redacts secrets (a run config may hold judge.api_key)
+        atomic_write_json(
+            tmp / "status.json",
+            {"complete": not rep.incomplete,
+             "incomplete": [{**p, "checkpoints_evaluated": n} for p, _, n in rep.incomplete]},
         )
     return out / "index.html"

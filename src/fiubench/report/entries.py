@@ -132,3 +132,32 @@ def metric_definitions(entries: Iterable[Entry]) -> tuple[list[int], dict[str, l
         for k, v in e.definitions.items():
             defs.setdefault(k, set()).add(str(v))
     return sorted(versions), {k: sorted(v) for k, v in sorted(defs.items())}
+
+
+def _own_variant(e: Entry) -> str:
+    """The variant as stored (without the "run=" prefix added for multi-run reports)."""
+    return ",".join(p for p in e.variant.split(",") if p and p != f"run={e.run}")
+
+
+def incomplete(entries: Iterable[Entry], plan: Iterable[dict]) -> list[tuple[dict, Entry | None, int]]:
+    """Planned final models without a final evaluation: (plan row, a label source, checkpoints done)."""
+    entries = list(entries)
+    finals = {(e.run, e.model, e.forget_split or "", _own_variant(e)) for e in entries
+              if e.final or e.role != "unlearned"}
+    out = []
+    for p in plan:
+        key = (p["run"], p["model"], p["forget_split"] or "", p["variant"] or "")
+        if key in finals:
+            continue
+        done = [e for e in entries if (e.run, e.model, e.forget_split or "", _own_variant(e)) == key]
+        out.append((p, done[0] if done else None, len(done)))
+    return out
+
+
+def plan_label(p: dict, multi_run: bool) -> str:
+    """Table label of a planned model (as :attr:`Entry.label` would write it)."""
+    e = Entry(run=p["run"], model=p["model"], role=p["role"], method=p["method"], forget_split=p["forget_split"],
+              variant=p["variant"] or "", step=0, final=True, config_hash="")
+    if multi_run:
+        e.variant = ",".join(x for x in (f"run={e.run}", e.variant) if x)
+    return e.label

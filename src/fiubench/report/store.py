@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run, model, forget_split, variant, step, final, metric)
 );
 CREATE INDEX IF NOT EXISTS results_by_metric ON results (metric, method, forget_split);
+CREATE TABLE IF NOT EXISTS plan (  -- what a run set out to evaluate (final models)
+    run TEXT NOT NULL,
+    model TEXT NOT NULL,
+    role TEXT NOT NULL,
+    method TEXT,
+    forget_split TEXT NOT NULL DEFAULT '',
+    variant TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run, model, forget_split, variant)
+);
 """
 
 
@@ -98,12 +107,32 @@ class ResultsStore:
     """An SQLite file of evaluation results (created on first use)."""
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        """``create=False`` opens an existing store read-only (``fiubench results``,
+        ``fiubench report``): a file that is not a fiubench store is refused, never
+        rewritten."""
         self.path = Path(path)
-        if not create and not self.path.is_file():
-            raise FiubenchError(f"results database {self.path} does not exist")
+        self.readonly = not create
+        if not create:
+            if not self.path.is_file():
+                raise FiubenchError(f"results database {self.path} does not exist")
+            try:
+                self._con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                cols = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
+            except sqlite3.DatabaseError as e:
+                raise FiubenchError(f"{self.path} is not a fiubench results store (not SQLite: {e})") from None
+            if not set(COLUMNS) <= cols:
+                self._con.close()
+                what = "an empty file" if self.path.stat().st_size == 0 else "SQLite without fiubench's results table"
+                raise FiubenchError(f"{self.path} is not a fiubench results store ({what})")
+            self._has_plan = bool(list(self._con.execute("PRAGMA table_info(plan)")))
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = sqlite3.connect(self.path)
+            tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "results" not in tables:
+                raise FiubenchError(f"{self.path} is an SQLite file of something else (tables: "
+                                    f"{', '.join(sorted(tables))}); refusing to write into it")
             self._con.executescript(_SCHEMA)
             have = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
             with self._con:
@@ -111,7 +140,8 @@ class ResultsStore:
                     if col not in have:
                         self._con.execute(f"ALTER TABLE results ADD COLUMN {col} {typ}")
         except sqlite3.DatabaseError as e:
-            raise FiubenchError(f"{self.path} is not a fiubench results database: {e}") from e
+            raise FiubenchError(f"{self.path} is not a fiubench results database: {e}") from None
+        self._has_plan = True
 
     def close(self) -> None:
         self._con.close()
@@ -176,6 +206,11 @@ class ResultsStore:
         for agg in ("model_utility", "forget_quality"):
             if agg not in metrics and agg in results.get("aggregates", {}):
                 metrics[agg] = results["aggregates"][agg]
+        judge = results.get("judge")
+        if isinstance(judge, Mapping) and judge.get("backend") not in (None, "none") and "calls" in judge:
+            # counted per evaluation so that the report can say "N of M judge replies malformed"
+            metrics.setdefault("judge.malformed", judge.get("malformed", 0))
+            metrics.setdefault("judge.replies", judge.get("replies", judge.get("calls", 0)))
         keys.setdefault("metric_info", results.get("metric_info"))
         if "judge" not in keys:
             keys["judge"] = judge_label(results.get("judge"))
@@ -186,6 +221,25 @@ class ResultsStore:
     def delete_run(self, run: str) -> None:
         with self._con:
             self._con.execute("DELETE FROM results WHERE run = ?", (run,))
+            self._con.execute("DELETE FROM plan WHERE run = ?", (run,))
+
+    def set_plan(self, run: str, planned: Iterable[Mapping[str, Any]]) -> None:
+        """Record the final models ``run`` will evaluate; those without results are
+        shown as incomplete by the report."""
+        rows = [(run, p["model"], p["role"], p.get("method"), p.get("forget_split") or "", p.get("variant") or "")
+                for p in planned]
+        with self._con:
+            self._con.execute("DELETE FROM plan WHERE run = ?", (run,))
+            self._con.executemany("INSERT OR REPLACE INTO plan VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def plan(self, run: str | None = None) -> list[dict[str, Any]]:
+        """The planned final models (of ``run``, or of every run); [] for stores without a plan."""
+        if not self._has_plan:
+            return []
+        sql = "SELECT run, model, role, method, forget_split, variant FROM plan"
+        rows = self._con.execute(sql + (" WHERE run = ?" if run else ""), (run,) if run else ())
+        keys = ("run", "model", "role", "method", "forget_split", "variant")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # ----------------------------------------------------------------- reading
     def rows(

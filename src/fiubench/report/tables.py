@@ -240,7 +240,8 @@ def curves(entries: Sequence[Entry], split: str) -> dict[str, tuple[Entry | None
     out = {}
     for group in groups.values():
         ft = parent(group[0], entries, "finetuned")
-        label = next((e.label for e in group if e.final), group[0].label)
+        # No final model yet: the run stopped (or is still running) mid-way.
+        label = next((e.label for e in group if e.final), f"{group[0].label} (incomplete)")
         out[label] = (ft, curve_points(group, ft))
     return out
 
@@ -275,3 +276,15 @@ def matched_table(
         "model's. FQ x100."
     )
     return t, found
+
+
+def mark_incomplete(table: Table, missing: Sequence[tuple[str, int]]) -> None:
+    """Append a row per planned model without a final evaluation: (label, checkpoints evaluated)."""
+    for label, n in missing:
+        done = f"{n} checkpoint(s) evaluated" if n else "not evaluated yet"
+        table.rows.append((f"{label} (incomplete: {done})", [None] * len(table.columns)))
+    if missing:
+        table.notes.append(
+            f"{len(missing)} model(s) of this run have not finished (marked incomplete): the report "
+            "was built from a run that stopped or is still running; `fiubench run` resumes it."
+        )

@@ -30,6 +30,8 @@ def add_model_args(p: argparse.ArgumentParser, required: bool) -> None:
     g.add_argument("--gradient-checkpointing", action="store_true", default=None)
     g.add_argument("--trust-remote-code", action="store_true", default=None,
                    help="allow the checkpoint's own Python code (only for sources you trust)")
+    g.add_argument("--allow-pickle", action="store_true", default=None,
+                   help="load .bin/.pt (pickle) weights; default: safetensors only (only for files you trust)")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -72,7 +74,7 @@ def model_overrides(args: argparse.Namespace, base: dict[str, Any]) -> dict[str,
     m = dict(base)
     for flag, key in (("model", "name_or_path"), ("family", "family"), ("dtype", "dtype"),
                       ("gradient_checkpointing", "gradient_checkpointing"),
-                      ("trust_remote_code", "trust_remote_code")):
+                      ("trust_remote_code", "trust_remote_code"), ("allow_pickle", "allow_pickle")):
         v = getattr(args, flag)
         if v is not None:
             m[key] = v

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -55,8 +56,16 @@ class TrainConfig:
                 raise ConfigError(f"{where}.{name}: must be >= 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"{where}.max_steps: must be >= 1, got {self.max_steps}")
-        if not self.lr > 0:
-            raise ConfigError(f"{where}.lr: must be > 0, got {self.lr}")
+        for name in ("lr", "eps"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{where}.{name}: must be a finite number > 0, got {v}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"{where}.weight_decay: must be a finite number >= 0, got {self.weight_decay}")
+        if self.max_grad_norm is not None and not (math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
+            raise ConfigError(f"{where}.max_grad_norm: must be a finite number > 0 or null, got {self.max_grad_norm}")
+        if not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"{where}.betas: each must be in [0, 1), got {list(self.betas)}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"{where}.warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         if self.save_every is not None and self.save_every < 1:
@@ -138,10 +147,10 @@ class LearnConfig:
     # make visual accuracy meaningless; real pretrained VLMs need 0.
     visual_replay: int = 0
 
-    def validate(self) -> None:
+    def validate(self, where: str = "learn") -> None:
         self.model.validate()
         self.model.check_trainable("learn.model")
-        self.train.validate("learn.train")
+        self.train.validate(f"{where}.train")
         if self.visual_replay < 0:
             raise ConfigError(f"learn.visual_replay: must be >= 0, got {self.visual_replay}")
 
@@ -171,14 +180,16 @@ class UnlearnConfig:
     # outside it trains), a second loaded copy otherwise; "copy" always loads the copy.
     reference: Literal["auto", "copy"] = "auto"
 
-    def validate(self) -> None:
+    def validate(self, where: str = "unlearn") -> None:
         from fiubench.methods import build_method
 
         if self.reference not in ("auto", "copy"):
             raise ConfigError(f"unlearn.reference: must be 'auto' or 'copy', got {self.reference!r}")
         self.model.validate()
         self.model.check_trainable("unlearn.model")
-        self.train.validate("unlearn.train")
+        self.train.validate(f"{where}.train")
+        if self.loss_threshold is not None and not math.isfinite(self.loss_threshold):
+            raise ConfigError(f"{where}.loss_threshold: must be a finite number or null, got {self.loss_threshold}")
         build_method(self.method, self.method_options)  # unknown name/option: did-you-mean
 
 
@@ -190,6 +201,24 @@ def resume_key(cfg: Any) -> dict[str, Any]:
     for k in ("report_to", "progress"):
         d["train"].pop(k, None)
     d.pop("out", None)
+    # Content, not location: a run directory moved elsewhere (with the dataset and the
+    # fine-tuned model it reads, as inside a `fiubench run` directory) still resumes.
+    if d.get("data"):
+        d["data"] = _content_id(Path(d["data"]), ("full.json", "split.json", "prompt.json"))
+    model = d.get("model") or {}
+    src = Path(str(model.get("name_or_path", "")))
+    if model.get("name_or_path") not in (None, "", "tiny") and src.is_dir():
+        from fiubench.models.vlm import weights_fingerprint
+
+        model["name_or_path"] = {"weights": weights_fingerprint(src)}
     return d
+
+
+def _content_id(root: Path, names: tuple[str, ...]) -> Any:
+    from fiubench.utils.provenance import file_sha256
+
+    if not root.is_dir():
+        return str(root)
+    return {"files": {n: file_sha256(root / n) for n in names if (root / n).is_file()}}
 
 

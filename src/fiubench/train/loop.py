@@ -107,6 +107,17 @@ def _finite(x: float) -> bool:
     return math.isfinite(x)
 
 
+def _weights_finite(accelerator: Any, params: list[torch.Tensor]) -> bool:
+    """Whether every trainable parameter is finite, on every rank (one sync per step)."""
+    bad = torch.zeros((), device=accelerator.device)
+    for p in params:
+        if p.numel():
+            bad += (~torch.isfinite(p.detach())).any().float()
+    if accelerator.num_processes > 1:
+        bad = accelerator.reduce(bad, reduction="sum")
+    return bool(bad.item() == 0)
+
+
 def prepare_run_dir(out: Path, cfg: Any, world: int, kind: str, overwrite: bool, is_main: bool) -> str:
     """Check ``out`` and say what to do: "fresh", "resume" or "done".
 
@@ -251,6 +262,15 @@ def run(job: Job, overwrite: bool = False) -> Path:
                 )
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
+            if not _weights_finite(accelerator, params):
+                # A finite loss can still blow the weights up (a huge lr): never save them,
+                # never mark the run done. The last checkpoint on disk predates this step.
+                keep = (f"the last finite checkpoint is step {last_ckpt_step}" if last_ckpt_step
+                        else "no checkpoint was written")
+                raise NonFiniteLoss(
+                    f"{job.kind}: the weights became non-finite (NaN/inf) at step {step + 1} (lr {lr:g}); "
+                    f"stopped without saving them ({keep}, in {out / 'checkpoints'}). Lower the learning rate."
+                )
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1

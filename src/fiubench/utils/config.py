@@ -9,7 +9,11 @@ cross-field rules; ``from_dict`` calls it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import inspect
+import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -82,14 +86,17 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if tp is float:
+        out: float | None = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML reads "1e-4" as a string
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+            out = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                out = float(value)  # YAML reads "1e-4" as a string
+        if out is None:
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(out):  # .inf / .nan poison training and every mean downstream
+            raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+        return out
     if tp is str:
         if isinstance(value, str):
             return value
@@ -124,8 +131,32 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if callable(validate):
-        validate()
+        if inspect.signature(validate).parameters:
+            validate(where)  # the validator writes the full key path itself
+        else:
+            try:
+                validate()
+            except ConfigError as e:
+                raise ConfigError(full_key_path(str(e), where)) from None
     return obj
+
+
+_KEY = re.compile(r"^[A-Za-z_][\w.\[\]]*$")
+
+
+def full_key_path(message: str, where: str) -> str:
+    """Rewrite a validator's short key (``eval.batch_size: ...``) to the full path
+    (``run.eval.batch_size: ...``): users need to know *which* stage's ``train.lr``."""
+    key, sep, rest = message.partition(":")
+    if not sep or not _KEY.match(key) or key == where or key.startswith(where + "."):
+        return message
+    parts = key.split(".")
+    last = re.sub(r"\[\d+\]$", "", where.rsplit(".", 1)[-1])
+    if last in parts:
+        tail = parts[parts.index(last) + 1:]
+    else:  # "eval.batch_size" from EvalConfig bound at run.checkpoint_eval: drop its own name
+        tail = parts[1:] if len(parts) > 1 else parts
+    return ".".join([where, *tail]) + sep + rest
 
 
 def to_dict(obj: Any) -> Any:

@@ -66,10 +66,16 @@ def config_hash(config: Any) -> str:
 
 
 def provenance(config: Any = None, seed: int | None = None) -> dict[str, Any]:
-    """The record written beside every result: resolved config, seed, versions, git rev."""
-    return {
-        "config": to_jsonable(config),
-        "config_hash": config_hash(config) if config is not None else None,
+    """The record written beside every result: resolved config, seed, versions, git rev.
+
+    Secrets are redacted (``fiubench.utils.secrets``): a provenance file may be shared.
+    """
+    from fiubench.utils.secrets import redact
+
+    cfg = redact(to_jsonable(config))
+    return redact({
+        "config": cfg,
+        "config_hash": config_hash(cfg) if config is not None else None,
         "seed": seed,
         "fiubench_git_revision": git_revision(),
         "packages": package_versions(),
@@ -77,7 +83,7 @@ def provenance(config: Any = None, seed: int | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv,
-    }
+    })
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

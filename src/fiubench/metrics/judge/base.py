@@ -65,23 +65,38 @@ class JudgeVerdict:
 
 @dataclass
 class JudgeConfig:
-    """Judge options. The API key is read from ``api_key`` or env OPENAI_API_KEY and never
-    written to results."""
+    """Judge options.
+
+    The API key is read from the environment variable named by ``api_key_env``
+    (default ``OPENAI_API_KEY``); ``api_key`` in a config works but is discouraged.
+    Either way the key is never written to any file, log or error message
+    (``fiubench.utils.secrets``) and is not part of any cache key."""
 
     backend: Literal["similarity", "openai", "hf", "none"] = "similarity"
     model: str | None = None  # openai: model name; hf: local path; similarity: default shipped model
     base_url: str | None = None  # openai: else env OPENAI_BASE_URL
     api_key: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key
     cache: Path | None = None  # JSON-lines verdict cache; None = no disk cache
     max_retries: int = 5
     backoff_s: float = 1.0  # first retry delay; doubles each retry
     timeout_s: float = 60.0
     max_new_tokens: int = 32  # hf backend
     trust_remote_code: bool = False  # hf backend
+    allow_pickle: bool = False  # hf/similarity backends: also load .bin/.pt weights (safetensors only by default)
 
-    def validate(self) -> None:
-        if self.max_retries < 0 or self.backoff_s < 0 or self.timeout_s <= 0:
-            raise ConfigError("judge: max_retries/backoff_s must be >= 0 and timeout_s > 0")
+    def validate(self, where: str = "judge") -> None:
+        import math
+
+        from fiubench.utils.secrets import register_secret
+
+        register_secret(self.api_key)  # scrubbed from every message from now on
+        if self.max_retries < 0 or not math.isfinite(self.backoff_s) or self.backoff_s < 0:
+            raise ConfigError(f"{where}: max_retries/backoff_s must be finite and >= 0")
+        if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
+            raise ConfigError(f"{where}.timeout_s: must be a finite number > 0, got {self.timeout_s}")
+        if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
+            raise ConfigError(f"{where}.api_key_env: expected an environment variable name, got {self.api_key_env!r}")
 
 
 class VerdictCache:
@@ -105,11 +120,14 @@ class VerdictCache:
     @staticmethod
     def key(
         backend: str, model: str, question: str, reference: str, prediction: str,
-        keywords: Sequence[str] | None = None,
+        keywords: Sequence[str] | None = None, config: str = "",
     ) -> str:
+        """``config``: the judge settings that change a verdict (never the API key)."""
         parts: list[object] = [backend, model, PROMPT_VERSION, question, reference, prediction]
         if keywords is not None:  # only backends that read keywords (the key of the others is unchanged)
             parts.append(list(keywords))
+        if config:
+            parts.append(config)
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def get(self, key: str) -> JudgeVerdict | None:
@@ -117,16 +135,25 @@ class VerdictCache:
         return None if rec is None else JudgeVerdict(rec["score"], rec["raw"], True)
 
     def put(self, key: str, verdict: JudgeVerdict) -> None:
-        if not verdict.ok:
+        self.put_many([(key, verdict)])
+
+    def put_many(self, items: Sequence[tuple[str, JudgeVerdict]]) -> None:
+        """Append well-formed verdicts in one write (one fsync per batch, not per verdict)."""
+        recs = [{"key": k, "score": v.score, "raw": v.raw} for k, v in items if v.ok]
+        for rec in recs:
+            self._mem[rec["key"]] = rec
+        if self.path is None or not recs:
             return
-        rec = {"key": key, "score": verdict.score, "raw": verdict.raw}
-        self._mem[key] = rec
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = "".join(json.dumps(r) + "\n" for r in recs).encode("utf-8")
+        # One O_APPEND write: concurrent writers (parallel evaluations) interleave whole
+        # batches, and a crash leaves at most a torn last line, which load() skips.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def __len__(self) -> int:
         return len(self._mem)
@@ -149,6 +176,12 @@ class Judge:
     @property
     def model_name(self) -> str:
         return self.cfg.model or "?"
+
+    @property
+    def fingerprint(self) -> str:
+        """The settings that change a verdict (endpoint, token budget), never the key."""
+        return json.dumps({"base_url": self.cfg.base_url, "max_new_tokens": self.cfg.max_new_tokens},
+                          sort_keys=True)
 
     def _score_batch(self, items: Sequence[tuple[str, str, str]]) -> list[JudgeVerdict]:
         raise NotImplementedError
@@ -176,7 +209,8 @@ class Judge:
         if len(kws) != len(items):
             raise ValueError(f"judge: {len(items)} items but {len(kws)} keyword lists")
         keys = [
-            VerdictCache.key(self.backend, self.model_name, *it, keywords=kw if self.uses_keywords else None)
+            VerdictCache.key(self.backend, self.model_name, *it, keywords=kw if self.uses_keywords else None,
+                             config=self.fingerprint)
             for it, kw in zip(items, kws, strict=True)
         ]
         out: list[JudgeVerdict | None] = [self.cache.get(k) for k in keys]
@@ -187,10 +221,8 @@ class Judge:
             self.calls += len(todo)
             for i, v in zip(todo, fresh, strict=True):
                 out[i] = v
-                if v.ok:
-                    self.cache.put(keys[i], v)
-                else:
-                    self.malformed += 1
+                self.malformed += not v.ok
+            self.cache.put_many([(keys[i], v) for i, v in zip(todo, fresh, strict=True)])
         return [v for v in out if v is not None]
 
     def info(self) -> dict[str, object]:
@@ -201,6 +233,7 @@ class Judge:
             "prompt_version": PROMPT_VERSION,
             "malformed": self.malformed,
             "calls": self.calls,
+            "replies": self.calls + self.cache_hits,
             "cache_hits": self.cache_hits,
         }
 

@@ -34,8 +34,12 @@ class HFJudge(Judge):
         self.tok.padding_side = "left"
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
+        from fiubench.models.loading import refuse_pickle
+
+        refuse_pickle(Path(cfg.model), cfg.allow_pickle, "judge.model", "judge.allow_pickle: true")
         self.model = AutoModelForCausalLM.from_pretrained(
-            cfg.model, local_files_only=True, trust_remote_code=cfg.trust_remote_code, use_safetensors=True
+            cfg.model, local_files_only=True, trust_remote_code=cfg.trust_remote_code,
+            use_safetensors=None if cfg.allow_pickle else True,
         ).eval()
 
     def _prompt(self, q: str, r: str, p: str) -> str:

@@ -98,6 +98,9 @@ class SimilarityJudge(Judge):
         path = Path(cfg.model) if cfg.model else default_model_path()
         if not path.exists():
             raise ConfigError(f"judge.model: similarity model path {path} does not exist")
+        from fiubench.models.loading import refuse_pickle
+
+        refuse_pickle(path, cfg.allow_pickle, "judge.model", "judge.allow_pickle: true")  # checked up front
         self._path = path
         self.batch_size = batch_size
         self._model = None  # the embedding model loads on first fallback use
@@ -112,7 +115,9 @@ class SimilarityJudge(Judge):
             from transformers import AutoModel, AutoTokenizer
 
             self.tok = AutoTokenizer.from_pretrained(str(self._path), local_files_only=True)
-            self._model = AutoModel.from_pretrained(str(self._path), local_files_only=True).eval()
+            self._model = AutoModel.from_pretrained(
+                str(self._path), local_files_only=True, use_safetensors=None if self.cfg.allow_pickle else True
+            ).eval()
 
     def embed(self, texts: Sequence[str]):  # type: ignore[no-untyped-def]
         """L2-normalised mean-pooled sentence embeddings."""
