@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fiubench.eval.config import EvalConfig
+from fiubench.utils.faults import kill_point
 
 
 def evaluate_checkpoint(
@@ -36,6 +37,7 @@ def evaluate_checkpoint(
     ckpt = source if isinstance(source, Path) else None  # hashed into the provenance
     result = evaluate(vlm, dataset, cfg, "self" if reference is None else reference, checkpoint=ckpt)
     del vlm
+    kill_point("eval")
     result.save(out, overwrite=True)
     return {
         "model_utility": result.aggregates.get("model_utility"),

@@ -35,8 +35,8 @@ from fiubench.pipeline.config import RunConfig, Variant, step_resources
 from fiubench.pipeline.graph import Executor, Resources, Scheduler, Step
 from fiubench.report.store import ResultsStore
 from fiubench.utils.config import to_dict
-from fiubench.utils.io import atomic_write_json, atomic_write_text
 from fiubench.utils.faults import kill_point
+from fiubench.utils.io import atomic_write_json, atomic_write_text
 from fiubench.utils.provenance import config_hash, provenance
 
 DB_NAME = "results.sqlite"

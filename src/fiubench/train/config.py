@@ -18,6 +18,7 @@ from fiubench.models.config import ModelConfig
 from fiubench.utils.registry import did_you_mean
 
 REPORTERS = ("tensorboard", "wandb")
+_F32_MAX = 3.4e38
 
 
 @dataclass
@@ -58,7 +59,7 @@ class TrainConfig:
             raise ConfigError(f"{where}.max_steps: must be >= 1, got {self.max_steps}")
         for name in ("lr", "eps"):
             v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
+            if not (math.isfinite(v) and 0 < v < _F32_MAX):  # the optimiser computes in float32
                 raise ConfigError(f"{where}.{name}: must be a finite number > 0, got {v}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"{where}.weight_decay: must be a finite number >= 0, got {self.weight_decay}")

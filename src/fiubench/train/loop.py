@@ -30,6 +30,7 @@ from fiubench.errors import ConfigError, FiubenchError
 from fiubench.train import checkpoint as ck
 from fiubench.train.config import TrainConfig, resume_key
 from fiubench.train.schedule import Plan, lr_factor, total_steps
+from fiubench.utils.faults import kill_point
 from fiubench.utils.io import atomic_dir, atomic_write_json
 from fiubench.utils.provenance import provenance, to_jsonable
 
@@ -300,6 +301,7 @@ def run(job: Job, overwrite: bool = False) -> Path:
                 _save_checkpoint(accelerator, job, setup, model, optimizer, scheduler, step, loss, stopped,
                                  wall_before + time.time() - t_start)
                 last_ckpt_step = step
+                kill_point(f"{job.kind}:{step}")
             if fail_after and done_here >= fail_after:
                 raise RuntimeError(f"{FAIL_AFTER_ENV}={fail_after}: simulated crash after step {step}")
     finally:

@@ -19,13 +19,20 @@ def _umask() -> int:
 
 
 
+def _write_all(f: Any, data: bytes) -> None:
+    """The one place file bytes are written (the fault suite makes it hit a full disk)."""
+    f.write(data)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary sibling and a rename: on any failure
+    (a full disk included) ``path`` keeps its old content and no temporary remains."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            _write_all(f, data)
         # mkstemp creates 0600; give the file the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
