@@ -56,8 +56,8 @@ class MethodContext(Protocol):
 class MethodOptions:
     """Options shared by every method. Subclasses add their own fields.
 
-    Loss weights (``*_weight``) must be finite and >= 0 (0 switches a term off);
-    temperatures ``beta`` finite and > 0. Checked before any weights load."""
+    Every number must be finite; loss weights (``*_weight``) also >= 0 (0 switches a
+    term off). Checked before any weights load; a method adds its own rules."""
 
     def validate(self, where: str = "method options") -> None:
         import math
@@ -72,8 +72,6 @@ class MethodOptions:
                 raise ConfigError(f"{where}.{f.name}: must be a finite number, got {v}")
             if f.name.endswith("_weight") and v < 0:
                 raise ConfigError(f"{where}.{f.name}: a loss weight must be a finite number >= 0, got {v}")
-            if f.name == "beta" and not v > 0:
-                raise ConfigError(f"{where}.beta: must be a finite number > 0, got {v}")
 
 
 class UnlearningMethod:
