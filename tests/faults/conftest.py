@@ -49,19 +49,26 @@ evaluate_base: false
 STEP_LINE = re.compile(r"\] (\S+): (running|resuming|cached) \((\S+)\)")
 
 
-def micro_config(tmp_path: Path, extra: str = "", name: str = "micro.yaml") -> Path:
-    """The micro config (+ ``extra`` YAML appended at top level), written to ``tmp_path``."""
-    from fiubench.models.loading import resolve_path
+def micro_config(tmp_path: Path, extra: str | dict = "", name: str = "micro.yaml") -> Path:
+    """The micro config written to ``tmp_path``: ``extra`` YAML text is appended at the
+    top level, an ``extra`` mapping is merged key by key."""
+    import yaml
 
-    text = MICRO
+    from fiubench.models.loading import resolve_path
+    from fiubench.presets import deep_merge
+
+    data = yaml.safe_load(MICRO)
     try:
         resolve_path("tiny")
     except Exception:  # noqa: BLE001 - the embedded base is not built: a random tiny VLM instead
         from fiubench.models.tiny import save_random_tiny
 
-        text += f"model:\n  name_or_path: {save_random_tiny(tmp_path / 'tinybase')}\n"
+        data["model"] = {"name_or_path": str(save_random_tiny(tmp_path / "tinybase"))}
+    if isinstance(extra, dict):
+        data = deep_merge(data, extra)
+        extra = ""
     cfg = tmp_path / name
-    cfg.write_text(text + extra)
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False) + extra)
     return cfg
 
 

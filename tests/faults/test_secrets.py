@@ -21,15 +21,11 @@ def _files_with(root: Path, needle: str) -> list[str]:
 def test_an_api_key_in_a_config_is_written_nowhere(tmp_path, capsys):
     # the judge key in the config; the run stops at the first model load (a missing
     # fine-tuning base), after the run directory's config and provenance were written
-    cfg = micro_config(tmp_path, f"""
-eval:
-  judge: {{backend: openai, model: m, base_url: "http://127.0.0.1:9/v1", api_key: {KEY}}}
-  skip: [judge]
-""")
-    text = cfg.read_text().replace("name_or_path: tiny", "name_or_path: " + str(tmp_path / "nowhere"))
-    if "model:\n  name_or_path" not in text:
-        text += f"model:\n  name_or_path: {tmp_path / 'nowhere'}\n"
-    cfg.write_text(text)
+    cfg = micro_config(tmp_path, {
+        "model": {"name_or_path": str(tmp_path / "nowhere")},
+        "eval": {"judge": {"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "api_key": KEY},
+                 "skip": ["judge"]},
+    })
     out = tmp_path / "out"
     rc = main(["run", "--config", str(cfg), "--out", str(out)])
     captured = capsys.readouterr()

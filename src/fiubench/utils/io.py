@@ -19,7 +19,7 @@ def _umask() -> int:
 
 
 
-def _write_all(f: Any, data: bytes) -> None:
+def _write_all(f: Any, data: bytes, path: Path) -> None:
     """The one place file bytes are written (the fault suite makes it hit a full disk)."""
     f.write(data)
 
@@ -32,7 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_all(f, data)
+            _write_all(f, data, path)
         # mkstemp creates 0600; give the file the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
