@@ -167,14 +167,12 @@ def test_overwrite_starts_over_in_place(tmp_path, monkeypatch):
     (out / "results.sqlite").write_text("old")
     seen = {}
 
-    def fake_run(self, data, data_key, report):  # stop after the setup the flag controls
+    def fake_run(self, report, lock, fresh):  # stop after the setup the flag controls
         seen["left"] = sorted(p.name for p in out.iterdir())
+        seen["fresh"] = fresh
         return out
 
     monkeypatch.setattr(run_mod.Pipeline, "_run", fake_run)
     cfg = load_run_config(None, micro_config(tmp_path))
     run_mod.run_pipeline(cfg, out, overwrite=True, log=lambda m: None)
-    # only what this run wrote: the lock, caches, the embedded dataset step, config and provenance
-    assert "results.sqlite" not in seen["left"]
-    assert not (out / "steps" / "learn_finetuned-0123").exists()
-    assert (out / "run_config.yaml").is_file()
+    assert seen == {"left": [".fiubench.lock"], "fresh": True}  # only the lock this run holds
