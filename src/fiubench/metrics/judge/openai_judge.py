@@ -44,7 +44,10 @@ class OpenAIJudge(Judge):
 
         self._openai = openai
         base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL")
-        key = cfg.api_key or os.environ.get(cfg.api_key_env)
+        from fiubench.utils.secrets import REDACTED
+
+        # a run_config.yaml fed back as a config holds "<redacted>": the environment decides
+        key = (cfg.api_key if cfg.api_key != REDACTED else None) or os.environ.get(cfg.api_key_env)
         register_secret(key)
         if not cfg.model:
             raise ConfigError("judge.model: the openai backend needs a model name (--judge-model)")
