@@ -204,9 +204,11 @@ def resume_key(cfg: Any) -> dict[str, Any]:
     d.pop("out", None)
     # Content, not location: a run directory moved elsewhere (with the dataset and the
     # fine-tuned model it reads, as inside a `fiubench run` directory) still resumes.
-    if d.get("data"):
+    if isinstance(d.get("data"), str) and d["data"]:
         d["data"] = _content_id(Path(d["data"]), ("full.json", "split.json", "prompt.json"))
-    model = d.get("model") or {}
+    model = d.get("model")
+    if not isinstance(model, dict):  # other jobs (attacks) record the model their own way
+        return d
     src = Path(str(model.get("name_or_path", "")))
     if model.get("name_or_path") not in (None, "", "tiny") and src.is_dir():
         from fiubench.models.vlm import weights_fingerprint
