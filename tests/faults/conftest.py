@@ -44,6 +44,7 @@ checkpoint_eval: {max_new_tokens: 6}
 methods: [ga]
 forget_splits: [forget10]
 evaluate_base: false
+attacks: {names: []}
 """
 
 STEP_LINE = re.compile(r"\] (\S+): (running|resuming|cached) \((\S+)\)")

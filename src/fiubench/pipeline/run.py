@@ -109,6 +109,9 @@ class Pipeline:
             return self.inputs.learn(split)
         if kind == "unlearn":
             return self.inputs.unlearn(split, self.cfg.unlearn.retain)
+        if kind == "attack":  # attacks read every part of the dataset (profiles, refusals, relearning)
+            return self.inputs.key([split, self.cfg.eval.retain_split, self.cfg.eval.holdout_split,
+                                    self.cfg.unlearn.retain])
         return self.inputs.evaluate([split, self.cfg.eval.retain_split, self.cfg.eval.holdout_split])
 
     def dataset(self, root: Path) -> Any:
@@ -326,7 +329,8 @@ class Pipeline:
                                         "model_overrides": dict(self.model_overrides)})
             steps.append(Step(
                 _name(f"attack/{attack}/{target.label}", target.split), step_cfg, fn,
-                inputs={"data": data_key, "model": target.model_key}, deps=deps, seed=cfg.eval.seed,
+                inputs={"data": self._data_key("attack", target.split, data_key), "model": target.model_key},
+                deps=deps, seed=cfg.eval.seed,
                 resources=self.resources("attack"), meta={"attack": {"name": attack, "target": target}},
             ))
         return steps
