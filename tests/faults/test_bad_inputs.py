@@ -78,7 +78,13 @@ def test_official_layout_image_paths_still_load():
     assert all(p.image_path.is_file() for p in ds.identities.values())
 
 
-def test_an_empty_config_file_is_an_error_not_the_full_preset(tmp_path, capsys):
+def test_an_empty_config_file_is_an_error_not_the_full_preset(tmp_path, capsys, monkeypatch):
+    import fiubench.pipeline.run as run_mod
+
+    def would_run(*a, **k):  # where the old code went: the whole default preset, silently
+        raise AssertionError("an empty config started a run")
+
+    monkeypatch.setattr(run_mod, "run_pipeline", would_run)
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing yet\n")
     out = tmp_path / "out"
