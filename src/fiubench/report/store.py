@@ -120,10 +120,19 @@ class ResultsStore:
                 cols = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
             except sqlite3.DatabaseError as e:
                 raise FiubenchError(f"{self.path} is not a fiubench results store (not SQLite: {e})") from None
-            if not set(COLUMNS) <= cols:
+            if not set(COLUMNS) - set(_ADDED_COLUMNS) <= cols:
                 self._con.close()
                 what = "an empty file" if self.path.stat().st_size == 0 else "SQLite without fiubench's results table"
                 raise FiubenchError(f"{self.path} is not a fiubench results store ({what})")
+            missing = [c for c in _ADDED_COLUMNS if c not in cols]
+            if missing:  # an older store: upgraded in memory, the file stays as it is
+                mem = sqlite3.connect(":memory:")
+                self._con.backup(mem)
+                self._con.close()
+                self._con = mem
+                with mem:
+                    for col in missing:
+                        mem.execute(f"ALTER TABLE results ADD COLUMN {col} {_ADDED_COLUMNS[col]}")
             self._has_plan = bool(list(self._con.execute("PRAGMA table_info(plan)")))
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
