@@ -26,7 +26,7 @@ def test_main_table_has_paper_layout_and_final_models_only(entries: list) -> Non
     t = main_table(entries, "forget5", methods=["ga", "kl"])
     headers = [c.header for c in t.columns]
     assert headers == ["ROUGE", "judge (similarity, offline)", "Truth", "ACC", "MU",
-                       "KS log p", "EM", "MIA AUC", "APE", "FQ"]
+                       "KS log p", "KS p (people)", "EM", "MIA AUC", "APE", "FQ"]
     assert [label for label, _ in t.rows] == ["Retain", "Fine-tuned", "GA", "KL"]
     ga = dict(zip(headers, t.rows[2][1], strict=True))
     assert ga["MU"] == pytest.approx(0.2) and ga["FQ"] == pytest.approx(0.8)  # final step 18

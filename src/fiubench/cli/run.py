@@ -22,6 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="YAML run config, applied on top of its base: preset")
     p.add_argument("--out", type=Path, help="run directory (default ./runs/<config name>)")
     p.add_argument("--no-report", action="store_true", help="stop after filling results.sqlite")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="repeat unlearning under N seeds (config key `seeds`); the report aggregates over "
+                        "seeds and identities")
+    p.add_argument("--seeds-learn", action="store_true",
+                   help="with --seeds: repeat stage-1 learning under each seed too (config key `seeds_learn`)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="local executor: run up to N independent steps at once, each in its own process "
                         "(a GPU each when steps use GPUs); default 1: one at a time in this process")
@@ -43,6 +48,15 @@ def run(args: argparse.Namespace, cfg: Any = None) -> int:
 
     if cfg is None:
         cfg = load_run_config(args.preset, args.config)  # every key checked before anything heavy
+    if args.seeds is not None or args.seeds_learn:
+        from fiubench.errors import ConfigError
+
+        if args.seeds is not None and args.seeds < 1:
+            raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
+        if args.seeds is not None:
+            cfg.seeds = args.seeds
+        cfg.seeds_learn = cfg.seeds_learn or args.seeds_learn
+        cfg.validate()
     out = args.out or Path("runs") / cfg.name
     from fiubench.errors import ConfigError
     from fiubench.pipeline.graph import StepFailed, make_executor

@@ -21,7 +21,7 @@ from typing import Any
 from fiubench.metrics import accuracy as acc
 from fiubench.metrics import mia
 from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
-from fiubench.metrics.ks import ks_test, require_same_definition
+from fiubench.metrics.ks import identity_permutation_ks, ks_test, require_same_definition
 from fiubench.metrics.probability import forget_probability, retain_probability
 from fiubench.metrics.text import keyword_match, mean_defined, rouge_l_recall
 from fiubench.metrics.truth_ratio import (
@@ -173,6 +173,16 @@ def visual_metrics(records: Sequence[Record]) -> dict[str, float | None]:
     out["visual.open_em"] = (
         acc.accuracy([acc.open_match(r.get("span") or r["answer"], r["generation"]) for r in op]) if op else None
     )
+    # Faces of never-trained (holdout) identities: what the model sees on unseen faces.
+    unseen = {r["unique_id"] for r in qa_records(records, "holdout")}
+    yn_h = [r for r in yn if r.get("unique_id") in unseen]
+    op_h = [r for r in op if r.get("unique_id") in unseen]
+    out["visual.acc_holdout"] = (
+        acc.accuracy([acc.yes_no_correct(r["generation"], r["answer"]) for r in yn_h]) if yn_h else None
+    )
+    out["visual.open_em_holdout"] = (
+        acc.accuracy([acc.open_match(r.get("span") or r["answer"], r["generation"]) for r in op_h]) if op_h else None
+    )
     pope = [r for r in records if r.get("kind") == "pope"]
     if pope:
         out["pope.acc"] = acc.accuracy([acc.yes_no_correct(r["generation"], r["label"]) for r in pope])
@@ -215,11 +225,22 @@ def compute_metrics(
         reference = RetainReference(forget_truth_ratios(records), tr_mean, metrics_version, mia_aucs(own))
     out.update(mia_metrics(forget, hold, mia_k, None if reference is None else reference.mia_aucs))
     out.update(visual_metrics(records))
-    out["forget.ks_p"] = out["forget.ks_log10_p"] = None
+    out["forget.ks_p"] = out["forget.ks_log10_p"] = out["forget.ks_perm_p"] = None
     if reference is not None:
         mine = forget_truth_ratios(records)
         ks = ks_test(list(mine.values()), list(reference.truth_ratios.values()))
         out["forget.ks_p"], out["forget.ks_log10_p"] = ks.p_value, ks.log10_p
+        out["forget.ks_perm_p"] = identity_ks_p(mine, reference.truth_ratios)
     if calibration:
         out.update(calibration_metrics(records))
     return out
+
+
+def identity_ks_p(mine: dict[tuple[str, int], float], reference: dict[tuple[str, int], float]) -> float | None:
+    """The KS test with identities as the unit (``identity_permutation_ks``)."""
+    people = sorted({u for u, _ in mine} & {u for u, _ in reference})
+    if not people:
+        return None
+    model = [[v for (u, _), v in sorted(mine.items()) if u == p] for p in people]
+    ref = [[v for (u, _), v in sorted(reference.items()) if u == p] for p in people]
+    return identity_permutation_ks(model, ref).p_value

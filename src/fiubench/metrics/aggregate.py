@@ -39,9 +39,9 @@ from fiubench.metrics.mia import two_sided_term
 # skip token -> metric names it covers (a full metric name is accepted too)
 SKIP_GROUPS: dict[str, tuple[str, ...]] = {
     "judge": ("retain.judge", "forget.judge"),
-    "ks": ("forget.ks_p", "forget.ks_log10_p"),
+    "ks": ("forget.ks_p", "forget.ks_log10_p", "forget.ks_perm_p"),
     "mia": ("mia.auc_loss", "mia.auc_zlib", "mia.auc_min_k", "mia.auc_min_k_pp"),
-    "visual": ("visual.acc", "visual.open_em"),
+    "visual": ("visual.acc", "visual.open_em", "visual.acc_holdout", "visual.open_em_holdout"),
 }
 
 

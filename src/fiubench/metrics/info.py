@@ -41,6 +41,7 @@ _add("forget.ape", False, "forget", "APE: exact match on paraphrased questions",
 _add("forget.judge", False, "forget", "judge score (forget)")
 _add("forget.ks_p", True, "forget", "KS-test p-value vs retain model", headline=True)
 _add("forget.ks_log10_p", True, "forget", "KS-test log10 p-value vs retain model")
+_add("forget.ks_perm_p", True, "forget", "KS identity-permutation p-value vs retain model (people as units)")
 # MIA: ROC AUC oriented so 1.0 = every forget QA detected as a training member; 0.5
 # (chance) is best, an AUC below 0.5 is reverse detectability (see metrics.mia).
 _MIA_NAMES = {"loss": "LOSS", "zlib": "zlib", "min_k": "Min-K%", "min_k_pp": "Min-K%++"}
@@ -59,6 +60,8 @@ _add("retain.exact_match", True, "retain", "keyword exact match (retain)")
 _add("retain.judge", True, "retain", "judge score (retain)", headline=True)
 _add("visual.acc", True, "visual", "visual yes/no accuracy (all faces)", headline=True)
 _add("visual.open_em", True, "visual", "visual open-question exact match (all faces)")
+_add("visual.acc_holdout", True, "visual", "visual yes/no accuracy (holdout: unseen faces)")
+_add("visual.open_em_holdout", True, "visual", "visual open-question exact match (holdout: unseen faces)")
 _add("mme.acc", True, "mme", "MME accuracy")
 _add("mme.acc_plus", True, "mme", "MME accuracy+ (both questions of an image right)")
 _add("pope.acc", True, "pope", "POPE accuracy")

@@ -166,6 +166,15 @@ class AttacksSection:
 
 
 @dataclass
+class UncertaintySection:
+    """Identity-level bootstrap of the final models' headline figures (0 = off)."""
+
+    n_boot: int = 1000
+    level: float = 0.95
+    seed: int = 0
+
+
+@dataclass
 class RunConfig:
     """``fiubench run``: data -> base -> learn (full, retain) -> evaluate -> unlearn x
     methods x forget splits x variants, evaluating every checkpoint -> report.
@@ -192,6 +201,11 @@ class RunConfig:
     resources: ResourcesSection = field(default_factory=ResourcesSection)
     attacks: AttacksSection = field(default_factory=AttacksSection)
     search: SearchSection = field(default_factory=SearchSection)  # hyperparameter selection (pipeline/search.py)
+    # Repeat unlearning (and, with seeds_learn, learning) under `seeds` seeds (the
+    # configured seed + 0, 1, ...); the report aggregates over seeds and identities.
+    seeds: int = 1
+    seeds_learn: bool = False
+    uncertainty: UncertaintySection = field(default_factory=UncertaintySection)
 
     def validate(self) -> None:
         from fiubench.methods import build_method, method_names
@@ -252,6 +266,14 @@ class RunConfig:
         for name in ("learn_scope", "unlearn_scope"):
             for i, s in enumerate(getattr(self.sweep, name)):
                 s.validate(f"run.sweep.{name}[{i}]")
+        if self.seeds < 1:
+            raise ConfigError(f"run.seeds: must be >= 1, got {self.seeds}")
+        if self.seeds > 1 and self.sweep.seed:
+            raise ConfigError("run.seeds: cannot be combined with run.sweep.seed (give one of them)")
+        if self.uncertainty.n_boot < 0:
+            raise ConfigError(f"run.uncertainty.n_boot: must be >= 0 (0 = off), got {self.uncertainty.n_boot}")
+        if not 0 < self.uncertainty.level < 1:
+            raise ConfigError(f"run.uncertainty.level: must be in (0, 1), got {self.uncertainty.level}")
         self.resources.validate()
         self.attacks.validate()
         self.search.check(self.methods, self.sweep.unlearn_lr)
@@ -276,6 +298,11 @@ class RunConfig:
         dims: list[tuple[str, list[Any]]] = [
             (name, getattr(self.sweep, name)) for name in ("learn_scope", "learn_lr", "unlearn_scope", "unlearn_lr", "seed")
         ]
+        if self.seeds > 1:
+            if self.seeds_learn:  # both stages: stage-1 seed as the base
+                dims.append(("seed", [self.learn.train.seed + i for i in range(self.seeds)]))
+            else:
+                dims.append(("unlearn_seed", [self.unlearn.train.seed + i for i in range(self.seeds)]))
         dims = [(n, vals) for n, vals in dims if vals]
         out = []
         for combo in itertools.product(*(vals for _, vals in dims)):

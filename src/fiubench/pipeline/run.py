@@ -33,6 +33,7 @@ from typing import Any
 from fiubench.pipeline.cache import StepCache, StepResult
 from fiubench.pipeline.config import RunConfig, Variant, step_resources
 from fiubench.pipeline.graph import Executor, Resources, Scheduler, Step
+from fiubench.pipeline.uncertainty import ModelGroup, seedless
 from fiubench.report.store import ResultsStore
 from fiubench.utils.config import to_dict
 from fiubench.utils.faults import kill_point
@@ -191,7 +192,8 @@ class Pipeline:
         cfg = self.cfg
         v = variant.values
         u = cfg.unlearn
-        train = dataclasses.replace(u.train, lr=v.get("unlearn_lr", u.train.lr), seed=v.get("seed", u.train.seed))
+        train = dataclasses.replace(u.train, lr=v.get("unlearn_lr", u.train.lr),
+                                    seed=v.get("unlearn_seed", v.get("seed", u.train.seed)))
         if setting is not None:
             over = dict(setting.train)
             if "epochs" in over and "max_steps" not in over:
@@ -446,10 +448,14 @@ class Pipeline:
             store = self._db
             store.delete_run(self.run_name)
             store.set_plan(self.run_name, self.planned_models())
-            for step, res in sorted(done.items(), key=lambda kv: self.scheduler.order_of(kv[0])):
+            ordered = sorted(done.items(), key=lambda kv: self.scheduler.order_of(kv[0]))
+            for step, res in ordered:
                 if step.meta.get("store"):
                     self._store(store, res, **step.meta["store"])
             self._store_attacks(store, done)
+            if cfg.uncertainty.n_boot > 0:
+                for split, groups in final_groups(ordered, cfg.forget_splits).items():
+                    self.uncertainty_step(store, split, groups)
         finally:
             self._db.close()
             self._db = None
@@ -493,6 +499,32 @@ class Pipeline:
         if self._db is not None:
             self._store(self._db, res, **store)
         return []
+
+    def uncertainty_step(self, store: ResultsStore, split: str, groups: list[ModelGroup]) -> None:
+        """Bootstrap intervals and paired comparisons of the final models on ``split``
+        (a cached step of its own, run by the driver: it reads finished evaluations)."""
+        import json
+
+        from fiubench.pipeline.uncertainty import run_uncertainty
+        from fiubench.report.store import ComparisonRow, IntervalRow
+
+        u = self.cfg.uncertainty
+        ecfg = self.cfg.eval_config(split)
+        inputs = {f"{g.model}#{i}": p.parent.name for g in groups for i, p in enumerate(g.evals)}
+        step_cfg = {"uncertainty": to_dict(u), "aggregate": to_dict(ecfg.aggregate), "skip": list(ecfg.skip),
+                    "mia_k": ecfg.mia_k, "groups": [(g.model, g.role, g.method, g.variant) for g in groups]}
+
+        def fn(d: Path) -> dict:
+            res = run_uncertainty(groups, ecfg, u.n_boot, u.level, u.seed)
+            atomic_write_json(d / "uncertainty.json", res)
+            return {"intervals": len(res["intervals"]), "comparisons": len(res["comparisons"])}
+
+        step = self.cache.run(f"uncertainty/{split}", step_cfg, fn, inputs=inputs, seed=u.seed)
+        res = json.loads((step.path / "uncertainty.json").read_text(encoding="utf-8"))
+        store.add_intervals(IntervalRow(run=self.run_name, forget_split=split, level=res["level"],
+                                        n_boot=res["n_boot"], **row) for row in res["intervals"])
+        store.add_comparisons(ComparisonRow(run=self.run_name, forget_split=split, level=res["level"], **row)
+                              for row in res["comparisons"])
 
     def _store(self, store: ResultsStore, res: StepResult, *, model: str, role: str, split: str, variant: str,
                method: str | None = None, step: int = 0, final: bool = False) -> None:
@@ -584,6 +616,40 @@ class AttackTarget:
     method: str | None = None
     step: int = 0
     final: bool = False
+
+
+def final_groups(done: Sequence[tuple[Step, StepResult]], splits: Sequence[str]) -> dict[str, list[ModelGroup]]:
+    """Per forget split, the final evaluations grouped by model over seeds (in run order).
+
+    A stored evaluation's reference is its step's "reference" dependency (the retain
+    model's evaluation); the retain model is its own reference.
+    """
+    from fiubench.pipeline.config import LEARN_DIMS
+
+    out: dict[str, dict[tuple, ModelGroup]] = {s: {} for s in splits}
+    for step, res in done:
+        meta = step.meta.get("store")
+        if not meta or (meta["role"] == "unlearned" and not meta.get("final")):
+            continue
+        split, variant = meta["split"], meta["variant"]
+        learn_variant = ",".join(p for p in variant.split(",") if p.split("=", 1)[0] in LEARN_DIMS)
+        key = (meta["role"], meta.get("method"), seedless(variant))
+        model = meta["model"] if meta["role"] != "unlearned" else f"{meta['method']}/{split}"
+        g = out.setdefault(split, {}).setdefault(key, ModelGroup(
+            _name(model, seedless(variant)), meta["role"], meta.get("method"), seedless(variant),
+            seedless(learn_variant)))
+        g.evals.append(res.path / "eval")
+        ref = step.inputs.get("reference")
+        if meta["role"] == "retain" or ref is None:
+            g.references.append("self" if meta["role"] == "retain" else None)
+        else:
+            ref_step = next(s for s, _ in done if s.key == ref)
+            g.references.append(done_path(done, ref_step) / "eval")
+    return {s: list(groups.values()) for s, groups in out.items() if groups}
+
+
+def done_path(done: Sequence[tuple[Step, StepResult]], step: Step) -> Path:
+    return next(r.path for s, r in done if s is step)
 
 
 def _name(base: str, variant: str) -> str:

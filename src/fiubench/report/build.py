@@ -34,9 +34,10 @@ from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
 from fiubench.report.robustness import robustness_table
 from fiubench.report.selection import load_selection, selection_table
-from fiubench.report.store import ResultsStore
+from fiubench.report.store import ComparisonRow, IntervalRow, ResultsStore
 from fiubench.report.tables import (
     Table,
+    comparisons_table,
     detail_table,
     forget_splits,
     learning_table,
@@ -44,7 +45,9 @@ from fiubench.report.tables import (
     mark_incomplete,
     matched_table,
     mia_table,
+    visual_table,
 )
+from fiubench.report.uncertainty import IntervalIndex
 from fiubench.utils.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
 from fiubench.utils.provenance import provenance
 
@@ -71,6 +74,7 @@ class Report:
         self, entries: Sequence[Entry], methods: Sequence[str] | None = None, title: str = "FIUBench report",
         selection: list[dict[str, Any]] | None = None,
         plan: Sequence[dict] = (),
+        intervals: Sequence[IntervalRow] = (), comparisons: Sequence[ComparisonRow] = (),
     ) -> None:
         if not entries:
             raise FiubenchError("nothing to report: the results database holds no evaluations")
@@ -83,7 +87,14 @@ class Report:
         self.learning: Table = learning_table(self.entries)
         self.selection: Table | None = selection_table(selection) if selection else None
         self.calibration: Table = calibration_table(self.entries)
-        self.main: dict[str, Table] = {s: main_table(self.entries, s, methods) for s in self.splits}
+        index = IntervalIndex(intervals)
+        self.main: dict[str, Table] = {s: main_table(self.entries, s, methods, index) for s in self.splits}
+        self.comparisons: dict[str, Table] = {}
+        for s in self.splits:
+            ct = comparisons_table(comparisons, self.entries, s)
+            if ct is not None:
+                self.comparisons[s] = ct
+        self.visual: Table | None = visual_table(self.entries, index, methods)
         self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
         self.mia: dict[str, Table] = {s: mia_table(self.entries, s, methods) for s in self.splits}
         self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
@@ -106,10 +117,14 @@ class Report:
 
     def tables(self) -> list[Table]:
         out = [self.learning, self.calibration] + ([self.selection] if self.selection is not None else [])
+        if self.visual is not None:
+            out.append(self.visual)
         for s in self.splits:
             out += [self.main[s], self.matched[s], self.mia[s]]
             if s in self.robustness:
                 out.append(self.robustness[s])
+            if s in self.comparisons:
+                out.append(self.comparisons[s])
         out += [self.detail[s] for s in self.splits]
         return out
 
@@ -140,10 +155,14 @@ class Report:
         if self.selection is not None:
             parts += ["## Hyperparameter selection", "", to_markdown(self.selection)]
         parts += ["## Calibration of the instrument", "", to_markdown(self.calibration)]
+        if self.visual is not None:
+            parts += ["## Can the models still see?", "", to_markdown(self.visual)]
         for s in self.splits:
             parts += [f"## Forget split {s}", "", to_markdown(self.main[s]), to_markdown(self.matched[s])]
             if s in self.robustness:
                 parts += [to_markdown(self.robustness[s])]
+            if s in self.comparisons:
+                parts.append(to_markdown(self.comparisons[s]))
             if s in self.plots:
                 parts += [f"![utility vs forget quality, {s}](plots/curves_{s}.png)", ""]
             parts += [to_markdown(self.mia[s])]
@@ -161,6 +180,8 @@ class Report:
         if self.selection is not None:
             body += ['<h2 id="selection">Hyperparameter selection</h2>', to_html(self.selection)]
         body += ['<h2 id="calibration">Calibration of the instrument</h2>', to_html(self.calibration)]
+        if self.visual is not None:
+            body += ["<h2>Can the models still see?</h2>", to_html(self.visual)]
         for s in self.splits:
             body += [f'<h2 id="split-{esc(s)}">Forget split {esc(s)}</h2>', to_html(self.main[s])]
             if s in self.plots:
@@ -175,6 +196,8 @@ class Report:
             if s in self.robustness:
                 body.append(to_html(self.robustness[s]))
             body.append(to_html(self.mia[s]))
+            if s in self.comparisons:
+                body.append(to_html(self.comparisons[s]))
         body.append("<h2>Per-metric detail</h2>")
         body += [to_html(self.detail[s]) for s in self.splits]
         return (
@@ -230,7 +253,9 @@ def write_report(
     with ResultsStore(db, create=False) as store:
         entries = load_entries(store, run)
         plan = store.plan(run)
-    rep = Report(entries, methods, title, selection=load_selection(Path(db).parent), plan=plan)
+        intervals, comparisons = store.intervals(run), store.comparisons(run)
+    rep = Report(entries, methods, title, selection=load_selection(Path(db).parent), plan=plan, intervals=intervals,
+                 comparisons=comparisons)
     out = Path(out)
     with atomic_dir(out, overwrite=True) as tmp:
         atomic_write_text(tmp / "index.html", rep.html())

@@ -36,8 +36,8 @@ def flat_headers(t: Table) -> list[str]:
 def to_markdown(t: Table) -> str:
     head = [t.row_header] + [h + _arrow(c) for h, c in zip(flat_headers(t), t.columns, strict=True)]
     lines = [f"### {t.title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, cells in t.rows:
-        texts = [t.cell_text(c, v) for c, v in zip(t.columns, cells, strict=True)]
+    for i, (label, _cells) in enumerate(t.rows):
+        texts = t.cell_texts(i)
         lines.append("| " + " | ".join([label.replace("|", "\\|"), *texts]) + " |")
     for n in t.notes:
         lines += ["", f"_{n}_"]
@@ -48,9 +48,17 @@ def to_csv(t: Table) -> str:
     """Raw (unscaled) values so that the CSV is exact; headers name the column."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([t.row_header, *flat_headers(t)])
-    for label, cells in t.rows:
-        w.writerow([label] + ["" if v is None else v for v in cells])
+    heads = flat_headers(t)
+    if t.ci is not None:  # raw values, then each interval's bounds as two more columns
+        heads = heads + [f"{h} {b}" for h in heads for b in ("low", "high")]
+    w.writerow([t.row_header, *heads])
+    for i, (label, cells) in enumerate(t.rows):
+        extra: list[object] = []
+        if t.ci is not None:
+            row_ci = t.ci[i] if i < len(t.ci) else [None] * len(cells)
+            for iv in row_ci:
+                extra += ["", ""] if iv is None else [iv[0], iv[1]]
+        w.writerow([label] + ["" if v is None else v for v in cells] + extra)
     return buf.getvalue()
 
 
@@ -86,8 +94,8 @@ def to_latex(t: Table) -> str:
         lines += [" & ".join(cells) + r" \\", " ".join(rules)]
     lines.append(" & ".join([latex_escape(t.row_header)] + [latex_escape(c.header + _arrow(c)) for c in t.columns]) + r" \\")
     lines.append(r"\midrule")
-    for label, cells in t.rows:
-        texts = [latex_escape(t.cell_text(c, v)) for c, v in zip(t.columns, cells, strict=True)]
+    for i, (label, _cells) in enumerate(t.rows):
+        texts = [latex_escape(x) for x in t.cell_texts(i)]
         lines.append(" & ".join([latex_escape(label), *texts]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if t.notes:
@@ -107,10 +115,8 @@ def to_html(t: Table) -> str:
     parts.append("<tr><th>" + esc(t.row_header) + "</th>" + "".join(
         f"<th>{esc(c.header + _arrow(c))}</th>" for c in t.columns
     ) + "</tr></thead><tbody>")
-    for label, cells in t.rows:
-        tds = "".join(
-            f'<td class="num">{esc(t.cell_text(c, v))}</td>' for c, v in zip(t.columns, cells, strict=True)
-        )
+    for i, (label, _cells) in enumerate(t.rows):
+        tds = "".join(f'<td class="num">{esc(x)}</td>' for x in t.cell_texts(i))
         parts.append(f"<tr><th scope=\"row\">{esc(label)}</th>{tds}</tr>")
     parts.append("</tbody></table>")
     for n in t.notes:

@@ -63,7 +63,74 @@ CREATE TABLE IF NOT EXISTS plan (  -- what a run set out to evaluate (final mode
     variant TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (run, model, forget_split, variant)
 );
+-- identity-level bootstrap intervals of the headline figures of final models; a model
+-- trained under several seeds is one row per metric (mean over seeds, seeds resampled)
+CREATE TABLE IF NOT EXISTS intervals (
+    run TEXT NOT NULL,
+    model TEXT NOT NULL,           -- model group, e.g. "ga/forget5" (seeds merged)
+    role TEXT NOT NULL,
+    method TEXT,
+    forget_split TEXT NOT NULL DEFAULT '',
+    variant TEXT NOT NULL DEFAULT '',  -- sweep variant without the seed settings
+    metric TEXT NOT NULL,
+    estimate REAL,
+    low REAL,
+    high REAL,
+    level REAL NOT NULL,
+    n_seeds INTEGER NOT NULL,
+    n_boot INTEGER NOT NULL,
+    PRIMARY KEY (run, model, forget_split, variant, metric)
+);
+-- paired bootstrap intervals of differences a - b between two model groups
+CREATE TABLE IF NOT EXISTS comparisons (
+    run TEXT NOT NULL,
+    forget_split TEXT NOT NULL DEFAULT '',
+    model_a TEXT NOT NULL,
+    model_b TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    estimate REAL,
+    low REAL,
+    high REAL,
+    level REAL NOT NULL,
+    indistinguishable INTEGER,     -- 1: the interval includes 0
+    PRIMARY KEY (run, forget_split, model_a, model_b, metric)
+);
 """
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    """A headline figure of one (seed-merged) model with its bootstrap interval."""
+
+    run: str
+    model: str
+    role: str
+    method: str | None
+    forget_split: str | None
+    variant: str
+    metric: str
+    estimate: float | None
+    low: float | None
+    high: float | None
+    level: float
+    n_seeds: int
+    n_boot: int
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """The paired bootstrap interval of model_a - model_b on one figure."""
+
+    run: str
+    forget_split: str | None
+    model_a: str
+    model_b: str
+    metric: str
+    estimate: float | None
+    low: float | None
+    high: float | None
+    level: float
+    indistinguishable: bool | None
 
 
 @dataclass(frozen=True)
@@ -229,8 +296,8 @@ class ResultsStore:
 
     def delete_run(self, run: str) -> None:
         with self._con:
-            self._con.execute("DELETE FROM results WHERE run = ?", (run,))
-            self._con.execute("DELETE FROM plan WHERE run = ?", (run,))
+            for table in ("results", "plan", "intervals", "comparisons"):
+                self._con.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
 
     def set_plan(self, run: str, planned: Iterable[Mapping[str, Any]]) -> None:
         """Record the final models ``run`` will evaluate; those without results are
@@ -249,6 +316,54 @@ class ResultsStore:
         rows = self._con.execute(sql + (" WHERE run = ?" if run else ""), (run,) if run else ())
         keys = ("run", "model", "role", "method", "forget_split", "variant")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def add_intervals(self, rows: Iterable[IntervalRow]) -> None:
+        self._insert("intervals", IntervalRow, rows)
+
+    def add_comparisons(self, rows: Iterable[ComparisonRow]) -> None:
+        self._insert("comparisons", ComparisonRow, rows)
+
+    def _insert(self, table: str, cls: type, rows: Iterable[Any]) -> None:
+        cols = [f.name for f in fields(cls)]
+        data = []
+        for r in rows:
+            vals = []
+            for c in cols:
+                v = getattr(r, c)
+                if c in ("estimate", "low", "high"):
+                    v = _clean(v)
+                elif c == "forget_split":
+                    v = v or ""
+                elif isinstance(v, bool):
+                    v = int(v)
+                vals.append(v)
+            data.append(tuple(vals))
+        with self._con:
+            self._con.executemany(
+                f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", data
+            )
+
+    def intervals(self, run: str | None = None) -> list[IntervalRow]:
+        return [IntervalRow(**d) for d in self._select("intervals", IntervalRow, run)]
+
+    def comparisons(self, run: str | None = None) -> list[ComparisonRow]:
+        out = []
+        for d in self._select("comparisons", ComparisonRow, run):
+            d["indistinguishable"] = None if d["indistinguishable"] is None else bool(d["indistinguishable"])
+            out.append(ComparisonRow(**d))
+        return out
+
+    def _select(self, table: str, cls: type, run: str | None) -> list[dict[str, Any]]:
+        if not list(self._con.execute(f"PRAGMA table_info({table})")):
+            return []  # a read-only store written before the table existed
+        cols = [f.name for f in fields(cls)]
+        sql = f"SELECT {', '.join(cols)} FROM {table}" + (" WHERE run = ?" if run is not None else "")
+        out = []
+        for r in self._con.execute(sql + " ORDER BY rowid", () if run is None else (run,)):
+            d = dict(zip(cols, r, strict=True))
+            d["forget_split"] = d["forget_split"] or None
+            out.append(d)
+        return out
 
     # ----------------------------------------------------------------- reading
     def rows(

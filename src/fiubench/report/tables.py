@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from fiubench.report.entries import Entry, judge_backends, parent
 from fiubench.report.matched import MatchedPoint, matched_utility
+from fiubench.report.store import ComparisonRow
+from fiubench.report.uncertainty import IntervalIndex
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Table:
     rows: list[tuple[str, list[float | str | None]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     row_header: str = "model"
+    # Optional bootstrap intervals, parallel to ``rows``: (low, high) per cell or None.
+    ci: list[list[tuple[float, float] | None]] | None = None
 
     def cell_text(self, col: Column, value: float | str | None) -> str:
         if value is None:
@@ -49,6 +53,18 @@ class Table:
         if isinstance(value, str):
             return value
         return f"{value * col.scale:.{col.decimals}f}"
+
+    def cell_texts(self, i: int) -> list[str]:
+        """Row ``i``'s cells as text, each with its interval ("52.1 [41.0, 63.2]") when known."""
+        _label, cells = self.rows[i]
+        out = []
+        for j, (c, v) in enumerate(zip(self.columns, cells, strict=True)):
+            text = self.cell_text(c, v)
+            iv = self.ci[i][j] if self.ci is not None and i < len(self.ci) else None
+            if iv is not None and v is not None and not isinstance(v, str):
+                text += f" [{iv[0] * c.scale:.{c.decimals}f}, {iv[1] * c.scale:.{c.decimals}f}]"
+            out.append(text)
+        return out
 
 
 def _judge_header(entries: Sequence[Entry]) -> str:
@@ -97,6 +113,7 @@ def main_columns(judge_header: str) -> list[Column]:
         Column("ACC", ("visual.acc", "mme.acc", "pope.acc"), higher_is_better=True, group="Model utility (retain)"),
         Column("MU", ("model_utility",), higher_is_better=True, group="Model utility (retain)"),
         Column("KS log p", ("forget.ks_log10_p",), scale=1.0, decimals=2, higher_is_better=True, group="Forget quality (forget)"),
+        Column("KS p (people)", ("forget.ks_perm_p",), scale=1.0, decimals=2, higher_is_better=True, group="Forget quality (forget)"),
         Column("EM", ("forget.exact_match",), higher_is_better=False, group="Forget quality (forget)"),
         Column("MIA AUC", ("mia.auc_min_k_pp", "mia.auc_min_k", "mia.auc_loss"), group="Forget quality (forget)"),
         Column("APE", ("forget.ape",), higher_is_better=False, group="Forget quality (forget)"),
@@ -104,9 +121,25 @@ def main_columns(judge_header: str) -> list[Column]:
     ]
 
 
-def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None) -> Table:
-    """The paper's Table 2 layout for one forget split (final models only)."""
+def seed_groups(entries: Sequence[Entry]) -> list[list[Entry]]:
+    """Entries that differ only by their seed settings, in first-appearance order."""
+    from fiubench.report.uncertainty import seedless
+
+    groups: dict[tuple, list[Entry]] = {}
+    for e in entries:
+        groups.setdefault((e.role, e.method, e.forget_split, seedless(e.variant)), []).append(e)
+    return list(groups.values())
+
+
+def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None,
+               intervals: IntervalIndex | None = None) -> Table:
+    """The paper's Table 2 layout for one forget split (final models only).
+
+    Runs that differ only by their seed are one row (the mean over seeds); every cell
+    with a bootstrap interval in ``intervals`` shows it.
+    """
     from fiubench.report.robustness import robust_columns
+    from fiubench.report.uncertainty import seedless
 
     rows = [e for e in _finals(entries) if e.forget_split == split and e.role != "base"]
     cols = main_columns(_judge_header(rows)) + robust_columns(rows)
@@ -114,18 +147,54 @@ def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | No
         name=f"main_{split}",
         title=f"Main results, {split} (paper's Table 2 layout)",
         columns=cols,
+        ci=[] if intervals else None,
     )
-    for e in _order(rows, methods):
-        t.rows.append((e.label, [_value(e, c) for c in cols]))
+    n_seeds = 1
+    for group in seed_groups(_order(rows, methods)):
+        e = group[0]
+        variant = seedless(e.variant)
+        label = _seedless_label(e)
+        if len(group) > 1:
+            n_seeds = max(n_seeds, len(group))
+            label += f" ({len(group)} seeds)"
+        cells: list[float | str | None] = []
+        cis: list[tuple[float, float] | None] = []
+        for c in cols:
+            iv = intervals.get(e.role, e.method, split, variant, c.metrics) if intervals else None
+            vals = [v for v in (_value(x, c) for x in group) if v is not None]
+            cells.append(iv[0] if iv else (sum(vals) / len(vals) if vals else None))
+            cis.append(iv[1:] if iv and iv[1] is not None else None)
+        t.rows.append((label, cells))
+        if t.ci is not None:
+            t.ci.append(cis)
     t.notes.append(
         "Scores x100. KS log p = log10 p-value of the KS test between this model's and the "
-        "retain model's forget truth ratios (0 = indistinguishable from retain). "
+        "retain model's forget truth ratios (0 = indistinguishable from retain); KS p (people) = "
+        "the same test with identities, not answers, as the unit (permutation over people; "
+        "docs/metrics-uncertainty.md). "
         "MIA AUC = membership-inference AUC on forget vs never-trained identities (Min-K%++ "
         "by default; 50 = chance is best: an AUC below 50 is reverse detectability, as "
         "detectable as its mirror above 50; FQ uses 1 - 2|AUC - 0.5|). EM and APE: lower = "
         "more forgotten. TPR at low FPR and the privacy leak vs the retain model: MIA table."
     )
+    if intervals:
+        t.notes.append(
+            "[low, high]: 95 % identity-level bootstrap interval (people resampled, not answers"
+            + (f"; seeds resampled too, values are means over {n_seeds} seeds" if n_seeds > 1 else "")
+            + "). See the comparisons table for which differences are distinguishable."
+        )
     return t
+
+
+def _seedless_label(e: Entry) -> str:
+    from fiubench.report.uncertainty import seedless
+
+    saved = e.variant
+    e.variant = seedless(saved)
+    try:
+        return e.label
+    finally:
+        e.variant = saved
 
 
 _ATTACKS = (("loss", "LOSS"), ("zlib", "zlib"), ("min_k", "Min-K%"), ("min_k_pp", "Min-K%++"))
@@ -288,3 +357,89 @@ def mark_incomplete(table: Table, missing: Sequence[tuple[str, int]]) -> None:
             f"{len(missing)} model(s) of this run have not finished (marked incomplete): the report "
             "was built from a run that stopped or is still running; `fiubench run` resumes it."
         )
+
+
+def comparisons_table(comparisons: Sequence[ComparisonRow], entries: Sequence[Entry], split: str) -> Table | None:
+    """Paired differences (a - b) with 95 % identity-bootstrap intervals; "≈" marks a
+    difference whose interval includes 0 (the two models are indistinguishable on it)."""
+    from fiubench.report.uncertainty import comparison_rows
+
+    pairs = comparison_rows(comparisons, split)
+    if not pairs:
+        return None
+    cols = [c for c in main_columns(_judge_header([e for e in entries if e.forget_split == split]))
+            if c.metrics and c.metrics[0] != "forget.ks_perm_p"]
+    t = Table(name=f"comparisons_{split}", title=f"Differences with 95 % intervals, {split}", columns=cols,
+              row_header="a − b")
+    for a, b, by_metric in pairs:
+        cells: list[float | str | None] = []
+        for c in cols:
+            r = next((by_metric[m] for m in c.metrics if m in by_metric and by_metric[m].estimate is not None), None)
+            if r is None or r.low is None or r.high is None:
+                cells.append(None)
+                continue
+            text = (f"{r.estimate * c.scale:+.{c.decimals}f} [{r.low * c.scale:+.{c.decimals}f}, "
+                    f"{r.high * c.scale:+.{c.decimals}f}]")
+            cells.append(text + (" ≈" if r.indistinguishable else ""))
+        t.rows.append((f"{_group_label(a)} − {_group_label(b)}", cells))
+    t.notes.append(
+        "Paired identity-level bootstrap: both models are resampled with the same people (and "
+        "seeds), so the interval is that of the difference. ≈ = the interval includes 0: on that "
+        "figure the two models are indistinguishable with these identities. Scores x100."
+    )
+    return t
+
+
+def _group_label(model: str) -> str:
+    from fiubench.report.entries import METHOD_NAMES, ROLE_NAMES
+
+    head, _, rest = model.partition("/")
+    if head in ROLE_NAMES:
+        name = ROLE_NAMES[head]
+        return f"{name} [{rest}]" if rest else name
+    method = METHOD_NAMES.get(head, head.upper())
+    _split, _, variant = rest.partition("/")
+    return f"{method} [{variant}]" if variant else method
+
+
+def visual_table(entries: Sequence[Entry], intervals: IntervalIndex | None = None,
+                 methods: Sequence[str] | None = None) -> Table | None:
+    """Can the models still see? Visual accuracy on never-trained (holdout) faces.
+
+    One forget split's evaluations (the first) suffice: the holdout faces are the same in
+    every evaluation. Unlearned models: their final models on that split.
+    """
+    from fiubench.report.uncertainty import seedless
+
+    splits = forget_splits(entries)
+    if not splits:
+        return None
+    split = splits[0]
+    rows = [e for e in _finals(entries) if e.forget_split == split]
+    if not any(e.get("visual.acc_holdout") is not None for e in rows):
+        return None
+    cols = [
+        Column("yes/no ACC (unseen faces)", ("visual.acc_holdout",), higher_is_better=True, group="holdout faces"),
+        Column("open EM (unseen faces)", ("visual.open_em_holdout",), higher_is_better=True, group="holdout faces"),
+        Column("yes/no ACC (all faces)", ("visual.acc",), higher_is_better=True, group="all evaluated faces"),
+    ]
+    t = Table(name="visual", title=f"Visual ability on unseen faces (holdout identities; {split} evaluations)",
+              columns=cols, ci=[] if intervals else None)
+    for group in seed_groups(_order(rows, methods)):
+        e = group[0]
+        cells: list[float | str | None] = []
+        cis: list[tuple[float, float] | None] = []
+        for c in cols:
+            vals = [v for v in (_value(x, c) for x in group) if v is not None]
+            iv = intervals.get(e.role, e.method, split, seedless(e.variant), c.metrics) if intervals else None
+            cells.append(iv[0] if iv else (sum(vals) / len(vals) if vals else None))
+            cis.append(iv[1:] if iv and iv[1] is not None else None)
+        t.rows.append((_seedless_label(e) + (f" ({len(group)} seeds)" if len(group) > 1 else ""), cells))
+        if t.ci is not None:
+            t.ci.append(cis)
+    t.notes.append(
+        "Visual-attribute questions about the faces of holdout identities, which no model was "
+        "trained on (yes/no chance 50; open chance ~23). The base row is the model before "
+        "stage 1. x100; [low, high]: 95 % bootstrap interval over identities."
+    )
+    return t
