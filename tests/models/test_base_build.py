@@ -12,7 +12,7 @@ from fiubench.models import ModelConfig, load_vlm
 from fiubench.models.base_build import BaseBuildConfig, procedural_pool, train_base
 from fiubench.models.loading import tiny_base_dir
 
-SMALL = dict(steps=2, batch_size=4, n_faces=3, evaluate=False)
+SMALL = dict(steps=2, batch_size=4, n_faces=3, evaluate=False, vision_steps=2, vision_faces=4, vision_batch_size=4)
 
 
 def _weights(d):
@@ -54,7 +54,7 @@ def test_cli_runs_and_reports(tmp_path, capsys):
 
     out = tmp_path / "base"
     rc = main(["base", "build", "--out", str(out), "--steps", "2", "--faces", "3", "--eval-faces", "2",
-               "--identity-people", "5", "--batch-size", "4"])
+               "--identity-people", "5", "--batch-size", "4", "--vision-steps", "2", "--vision-faces", "4"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "chance" in text and "multiple choice" in text
@@ -71,3 +71,25 @@ def test_shipped_base_loads_and_stops():
     items = [(img, it) for img, its, _ in procedural_pool(99, "eval", 3) for it in its if it.kind == "yesno"]
     outs = vlm.generate([i for i, _ in items], [it.question for _, it in items], max_new_tokens=8)
     assert all(o in ("Yes.", "No.") for o in outs), outs
+
+
+def test_contrastive_curriculum_is_balanced():
+    """Per attribute: as many "Yes." as "No." questions, the negatives name another value
+    of the same attribute, and every choice question names the true value."""
+    import random
+
+    from fiubench.data.faces import ATTRIBUTE_VALUES, sample_attributes
+    from fiubench.data.visual import contrastive_questions, visible_attributes
+
+    rng = random.Random(0)
+    for _ in range(30):
+        attrs = sample_attributes(rng)
+        items = contrastive_questions(attrs, rng, pairs=2)
+        for a in visible_attributes(attrs):
+            yn = [it for it in items if it.attribute == a and it.kind == "yesno"]
+            assert sum(it.answer == "Yes." for it in yn) == sum(it.answer == "No." for it in yn) == 2
+            true = getattr(attrs, a)
+            choice = [it for it in items if it.attribute == a and it.kind == "choice"]
+            assert len(choice) == 1
+            named = [v for v in ATTRIBUTE_VALUES[a] if v != "none" and v in choice[0].question]
+            assert true == "none" or true in named

@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default 1: reproducible, and fastest on a busy machine)")
     b.add_argument("--lr", type=float, default=None)
+    b.add_argument("--curriculum", choices=("contrastive", "benchmark"), default=None,
+                   help="training QA: the dataset's own visual QA mix (benchmark, default) or balanced "
+                        "hard-negative yes/no pairs + choice questions (contrastive)")
+    b.add_argument("--vision-steps", type=int, default=None,
+                   help="vision pre-training steps (attribute classification; default 0 = none)")
+    b.add_argument("--vision-faces", type=int, default=None, help="faces for vision pre-training (default 3000)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
 
 
@@ -49,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = BaseBuildConfig(seed=args.seed)
     for arg, field in (("steps", "steps"), ("batch_size", "batch_size"), ("faces", "n_faces"),
                        ("eval_faces", "n_eval_faces"), ("identity_people", "n_identity_people"),
-                       ("threads", "threads"), ("lr", "lr")):
+                       ("threads", "threads"), ("lr", "lr"), ("curriculum", "curriculum"),
+                       ("vision_steps", "vision_steps"), ("vision_faces", "vision_faces")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)

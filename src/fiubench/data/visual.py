@@ -24,7 +24,7 @@ from fiubench.data.faces import ATTRIBUTE_VALUES, FaceAttributes
 class VisualItem(NamedTuple):
     question: str
     answer: str
-    kind: str  # "open" | "yesno"
+    kind: str  # "open" | "yesno" | "choice"
     attribute: str
 
 
@@ -166,3 +166,57 @@ def visual_questions(attrs: FaceAttributes, rng: random.Random) -> list[VisualIt
         value = true if yes else rng.choice(_wrong_values(attr, true))
         items.append(VisualItem(_yesno_question(attr, value), "Yes." if yes else "No.", "yesno", attr))
     return items
+
+
+_CHOICE_Q = {
+    "skin_tone": "Does the person in the image have {a} or {b} skin?",
+    "face_shape": "Is the face of the person in the image {a} or {b}?",
+    "hair_style": "Is the hairstyle of the person in the image {a} or {b}?",
+    "hair_color": "Is the hair of the person in the image {a} or {b}?",
+    "eye_color": "Are the eyes of the person in the image {a} or {b}?",
+    "mouth": "Is the expression of the person in the image {a} or {b}?",
+    "facial_hair": "Is the facial hair of the person in the image {a} or {b}?",
+    "glasses": "Is the person in the image wearing {a} or {b} over their eyes?",
+    "headwear": "Is the person in the image wearing {a} or {b} on their head?",
+    "age_group": "Does the person in the image look {a} or {b}?",
+    "background": "Is the background of the image {a} or {b}?",
+    "clothing": "Is the shirt of the person in the image {a} or {b}?",
+}
+
+
+def contrastive_questions(attrs: FaceAttributes, rng: random.Random, pairs: int = 1,
+                          binding: bool = True) -> list[VisualItem]:
+    """A training curriculum that makes a model *compare* a named value with the face.
+
+    Per visible attribute: the open question; ``pairs`` balanced hard-negative pairs
+    (a yes/no question naming the true value, answered "Yes.", and one naming another
+    value of the *same* attribute, answered "No.", so the answer cannot be read from
+    the question's wording or the attribute's prior); and, with ``binding``, a choice
+    question naming the true and a wrong value in random order ("Is the hair ... blonde
+    or black?" -> the full statement), which binds each named value to what it looks
+    like. The wrong values cycle through the attribute's other values without
+    repetition before any repeats.
+    """
+    items: list[VisualItem] = []
+    for attr in visible_attributes(attrs):
+        true = getattr(attrs, attr)
+        wrong = _wrong_values(attr, true)
+        rng.shuffle(wrong)
+        items.append(VisualItem(_OPEN_Q[attr], _statement(attr, true), "open", attr))
+        for k in range(pairs):
+            items.append(VisualItem(_yesno_question(attr, true), "Yes.", "yesno", attr))
+            items.append(VisualItem(_yesno_question(attr, wrong[k % len(wrong)]), "No.", "yesno", attr))
+        if binding:
+            a, b = true, wrong[pairs % len(wrong)]
+            if rng.random() < 0.5:
+                a, b = b, a
+            items.append(VisualItem(_CHOICE_Q[attr].format(a=_choice_word(attr, a), b=_choice_word(attr, b)),
+                                    _statement(attr, true), "choice", attr))
+    return items
+
+
+def _choice_word(attr: str, v: str) -> str:
+    """How a value reads inside a choice question ("none" needs a word)."""
+    if v != "none":
+        return v
+    return {"facial_hair": "none", "glasses": "nothing", "headwear": "nothing"}.get(attr, v)

@@ -2,10 +2,33 @@
 
 The FIUBench protocol starts from a *pretrained* VLM that cannot know the fictitious
 people (its judge score before stage 1 is ~0). The tiny base reproduces that: it is
-trained only on visual-attribute questions (open and POPE-style yes/no) about a
-separate pool of procedural faces, drawn from a seed space the benchmark never uses
-(``random.Random("fiubench-base:<seed>")`` vs the dataset's ``"faces:<seed>"``), and
-learns to end every answer with the end-of-turn token.
+trained only on visual-attribute questions about separate pools of procedural faces,
+drawn from a seed space the benchmark never uses (``random.Random("fiubench-base:<seed>")``
+vs the dataset's ``"faces:<seed>"``), and learns to end every answer with the
+end-of-turn token. Two stages:
+
+A. vision pre-training (``pretrain_vision``): the vision tower learns every attribute
+   by classification on its patch features (12+ labels per image, vision-only passes);
+B. visual instruction tuning of projector + language model (tower frozen) on a
+   curriculum that makes the model *compare* a named value with the face
+   (``fiubench.data.visual.contrastive_questions``: per attribute the open question,
+   balanced hard-negative yes/no pairs naming the true value and another value of the
+   same attribute, and a choice question), plus dense descriptions.
+
+Both are options (``--vision-steps``, ``--curriculum contrastive``); the shipped base is
+still the QA-only recipe (``vision_steps=0``, ``curriculum="benchmark"``). Measured on
+this 2-core machine under heavy shared load (issue 11), 50 unseen faces:
+
+* shipped recipe (700 QA steps): open 0.60, yes/no 0.58 (chance 0.23 / 0.50); trained
+  on QA alone the tower stays weak (shirt colour 0.35 on open questions).
+* stage A alone (1000 steps, 3000 faces): held-out attribute classification 0.86 on
+  the asked attributes (shirt and background 1.0, eye colour 0.88).
+* stage A + contrastive stage B (700 steps): open 0.65, yes/no 0.51 -- the model
+  answers "Yes." to ~80 % of yes/no questions although the same model names the
+  background colour correctly 100 % of the time: the 2-layer, 128-wide language model
+  does not learn to compare a named value with what it sees in this budget. The
+  bottleneck is the language side, not the vision tower; the next levers are its depth
+  and a longer, yes/no-weighted stage B.
 
 Loss: answer-only next-token cross-entropy (``batch_nll``); AdamW (betas 0.9/0.98,
 wd 0.01), linear warm-up (5 %) then cosine decay, gradient clipping at 1.0
@@ -56,6 +79,22 @@ class BaseBuildConfig:
     vision_layers: int = 2
     eval_batch_size: int = 64
     caption_fraction: float = 0.5  # share of each batch that is dense descriptions
+    # Curriculum of the training faces' QA: "contrastive" (balanced hard-negative yes/no
+    # pairs per attribute + choice questions, fiubench.data.visual.contrastive_questions)
+    # or "benchmark" (the dataset's own visual QA mix: one yes/no per attribute).
+    curriculum: str = "benchmark"
+    yesno_pairs: int = 1
+    # Stage A, vision pre-training: the vision tower learns every face attribute by
+    # classification (one linear head per attribute on the patch features the projector
+    # reads), 12+ labels per image at the cost of a vision-only pass; measured: held-out
+    # attribute accuracy 0.8-1.0 after 600 steps, where QA training alone left the tower
+    # at ~0.35 on shirt colour. Stage B (``steps``) then trains projector + language
+    # model on the QA with the tower frozen (LLaVA's recipe: align to a trained encoder).
+    vision_steps: int = 0  # off by default: see the measured result in the module docstring
+    vision_faces: int = 3000
+    vision_batch_size: int = 64
+    vision_lr: float = 2e-3
+    train_vision_in_qa: bool = False
     threads: int = 1  # torch CPU threads while building: 1 is reproducible and, on a busy
     # 2-core machine, ~20x faster than 2 (measured: 3.8 vs 0.17 steps/s under load)
     evaluate: bool = True
@@ -68,6 +107,14 @@ class BaseBuildConfig:
             raise ConfigError(f"base.lr: must be in (0, 1), got {self.lr}")
         if not 0 <= self.caption_fraction < 1:
             raise ConfigError(f"base.caption_fraction: must be in [0, 1), got {self.caption_fraction}")
+        if self.curriculum not in ("contrastive", "benchmark"):
+            raise ConfigError(f"base.curriculum: must be 'contrastive' or 'benchmark', got {self.curriculum!r}")
+        if self.vision_steps < 0 or self.vision_faces < 1 or self.vision_batch_size < 1:
+            raise ConfigError("base.vision_steps / vision_faces / vision_batch_size: must be >= 0 / >= 1 / >= 1")
+        if not 0 < self.vision_lr < 1:
+            raise ConfigError(f"base.vision_lr: must be in (0, 1), got {self.vision_lr}")
+        if self.yesno_pairs < 1:
+            raise ConfigError(f"base.yesno_pairs: must be >= 1, got {self.yesno_pairs}")
         if self.evaluate and self.n_identity_people < 5:
             raise ConfigError(f"base.n_identity_people: need >= 5 (forget/retain splits), got {self.n_identity_people}")
 
@@ -77,17 +124,24 @@ def _face_seed(seed: int, split: str, i: int) -> int:
     return int.from_bytes(h[:8], "big")
 
 
-def procedural_pool(seed: int, split: str, n: int) -> list[tuple[Any, list[Any], Any]]:
-    """``n`` (face image, visual QA items, attributes) from the base's own seed space."""
+def procedural_pool(seed: int, split: str, n: int,
+                    questions: Callable[[Any, random.Random], list[Any]] | None = None,
+                    ) -> list[tuple[Any, list[Any], Any]]:
+    """``n`` (face image, visual QA items, attributes) from the base's own seed space.
+
+    ``questions(attrs, rng)`` makes each face's QA (default: the benchmark's
+    ``visual_questions``, which keeps every pool, and the shipped base, as before).
+    """
     from fiubench.data.faces import render_face, sample_attributes
     from fiubench.data.visual import visual_questions
 
+    make = questions or visual_questions
     rng = random.Random(f"{BASE_SEED_SPACE}:{seed}:{split}")
     out = []
     for i in range(n):
         attrs = sample_attributes(rng)
         img = render_face(attrs, size=64, seed=_face_seed(seed, split, i))
-        out.append((img, visual_questions(attrs, rng), attrs))
+        out.append((img, make(attrs, rng), attrs))
     return out
 
 
@@ -134,6 +188,14 @@ def _collate(rows: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torc
             "pixel_values": torch.stack([r["pixel_values"] for r in rows])}
 
 
+def _curriculum(cfg: BaseBuildConfig) -> Callable[[Any, random.Random], list[Any]] | None:
+    if cfg.curriculum == "benchmark":
+        return None
+    from fiubench.data.visual import contrastive_questions
+
+    return lambda attrs, rng: contrastive_questions(attrs, rng, pairs=cfg.yesno_pairs)
+
+
 def _norm(s: str) -> str:
     return re.sub(r"[^a-z0-9 ]+", "", s.lower()).strip()
 
@@ -178,7 +240,12 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
         if "post_layernorm" in n:
             p.requires_grad_(False)
 
-    pool = procedural_pool(cfg.seed, "train", cfg.n_faces)
+    vision_metrics = pretrain_vision(vlm, cfg, log) if cfg.vision_steps > 0 else {}
+    if cfg.vision_steps > 0 and not cfg.train_vision_in_qa:
+        for p in _vision_tower(vlm.model).parameters():
+            p.requires_grad_(False)
+
+    pool = procedural_pool(cfg.seed, "train", cfg.n_faces, questions=_curriculum(cfg))
     examples = [(img, it.question, it.answer) for img, items, _ in pool for it in items]
     rows = _encode(vlm, examples)
     captions = _encode(vlm, [(img, DESCRIBE_QUESTION, describe(attrs)) for img, _, attrs in pool])
@@ -228,7 +295,7 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
     model.eval()
 
     metrics: dict[str, Any] = {"train_seconds": round(train_s, 1), "train_examples": len(rows),
-                               "final_loss": round(float(loss_ema or 0.0), 4)}
+                               "final_loss": round(float(loss_ema or 0.0), 4), **vision_metrics}
     if cfg.evaluate:
         metrics.update(evaluate_visual(vlm, cfg))
         metrics.update(evaluate_identity(vlm, cfg))
@@ -243,6 +310,73 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
     meta["base"] = f"scratch (fiubench base build, seed {cfg.seed})"
     atomic_write_json(meta_path, meta)
     return metrics
+
+
+def _vision_tower(model: Any) -> Any:
+    inner = getattr(model, "model", model)
+    return getattr(inner, "vision_tower", None) or model.vision_tower
+
+
+def pretrain_vision(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """Stage A: attribute classification on the vision tower's patch features.
+
+    Heads: one linear layer per attribute of ``ATTRIBUTE_VALUES`` over the flattened
+    last-layer patch features (CLS dropped: what LLaVA's projector reads with
+    ``vision_feature_layer=-1`` and the "default" strategy); discarded afterwards.
+    Cross-entropy summed over attributes; AdamW, one-cycle schedule. Returns the
+    held-out per-attribute accuracy (unseen faces).
+    """
+    from fiubench.data.faces import ATTRIBUTE_VALUES
+
+    t0 = time.time()
+    tower = _vision_tower(vlm.model)
+    proc = vlm.processor.image_processor
+
+    def encode(split: str, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        pool = procedural_pool(cfg.seed, split, n, questions=lambda attrs, rng: [])
+        px = proc([p[0] for p in pool], return_tensors="pt")["pixel_values"]
+        ys = {a: torch.tensor([vals.index(getattr(p[2], a)) for p in pool]) for a, vals in ATTRIBUTE_VALUES.items()}
+        return px, ys
+
+    x_tr, y_tr = encode("vision", cfg.vision_faces)
+    x_ev, y_ev = encode("vision-eval", min(300, cfg.vision_faces))
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        return tower(pixel_values=x, output_hidden_states=True).hidden_states[-1][:, 1:].flatten(1)
+
+    dim = features(x_tr[:1]).shape[1]
+    heads = torch.nn.ModuleDict({a: torch.nn.Linear(dim, len(v)) for a, v in ATTRIBUTE_VALUES.items()})
+    params = [p for p in tower.parameters() if p.requires_grad] + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.vision_lr, betas=(0.9, 0.98), weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.vision_lr, total_steps=cfg.vision_steps,
+                                                pct_start=0.05)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    tower.train()
+    loss_ema = None
+    for step in range(cfg.vision_steps):
+        idx = torch.randint(0, x_tr.shape[0], (cfg.vision_batch_size,), generator=gen)
+        f = features(x_tr[idx])
+        loss = sum(torch.nn.functional.cross_entropy(heads[a](f), y_tr[a][idx]) for a in heads)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[union-attr]
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        lv = loss.item()  # type: ignore[union-attr]
+        loss_ema = lv if loss_ema is None else 0.95 * loss_ema + 0.05 * lv
+        if (step + 1) % max(1, cfg.vision_steps // 5) == 0 or step + 1 == cfg.vision_steps:
+            log(f"base: vision step {step + 1}/{cfg.vision_steps} loss {loss_ema:.3f} ({time.time() - t0:.0f} s)")
+    tower.eval()
+    with torch.no_grad():
+        f = features(x_ev)
+        accs = {a: float((heads[a](f).argmax(1) == y_ev[a]).float().mean()) for a in heads}
+    from fiubench.data.visual import ASKED
+
+    asked = [accs[a] for a in ASKED]
+    log(f"base: vision pre-training: held-out attribute accuracy {sum(asked) / len(asked):.3f} "
+        f"({time.time() - t0:.0f} s)")
+    return {"vision_seconds": round(time.time() - t0, 1),
+            "vision_attribute_accuracy": {a: round(v, 4) for a, v in accs.items()}}
 
 
 @torch.no_grad()
