@@ -140,3 +140,12 @@ def test_report_flags_mixed_metric_versions(db: Path, tmp_path: Path) -> None:
                             variant="old", step=3, final=True, config_hash="o")
     html = write_report(db, tmp_path / "rep").read_text()
     assert "WARNING: these results mix metric definitions (versions 1, 2)" in html
+
+
+def test_rows_without_a_version_take_their_evaluations(db: Path, tmp_path: Path) -> None:
+    """Extra rows of an evaluation stored without a version (attack rows) do not make it 'version 1'."""
+    with ResultsStore(db) as st:
+        st.add({"attack.worst": 0.1}, run="r1", model="finetuned", role="finetuned", forget_split="forget5",
+               config_hash="att")
+    html = write_report(db, tmp_path / "rep").read_text()
+    assert "WARNING" not in html and "Metrics version 2 " in html

@@ -358,6 +358,8 @@ class Pipeline:
             result = json.loads((res.path / "attack" / "result.json").read_text(encoding="utf-8"))
             group = groups.setdefault((t.variant.learn_label, t.split), {})
             group.setdefault(key, (t, {}))[1][a["name"]] = result
+        from fiubench.metrics.version import version_of
+
         for group in groups.values():
             outcomes = {k: o for k, (_, o) in group.items()}
             ft = next((o for k, (t, o) in group.items() if t.role == "finetuned"), None)
@@ -376,7 +378,8 @@ class Pipeline:
                           method=t.method,
                           forget_split=t.split,
                           variant=t.variant.label if t.role == "unlearned" else t.variant.learn_label,
-                          step=t.step, final=t.final, metric_info=info)
+                          step=t.step, final=t.final, metric_info=info,
+                          metrics_version=version_of(ev), definitions=ev.get("definitions"))
 
     # ------------------------------------------------------------------ the run
     def run(self, *, report: bool = True) -> Path:

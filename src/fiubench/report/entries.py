@@ -66,6 +66,7 @@ def variant_items(variant: str) -> set[str]:
 def entries_from_rows(rows: Iterable[ResultRow]) -> list[Entry]:
     """Group metric rows into entries (order of first appearance)."""
     out: dict[tuple, Entry] = {}
+    versioned: set[tuple] = set()
     for r in rows:
         key = (r.run, r.model, r.forget_split, r.variant, r.step, r.final)
         e = out.get(key)
@@ -76,6 +77,11 @@ def entries_from_rows(rows: Iterable[ResultRow]) -> list[Entry]:
                 config_hash=r.config_hash, judge=r.judge, metrics_version=r.metrics_version or 1,
                 definitions=json.loads(r.definitions) if r.definitions else {},
             )
+        if r.metrics_version is not None and key not in versioned:
+            # rows stored without a version (e.g. attack rows) take the evaluation's
+            versioned.add(key)
+            e.metrics_version = r.metrics_version
+            e.definitions = json.loads(r.definitions) if r.definitions else e.definitions
         e.metrics[r.metric] = r.value
         e.higher_is_better[r.metric] = r.higher_is_better
         if e.judge is None and r.judge is not None:
