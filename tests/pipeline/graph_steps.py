@@ -41,7 +41,9 @@ def flaky(d: Path, *, fail_times: int) -> dict:
 
 def wait_for(d: Path, *, flag: str) -> dict:
     """Announce the worker's pid, then wait (up to 120 s) for ``flag`` to exist."""
-    Path(flag).with_suffix(".pid").write_text(str(os.getpid()))
+    pid = Path(flag).with_suffix(".pid")
+    pid.with_suffix(".tmp").write_text(str(os.getpid()))
+    pid.with_suffix(".tmp").rename(pid)  # the test reads it as soon as it exists
     deadline = time.time() + 120
     while not Path(flag).exists() and time.time() < deadline:
         time.sleep(0.05)

@@ -176,9 +176,10 @@ def test_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path), str(tests_dir)])
     pid_file = tmp_path / "go.pid"
     deadline = time.time() + 120
-    while not pid_file.exists() and time.time() < deadline:
+    # The worker writes its pid non-atomically: wait for the whole number, not the file.
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.time() < deadline:
         time.sleep(0.05)
-    assert pid_file.exists(), "the worker never started"
+    assert pid_file.exists() and pid_file.read_text().strip(), "the worker never started"
     worker = int(pid_file.read_text())
     proc.send_signal(signal.SIGKILL)
     proc.wait()
