@@ -51,7 +51,10 @@ def test_kill_9_in_every_step_kind_then_resume_gives_identical_numbers(tmp_path)
     final = fiubench("run", "--config", cfg, "--out", str(run))
     assert final.returncode == 0, final.stderr[-3000:]
     ran = [n for n, what in steps(final.stderr) if what != "cached"]
-    assert ran == ["eval/ga/forget10/step-000001/forget10", "eval/ga/forget10/step-000002/forget10"], ran
+    # the killed evaluations, then the bootstrap intervals that read them (never run yet)
+    assert ran == [
+        "eval/ga/forget10/step-000001/forget10", "eval/ga/forget10/step-000002/forget10", "uncertainty/forget10",
+    ], ran
     assert numbers(run / "results.sqlite") == numbers(ref / "results.sqlite")
     assert json.loads((run / "report" / "status.json").read_text())["complete"]
 
