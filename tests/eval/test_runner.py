@@ -117,6 +117,17 @@ def test_records_and_metric_values_are_consistent(reference, eval_dataset):
         assert 0.0 <= reference.metrics[k] <= 1.0
 
 
+def test_holdout_answers_are_generated_only_when_asked(eval_vlm, eval_dataset, reference):
+    """Holdout QA enter through log-probs only: by default no generation is spent on them,
+    and every metric is the same as when they are generated."""
+    hold = [r for r in reference.records if r["kind"] == "qa" and r["split"] == "holdout"]
+    assert hold and all(r.get("generation") is None and r["exact_match"] is None for r in hold)
+    full = evaluate(eval_vlm, eval_dataset, cfg(skip=["judge", "ks"], holdout_generations=True))
+    hold_full = [r for r in full.records if r["kind"] == "qa" and r["split"] == "holdout"]
+    assert all(isinstance(r["generation"], str) and r["exact_match"] is not None for r in hold_full)
+    assert full.metrics == reference.metrics
+
+
 def test_missing_headline_inputs_are_errors(eval_vlm, eval_dataset, reference):
     with pytest.raises(ConfigError, match="--retain-eval"):
         evaluate(eval_vlm, eval_dataset, cfg(skip=["judge"]))

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--vision-steps", type=int, default=None,
                    help="vision pre-training steps (attribute classification; default 0 = none)")
     b.add_argument("--vision-faces", type=int, default=None, help="faces for vision pre-training (default 3000)")
+    b.add_argument("--loss", choices=("token", "example"), default=None,
+                   help="stage-B loss average: over all answer tokens (token, default) or per example "
+                        "(example: a one-token yes/no answer weighs as much as a long description)")
+    b.add_argument("--lm-layers", type=int, default=None, help="language-model layers (default 2)")
+    b.add_argument("--caption-fraction", type=float, default=None,
+                   help="share of each batch that is dense descriptions (default 0.5)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
 
 
@@ -56,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     for arg, field in (("steps", "steps"), ("batch_size", "batch_size"), ("faces", "n_faces"),
                        ("eval_faces", "n_eval_faces"), ("identity_people", "n_identity_people"),
                        ("threads", "threads"), ("lr", "lr"), ("curriculum", "curriculum"),
-                       ("vision_steps", "vision_steps"), ("vision_faces", "vision_faces")):
+                       ("vision_steps", "vision_steps"), ("vision_faces", "vision_faces"), ("loss", "loss"),
+                       ("lm_layers", "lm_layers"), ("caption_fraction", "caption_fraction")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)

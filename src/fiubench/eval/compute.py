@@ -58,8 +58,9 @@ def add_derived(r: Record, tr_mean: TRMean = DEFAULT_TR_MEAN) -> Record:
     """Per-sample derived statistics (ROUGE-L, EM, APE, truth ratio), stored for readers."""
     if r.get("kind") != "qa":
         return r
-    r["rouge_l"] = rouge_l_recall(r["answer"], r["generation"])
-    r["exact_match"] = keyword_match(r["keywords"], r["generation"])
+    generated = r.get("generation") is not None  # holdout QA are only scored, by default
+    r["rouge_l"] = rouge_l_recall(r["answer"], r["generation"]) if generated else None
+    r["exact_match"] = keyword_match(r["keywords"], r["generation"]) if generated else None
     para = r.get("paraphrased_generations") or []
     r["ape"] = mean_defined([keyword_match(r["keywords"], g) for g in para]) if para else None
     if r.get("paraphrased_nll") is not None and r.get("perturbed_nll"):

@@ -37,6 +37,10 @@ class EvalConfig:
         reuse_image_features: encode each image once and reuse its features for every
             question and answer variant (every supported family); False re-encodes per row.
         paraphrase_generations: generate for the 3 paraphrased questions (APE).
+        holdout_generations: also generate answers for the holdout identities' QA. No
+            metric reads them (holdout people enter through log-probs: truth ratios, MIA,
+            calibration), so they are off by default: ~15 % of an evaluation's
+            generations. On, their records get ROUGE-L and exact match (the guessing floor).
         judge: judge backend and options.
         skip: headline metrics (or groups: judge, ks, mia, visual) the user chose not to
             compute; aggregates then list them as dropped. Anything else missing is an error.
@@ -65,6 +69,7 @@ class EvalConfig:
     visual_open_max_new_tokens: int | None = None
     reuse_image_features: bool = True
     paraphrase_generations: bool = True
+    holdout_generations: bool = False
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     skip: list[str] = field(default_factory=list)
     mia_k: float = 0.2

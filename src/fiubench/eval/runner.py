@@ -169,8 +169,9 @@ def evaluate(
                     "field": qa.field, "question": qa.question, "answer": qa.answer, "keywords": list(qa.keywords),
                     "paraphrased_questions": list(qa.paraphrased_question) if split == "forget" else [],
                 })
-                gen_req.append((p.image_path, qa.question))
-                gen_dst.append((ri, -1))
+                if split != "holdout" or cfg.holdout_generations:
+                    gen_req.append((p.image_path, qa.question))
+                    gen_dst.append((ri, -1))
                 if split == "forget" and cfg.paraphrase_generations:
                     for j, pq in enumerate(qa.paraphrased_question):
                         gen_req.append((p.image_path, pq))

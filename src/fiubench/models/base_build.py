@@ -84,6 +84,11 @@ class BaseBuildConfig:
     # or "benchmark" (the dataset's own visual QA mix: one yes/no per attribute).
     curriculum: str = "benchmark"
     yesno_pairs: int = 1
+    # How stage B averages its loss. "token": over all answer tokens of the batch (the
+    # usual SFT loss). "example": per-example mean, then over the batch, so a yes/no
+    # answer (one deciding token) weighs as much as a 60-token description; under the
+    # token mean the yes/no decisions are <1 % of the loss and are never learned.
+    loss: str = "token"
     # Stage A, vision pre-training: the vision tower learns every face attribute by
     # classification (one linear head per attribute on the patch features the projector
     # reads), 12+ labels per image at the cost of a vision-only pass; measured: held-out
@@ -113,6 +118,8 @@ class BaseBuildConfig:
             raise ConfigError("base.vision_steps / vision_faces / vision_batch_size: must be >= 0 / >= 1 / >= 1")
         if not 0 < self.vision_lr < 1:
             raise ConfigError(f"base.vision_lr: must be in (0, 1), got {self.vision_lr}")
+        if self.loss not in ("token", "example"):
+            raise ConfigError(f"base.loss: must be 'token' or 'example', got {self.loss!r}")
         if self.yesno_pairs < 1:
             raise ConfigError(f"base.yesno_pairs: must be >= 1, got {self.yesno_pairs}")
         if self.evaluate and self.n_identity_people < 5:
@@ -282,7 +289,8 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
         pos += n_qa
         cap_pos += n_cap
         batch = _collate(picked, pad)
-        loss = batch_nll(vlm.forward(batch), batch["labels"])
+        logits = vlm.forward(batch)
+        loss = batch_nll(logits, batch["labels"]) if cfg.loss == "token" else mean_nll(logits, batch["labels"]).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
