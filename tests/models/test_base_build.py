@@ -93,3 +93,35 @@ def test_contrastive_curriculum_is_balanced():
             assert len(choice) == 1
             named = [v for v in ATTRIBUTE_VALUES[a] if v != "none" and v in choice[0].question]
             assert true == "none" or true in named
+
+
+def test_one_word_answers_put_the_value_at_the_first_answer_token():
+    """short=True: one-word open and choice answers whose first answer token is the value's
+    own whole-word token (never the token of "Yes."/"No."), for every attribute and value."""
+    import random
+
+    from fiubench.data.faces import sample_attributes
+    from fiubench.data.visual import ONE_WORD, contrastive_questions, visible_attributes
+    from fiubench.models.logprobs import IGNORE_INDEX
+    from PIL import Image
+
+    vlm = load_vlm(ModelConfig())
+    tok = vlm.tokenizer
+    decision = {tok.tokenize("Yes.")[0], tok.tokenize("No.")[0]}
+    rng = random.Random(0)
+    img = Image.new("RGB", (64, 64))
+    short: list = []
+    for _ in range(40):
+        attrs = sample_attributes(rng)
+        items = contrastive_questions(attrs, rng, short=True)
+        plain = contrastive_questions(attrs, random.Random(1), short=False)
+        one = [it for it in items if it.question.endswith(ONE_WORD)]
+        assert len(one) == 2 * len(visible_attributes(attrs))  # one open + one choice per attribute
+        assert not any(it.question.endswith(ONE_WORD) for it in plain)
+        short += one
+    batch = vlm.train_batch([(img, it.question, it.answer) for it in short])
+    for it, labels in zip(short, batch["labels"], strict=True):
+        first = tok.convert_ids_to_tokens(labels[labels != IGNORE_INDEX].tolist())[0]
+        assert first not in decision, it
+        word = first.removeprefix("Ġ")  # a word-initial token, not a piece of one
+        assert first.startswith("Ġ") and word and it.answer.strip(" .").startswith(word), (it, first)

@@ -184,8 +184,11 @@ _CHOICE_Q = {
 }
 
 
+ONE_WORD = " Answer with one word."
+
+
 def contrastive_questions(attrs: FaceAttributes, rng: random.Random, pairs: int = 1,
-                          binding: bool = True) -> list[VisualItem]:
+                          binding: bool = True, short: bool = False) -> list[VisualItem]:
     """A training curriculum that makes a model *compare* a named value with the face.
 
     Per visible attribute: the open question; ``pairs`` balanced hard-negative pairs
@@ -196,6 +199,15 @@ def contrastive_questions(attrs: FaceAttributes, rng: random.Random, pairs: int 
     or black?" -> the full statement), which binds each named value to what it looks
     like. The wrong values cycle through the attribute's other values without
     repetition before any repeats.
+
+    ``short`` adds the open and the choice question asking for one word ("... Answer
+    with one word." -> " blonde."). A yes/no answer is decided at the *first* answer
+    token, and with balanced pairs neither the named value nor the face alone says
+    anything about it (the label is their XOR): gradient descent has no first-order
+    signal and a small model stays at the prior (measured: 2- and 4-layer tiny models,
+    yes/no 0.58-0.60 after 2,000 steps, P(yes) constant across faces and named values).
+    One-word answers put the perceived value, and the named ones, at that same first
+    answer position, a first-order target; the comparison is then a small step.
     """
     items: list[VisualItem] = []
     for attr in visible_attributes(attrs):
@@ -210,8 +222,12 @@ def contrastive_questions(attrs: FaceAttributes, rng: random.Random, pairs: int 
             a, b = true, wrong[pairs % len(wrong)]
             if rng.random() < 0.5:
                 a, b = b, a
-            items.append(VisualItem(_CHOICE_Q[attr].format(a=_choice_word(attr, a), b=_choice_word(attr, b)),
-                                    _statement(attr, true), "choice", attr))
+            choice = _CHOICE_Q[attr].format(a=_choice_word(attr, a), b=_choice_word(attr, b))
+            items.append(VisualItem(choice, _statement(attr, true), "choice", attr))
+            if short:
+                items.append(VisualItem(choice + ONE_WORD, _one_word(attr, true), "choice", attr))
+        if short:
+            items.append(VisualItem(_OPEN_Q[attr] + ONE_WORD, _one_word(attr, true), "open", attr))
     return items
 
 
@@ -220,3 +236,10 @@ def _choice_word(attr: str, v: str) -> str:
     if v != "none":
         return v
     return {"facial_hair": "none", "glasses": "nothing", "headwear": "nothing"}.get(attr, v)
+
+
+def _one_word(attr: str, v: str) -> str:
+    """A value as a one-word answer, " blonde.": the leading space makes the first answer
+    token the value's whole-word token (a capitalised "Blonde." splits into "B", "l", ...,
+    and "Nothing." would start with the token of "No.")."""
+    return f" {_choice_word(attr, v)}."

@@ -84,6 +84,7 @@ class BaseBuildConfig:
     # or "benchmark" (the dataset's own visual QA mix: one yes/no per attribute).
     curriculum: str = "benchmark"
     yesno_pairs: int = 1
+    short_answers: bool = False  # contrastive: add one-word open/choice answers (see contrastive_questions)
     # How stage B averages its loss. "token": over all answer tokens of the batch (the
     # usual SFT loss). "example": per-example mean, then over the batch, so a yes/no
     # answer (one deciding token) weighs as much as a 60-token description; under the
@@ -200,7 +201,7 @@ def _curriculum(cfg: BaseBuildConfig) -> Callable[[Any, random.Random], list[Any
         return None
     from fiubench.data.visual import contrastive_questions
 
-    return lambda attrs, rng: contrastive_questions(attrs, rng, pairs=cfg.yesno_pairs)
+    return lambda attrs, rng: contrastive_questions(attrs, rng, pairs=cfg.yesno_pairs, short=cfg.short_answers)
 
 
 def _norm(s: str) -> str:
