@@ -125,3 +125,24 @@ def test_one_word_answers_put_the_value_at_the_first_answer_token():
         assert first not in decision, it
         word = first.removeprefix("Ġ")  # a word-initial token, not a piece of one
         assert first.startswith("Ġ") and word and it.answer.strip(" .").startswith(word), (it, first)
+
+
+def test_stated_pairs_state_the_true_value_then_ask_the_balanced_pair():
+    """stated=True: each yes/no pair again behind the statement of the true value, so the
+    answer is the same/different of two words in the text (and still true of the face)."""
+    import random
+
+    from fiubench.data.faces import sample_attributes
+    from fiubench.data.visual import _statement, contrastive_questions
+
+    rng = random.Random(3)
+    for _ in range(30):
+        attrs = sample_attributes(rng)
+        items = contrastive_questions(attrs, rng, pairs=2, stated=True)
+        yesno = [it for it in items if it.kind == "yesno"]
+        stated = [it for it in items if it.kind == "stated"]
+        assert len(stated) == len(yesno)
+        for plain, it in zip(yesno, stated, strict=True):
+            said = _statement(it.attribute, getattr(attrs, it.attribute))
+            assert it.question == f"{said} {plain.question}" and it.answer == plain.answer
+        assert not any(it.kind == "stated" for it in contrastive_questions(attrs, rng, pairs=2))

@@ -107,3 +107,27 @@ def test_api_key_is_never_printed(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert main(["config", "show", "--config", str(f)]) == 0
     out = capsys.readouterr().out
     assert "sk-secret123" not in out and "<redacted>" in out
+
+
+def test_jobs_come_from_the_config_unless_the_flag_says_otherwise(tmp_path: Path, monkeypatch) -> None:
+    """`jobs` in a config is the local executor's width when --jobs is not given (the tiny
+    preset runs two steps at once); --jobs wins; a bad value names the key before any work."""
+    import fiubench.pipeline.run as pipeline_run
+    from fiubench.pipeline.graph import InlineExecutor, ProcessExecutor
+
+    seen: list = []
+
+    def fake_pipeline(cfg, out, *, executor, **kw):  # type: ignore[no-untyped-def]
+        seen.append(executor)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(pipeline_run, "run_pipeline", fake_pipeline)
+    assert load_run_config("tiny").jobs == 2 and load_run_config("smoke").jobs == 1
+    for argv, kind, width in ((["--preset", "tiny"], ProcessExecutor, 2), (["--preset", "smoke"], InlineExecutor, 1),
+                              (["--preset", "tiny", "--jobs", "1"], InlineExecutor, 1),
+                              (["--preset", "smoke", "--jobs", "3"], ProcessExecutor, 3)):
+        with pytest.raises(SystemExit):
+            main(["run", *argv, "--out", str(tmp_path / "r")])
+        assert isinstance(seen[-1], kind) and getattr(seen[-1], "jobs", 1) == width, argv
+    with pytest.raises(ConfigError, match="run.jobs"):
+        load_run_config(None, _write(tmp_path, "base: smoke\njobs: 0\n"))

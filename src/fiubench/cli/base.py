@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(example: a one-token yes/no answer weighs as much as a long description)")
     b.add_argument("--short-answers", action="store_true", default=None,
                    help="contrastive curriculum: add one-word open and choice answers")
+    b.add_argument("--stated-pairs", action="store_true", default=None,
+                   help="contrastive curriculum: add each yes/no pair behind a statement of the true value")
     b.add_argument("--lm-layers", type=int, default=None, help="language-model layers (default 2)")
     b.add_argument("--caption-fraction", type=float, default=None,
                    help="share of each batch that is dense descriptions (default 0.5)")
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                        ("eval_faces", "n_eval_faces"), ("identity_people", "n_identity_people"),
                        ("threads", "threads"), ("lr", "lr"), ("curriculum", "curriculum"),
                        ("vision_steps", "vision_steps"), ("vision_faces", "vision_faces"), ("loss", "loss"),
-                       ("lm_layers", "lm_layers"), ("short_answers", "short_answers"), ("caption_fraction", "caption_fraction")):
+                       ("lm_layers", "lm_layers"), ("short_answers", "short_answers"),
+                       ("stated_pairs", "stated_pairs"), ("caption_fraction", "caption_fraction")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)

@@ -27,9 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "seeds and identities")
     p.add_argument("--seeds-learn", action="store_true",
                    help="with --seeds: repeat stage-1 learning under each seed too (config key `seeds_learn`)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="local executor: run up to N independent steps at once, each in its own process "
-                        "(a GPU each when steps use GPUs); default 1: one at a time in this process")
+                        "(a GPU each when steps use GPUs); default: the config's `jobs` (1: one at a "
+                        "time in this process; the tiny preset: 2)")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local (default) or ray: every step a Ray task (pip install 'fiubench[ray]'); "
                         "see docs/scale.md")
@@ -62,15 +63,16 @@ def run(args: argparse.Namespace, cfg: Any = None) -> int:
     from fiubench.pipeline.graph import StepFailed, make_executor
     from fiubench.pipeline.run import run_pipeline
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs: must be >= 1, got {args.jobs}")
-    if args.executor == "ray" and args.jobs != 1:
+    if args.executor == "ray" and args.jobs not in (None, 1):
         raise ConfigError("--jobs: only with --executor local (Ray places steps by their resources)")
+    jobs = 1 if args.executor == "ray" else (args.jobs if args.jobs is not None else cfg.jobs)
     if args.retries is not None and args.retries < 0:
         raise ConfigError(f"--retries: must be >= 0, got {args.retries}")
-    workers = args.executor == "ray" or args.jobs > 1
+    workers = args.executor == "ray" or jobs > 1
     retries = args.retries if args.retries is not None else (2 if workers else 0)
-    executor = make_executor(args.executor, jobs=args.jobs, address=args.address)
+    executor = make_executor(args.executor, jobs=jobs, address=args.address)
     try:
         result = run_pipeline(cfg, out, report=not args.no_report, executor=executor, retries=retries,
                               overwrite=args.overwrite)

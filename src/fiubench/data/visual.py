@@ -24,7 +24,7 @@ from fiubench.data.faces import ATTRIBUTE_VALUES, FaceAttributes
 class VisualItem(NamedTuple):
     question: str
     answer: str
-    kind: str  # "open" | "yesno" | "choice"
+    kind: str  # "open" | "yesno" | "choice" | "stated" (training only: yes/no behind a statement)
     attribute: str
 
 
@@ -188,7 +188,8 @@ ONE_WORD = " Answer with one word."
 
 
 def contrastive_questions(attrs: FaceAttributes, rng: random.Random, pairs: int = 1,
-                          binding: bool = True, short: bool = False) -> list[VisualItem]:
+                          binding: bool = True, short: bool = False,
+                          stated: bool = False) -> list[VisualItem]:
     """A training curriculum that makes a model *compare* a named value with the face.
 
     Per visible attribute: the open question; ``pairs`` balanced hard-negative pairs
@@ -208,6 +209,13 @@ def contrastive_questions(attrs: FaceAttributes, rng: random.Random, pairs: int 
     yes/no 0.58-0.60 after 2,000 steps, P(yes) constant across faces and named values).
     One-word answers put the perceived value, and the named ones, at that same first
     answer position, a first-order target; the comparison is then a small step.
+
+    ``stated`` adds each yes/no pair once more behind the statement of the true value
+    ("The background of the image is green. Is the background of the image blue?" ->
+    "No."): a same/different comparison of two words in the text, which a head that
+    attends from the named value to an earlier copy of it solves, a circuit gradient
+    descent finds from first-order signal; the image-only pairs then only have to make
+    the face's tokens look like the value's word to that head.
     """
     items: list[VisualItem] = []
     for attr in visible_attributes(attrs):
@@ -218,6 +226,11 @@ def contrastive_questions(attrs: FaceAttributes, rng: random.Random, pairs: int 
         for k in range(pairs):
             items.append(VisualItem(_yesno_question(attr, true), "Yes.", "yesno", attr))
             items.append(VisualItem(_yesno_question(attr, wrong[k % len(wrong)]), "No.", "yesno", attr))
+            if stated:
+                said = _statement(attr, true)
+                items.append(VisualItem(f"{said} {_yesno_question(attr, true)}", "Yes.", "stated", attr))
+                items.append(VisualItem(f"{said} {_yesno_question(attr, wrong[k % len(wrong)])}", "No.",
+                                        "stated", attr))
         if binding:
             a, b = true, wrong[pairs % len(wrong)]
             if rng.random() < 0.5:

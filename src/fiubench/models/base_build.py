@@ -15,20 +15,33 @@ B. visual instruction tuning of projector + language model (tower frozen) on a
    balanced hard-negative yes/no pairs naming the true value and another value of the
    same attribute, and a choice question), plus dense descriptions.
 
-Both are options (``--vision-steps``, ``--curriculum contrastive``); the shipped base is
-still the QA-only recipe (``vision_steps=0``, ``curriculum="benchmark"``). Measured on
-this 2-core machine under heavy shared load (issue 11), 50 unseen faces:
+Both are options (``--vision-steps``, ``--curriculum contrastive``, ``--short-answers``,
+``--loss example``, ``--lm-layers``); the shipped base is still the QA-only recipe
+(``vision_steps=0``, ``curriculum="benchmark"``), because no recipe measured so far
+answers yes/no above chance. 50 unseen faces, open / yes/no exact match (chance 0.23 / 0.50):
 
-* shipped recipe (700 QA steps): open 0.60, yes/no 0.58 (chance 0.23 / 0.50); trained
-  on QA alone the tower stays weak (shirt colour 0.35 on open questions).
-* stage A alone (1000 steps, 3000 faces): held-out attribute classification 0.86 on
-  the asked attributes (shirt and background 1.0, eye colour 0.88).
-* stage A + contrastive stage B (700 steps): open 0.65, yes/no 0.51 -- the model
-  answers "Yes." to ~80 % of yes/no questions although the same model names the
-  background colour correctly 100 % of the time: the 2-layer, 128-wide language model
-  does not learn to compare a named value with what it sees in this budget. The
-  bottleneck is the language side, not the vision tower; the next levers are its depth
-  and a longer, yes/no-weighted stage B.
+=========================================================================  =====  ======
+recipe                                                                     open   yes/no
+=========================================================================  =====  ======
+shipped: QA only, 700 steps                                                0.60   0.58
+stage A 1000 + contrastive B 700, token loss (busy machine)                0.65   0.51
+stage A 1000 + contrastive B 2000, per-example loss                        0.79   0.60
+  same, 4-layer language model                                             0.75   0.58
+stage A 1000 + contrastive B 2000 + one-word scaffold, per-example loss    0.72   0.58
+  + 1500 steps of yes/no and one-word items only (lr 1e-3 / 3e-3)           --    0.60 / 0.60
+=========================================================================  =====  ======
+
+(stage A alone: held-out attribute classification 0.86.) Diagnosis, measured on these
+checkpoints: P("Yes") at the first answer token is ~0.52 whatever the face and whatever
+value the question names, on *training* faces too, and a yes/no-only stage keeps the
+per-example loss at ~0.21 (= ln 2 over the answer's 3 tokens): nothing is learned, not
+even memorised. With balanced pairs the label is the XOR of the named value and the seen
+value, so neither alone carries any first-order gradient, and the one-word scaffold
+(which did put the seen value at the first answer position: one-word open 0.75, choice
+0.80) did not break the plateau in 1,500-3,500 steps. The next lever is a comparator the
+gradient can find: a text-only same/different stage ("The background is green. Is it
+blue?": a duplicate-token head, first-order learnable) and a projector aligned to the
+value words' embeddings, so that the same head fires on image tokens.
 
 Loss: answer-only next-token cross-entropy (``batch_nll``); AdamW (betas 0.9/0.98,
 wd 0.01), linear warm-up (5 %) then cosine decay, gradient clipping at 1.0
@@ -85,6 +98,7 @@ class BaseBuildConfig:
     curriculum: str = "benchmark"
     yesno_pairs: int = 1
     short_answers: bool = False  # contrastive: add one-word open/choice answers (see contrastive_questions)
+    stated_pairs: bool = False  # contrastive: add the yes/no pairs behind a statement of the true value
     # How stage B averages its loss. "token": over all answer tokens of the batch (the
     # usual SFT loss). "example": per-example mean, then over the batch, so a yes/no
     # answer (one deciding token) weighs as much as a 60-token description; under the
@@ -201,7 +215,8 @@ def _curriculum(cfg: BaseBuildConfig) -> Callable[[Any, random.Random], list[Any
         return None
     from fiubench.data.visual import contrastive_questions
 
-    return lambda attrs, rng: contrastive_questions(attrs, rng, pairs=cfg.yesno_pairs, short=cfg.short_answers)
+    return lambda attrs, rng: contrastive_questions(attrs, rng, pairs=cfg.yesno_pairs, short=cfg.short_answers,
+                                                     stated=cfg.stated_pairs)
 
 
 def _norm(s: str) -> str:

@@ -206,6 +206,9 @@ class RunConfig:
     seeds: int = 1
     seeds_learn: bool = False
     uncertainty: UncertaintySection = field(default_factory=UncertaintySection)
+    # Local executor: independent steps run at once when `--jobs` is not given (1: one at
+    # a time in the command's process). An execution setting, never part of a step's key.
+    jobs: int = 1
 
     def validate(self) -> None:
         from fiubench.methods import build_method, method_names
@@ -268,6 +271,8 @@ class RunConfig:
                 s.validate(f"run.sweep.{name}[{i}]")
         if self.seeds < 1:
             raise ConfigError(f"run.seeds: must be >= 1, got {self.seeds}")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ConfigError(f"run.jobs: must be an integer >= 1, got {self.jobs!r}")
         if self.seeds > 1 and self.sweep.seed:
             raise ConfigError("run.seeds: cannot be combined with run.sweep.seed (give one of them)")
         if self.uncertainty.n_boot < 0:
