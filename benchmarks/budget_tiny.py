@@ -20,6 +20,11 @@ i.e. the machine's current slowdown is calibrated on the reference run. Assumes 
 slowdown is the same for every unit, and evaluates the untrained base model (its
 generations are not the fine-tuned model's lengths): an estimate, not a measurement;
 the README's figure is `time fiubench run` on an idle machine.
+
+Checked against that figure (issue 11): for the preset with 3 checkpoints per method
+this script said ~10.5 min, and `time fiubench run --jobs 1` measured 15 min 58 s on an
+idle machine. The calibration does not transfer between configurations this different;
+read its output as a ratio between configurations, not as a wall time.
 """
 
 from __future__ import annotations
