@@ -29,6 +29,7 @@ stage A 1000 + contrastive B 2000, per-example loss                        0.79 
   same, 4-layer language model                                             0.75   0.58
 stage A 1000 + contrastive B 2000 + one-word scaffold, per-example loss    0.72   0.58
   + 1500 steps of yes/no and one-word items only (lr 1e-3 / 3e-3)           --    0.60 / 0.60
+  + stated pairs (``--stated-pairs``), 2000 steps                          0.71   0.60
 =========================================================================  =====  ======
 
 (stage A alone: held-out attribute classification 0.86.) Diagnosis, measured on these
@@ -38,10 +39,13 @@ per-example loss at ~0.21 (= ln 2 over the answer's 3 tokens): nothing is learne
 even memorised. With balanced pairs the label is the XOR of the named value and the seen
 value, so neither alone carries any first-order gradient, and the one-word scaffold
 (which did put the seen value at the first answer position: one-word open 0.75, choice
-0.80) did not break the plateau in 1,500-3,500 steps. The next lever is a comparator the
-gradient can find: a text-only same/different stage ("The background is green. Is it
-blue?": a duplicate-token head, first-order learnable) and a projector aligned to the
-value words' embeddings, so that the same head fires on image tokens.
+0.80) did not break the plateau in 1,500-3,500 steps. Nor did the stated pairs ("The
+background of the image is green. Is the background of the image blue?"): after 2,000
+steps even that text-only same/different answer is right only 0.67 of the time (P(yes)
+0.39, training and unseen faces alike), so the missing piece is the comparator itself,
+not the vision side. Next levers: a long text-only same/different pre-stage before any
+image QA (cheap: short sequences), then a projector aligned to the value words'
+embeddings so the same comparison fires on image tokens.
 
 Loss: answer-only next-token cross-entropy (``batch_nll``); AdamW (betas 0.9/0.98,
 wd 0.01), linear warm-up (5 %) then cosine decay, gradient clipping at 1.0
