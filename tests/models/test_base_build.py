@@ -100,10 +100,11 @@ def test_one_word_answers_put_the_value_at_the_first_answer_token():
     own whole-word token (never the token of "Yes."/"No."), for every attribute and value."""
     import random
 
+    from PIL import Image
+
     from fiubench.data.faces import sample_attributes
     from fiubench.data.visual import ONE_WORD, contrastive_questions, visible_attributes
     from fiubench.models.logprobs import IGNORE_INDEX
-    from PIL import Image
 
     vlm = load_vlm(ModelConfig())
     tok = vlm.tokenizer
