@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--lm-layers", type=int, default=None, help="language-model layers (default 2)")
     b.add_argument("--caption-fraction", type=float, default=None,
                    help="share of each batch that is dense descriptions (default 0.5)")
+    b.add_argument("--distil-steps", type=int, default=None,
+                   help="stage C: yes/no distilled from the same questions after a statement of the true "
+                        "value in text (fiubench.models.base_distil; default 0 = off)")
+    b.add_argument("--distil-weight", type=float, default=None,
+                   help="stage C: weight of the hidden-state match (default 3.0)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
 
 
@@ -68,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                        ("threads", "threads"), ("lr", "lr"), ("curriculum", "curriculum"),
                        ("vision_steps", "vision_steps"), ("vision_faces", "vision_faces"), ("loss", "loss"),
                        ("lm_layers", "lm_layers"), ("short_answers", "short_answers"),
-                       ("stated_pairs", "stated_pairs"), ("caption_fraction", "caption_fraction")):
+                       ("stated_pairs", "stated_pairs"), ("caption_fraction", "caption_fraction"),
+                       ("distil_steps", "distil_steps"), ("distil_weight", "distil_weight")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)

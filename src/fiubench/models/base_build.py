@@ -119,6 +119,10 @@ class BaseBuildConfig:
     vision_batch_size: int = 64
     vision_lr: float = 2e-3
     train_vision_in_qa: bool = False
+    # Stage C (``fiubench.models.base_distil``): yes/no on images distilled from the same
+    # questions asked after a statement of the true value in text; 0 skips it.
+    distil_steps: int = 0
+    distil_weight: float = 3.0
     threads: int = 1  # torch CPU threads while building: 1 is reproducible and, on a busy
     # 2-core machine, ~20x faster than 2 (measured: 3.8 vs 0.17 steps/s under load)
     evaluate: bool = True
@@ -139,6 +143,10 @@ class BaseBuildConfig:
             raise ConfigError(f"base.vision_lr: must be in (0, 1), got {self.vision_lr}")
         if self.loss not in ("token", "example"):
             raise ConfigError(f"base.loss: must be 'token' or 'example', got {self.loss!r}")
+        if self.distil_steps < 0:
+            raise ConfigError(f"base.distil_steps: must be >= 0, got {self.distil_steps}")
+        if not self.distil_weight >= 0:
+            raise ConfigError(f"base.distil_weight: must be >= 0, got {self.distil_weight}")
         if self.yesno_pairs < 1:
             raise ConfigError(f"base.yesno_pairs: must be >= 1, got {self.yesno_pairs}")
         if self.evaluate and self.n_identity_people < 5:
@@ -324,6 +332,10 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
 
     metrics: dict[str, Any] = {"train_seconds": round(train_s, 1), "train_examples": len(rows),
                                "final_loss": round(float(loss_ema or 0.0), 4), **vision_metrics}
+    if cfg.distil_steps > 0:
+        from fiubench.models.base_distil import distil_yesno
+
+        metrics.update(distil_yesno(vlm, cfg, log))
     if cfg.evaluate:
         metrics.update(evaluate_visual(vlm, cfg))
         metrics.update(evaluate_identity(vlm, cfg))

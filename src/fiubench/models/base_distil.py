@@ -1,0 +1,148 @@
+"""Stage C of the tiny base build: yes/no about a face, distilled from reading the answer in text.
+
+A balanced yes/no question's label is the XOR of the value it names and the value the
+face shows, so plain cross-entropy gives gradient descent no first-order signal and a
+tiny model stays at P("Yes") ~0.5 (measured, table in ``base_build``). The same
+question asked after a *statement* of the true value, written where the image tokens
+were ("<|user|>\\nThe background of the image is green.\\nIs the background of the
+image blue?"), is a text same/different task that the same 2-layer language model
+learns in a few hundred steps (measured: 0.94 after 250 steps of 64 examples). Stage C
+trains both on paired inputs and pulls the image version's hidden states towards the
+text version's at every position they share (the question, the template and the
+answer):
+
+    L = CE(image) + CE(text) + w * sum_l ||h_l(image) - sg(h_l(text))||^2 / ||sg(h_l(text))||^2
+
+over the language model's layers l >= 1 (sg: stop-gradient; the norms run over the
+shared positions of the batch). The hidden-state target is first order: it asks the
+image version to carry the seen value where the text version carries the stated one,
+and the shared layers above then make the comparison they learned on text. This is
+cross-modal distillation on paired data (Gupta, Hoffman & Malik, "Cross Modal
+Distillation for Supervision Transfer", CVPR 2016), with the same network on the
+privileged modality as teacher (Vapnik & Vashist 2009, "A new learning paradigm:
+learning using privileged information"). A quarter of each batch is open questions, so
+the model keeps naming what it sees. The statement is only a training device: the
+built base answers from the image alone, and it is evaluated that way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from fiubench.models.logprobs import IGNORE_INDEX, mean_nll
+
+
+def text_twin(row: dict[str, torch.Tensor], statement_ids: torch.Tensor,
+              image_token_id: int) -> tuple[dict[str, torch.Tensor], int, int]:
+    """``row`` with its run of image tokens replaced by ``statement_ids``.
+
+    Returns the twin (``input_ids``, ``labels``; no pixels) and where the shared suffix
+    starts in the row and in the twin.
+    """
+    ids = row["input_ids"]
+    where = (ids == image_token_id).nonzero().flatten()
+    if where.numel() == 0:
+        raise ValueError("text_twin: the row has no image tokens")
+    first, n_img = int(where[0]), where.numel()
+    if int(where[-1]) != first + n_img - 1:
+        raise ValueError("text_twin: the row's image tokens are not one contiguous run")
+    twin_ids = torch.cat([ids[:first], statement_ids, ids[first + n_img:]])
+    ignore = torch.full((statement_ids.numel(),), IGNORE_INDEX, dtype=row["labels"].dtype)
+    twin_labels = torch.cat([row["labels"][:first], ignore, row["labels"][first + n_img:]])
+    return {"input_ids": twin_ids, "labels": twin_labels}, first + n_img, first + statement_ids.numel()
+
+
+def _pad(rows: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    n = max(r["input_ids"].numel() for r in rows)
+    ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(rows), n), dtype=torch.long)
+    for i, r in enumerate(rows):
+        k = r["input_ids"].numel()
+        ids[i, :k], labels[i, :k], mask[i, :k] = r["input_ids"], r["labels"], 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def hidden_match(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...],
+                 spans: list[tuple[int, int, int]]) -> torch.Tensor:
+    """Sum over layers >= 1 of the relative squared distance on the shared positions.
+
+    ``spans[i] = (student start, teacher start, length)`` of row ``i``'s shared suffix.
+    """
+    total = student[0].new_zeros(())
+    for hs, ht in zip(student[1:], teacher[1:], strict=True):
+        a = torch.cat([hs[i, s:s + n] for i, (s, _, n) in enumerate(spans)])
+        b = torch.cat([ht[i, t:t + n] for i, (_, t, n) in enumerate(spans)]).detach()
+        total = total + ((a - b) ** 2).sum() / (b ** 2).sum().clamp(min=1e-12)
+    return total
+
+
+def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, Any]:
+    """Run stage C on ``vlm`` (projector + language model trainable) for ``cfg.distil_steps``."""
+    from fiubench.data.visual import _statement, contrastive_questions
+    from fiubench.models.base_build import _collate, _encode, procedural_pool
+
+    t0 = time.time()
+
+    def questions(attrs: Any, rng: Any) -> list[Any]:
+        return [q for q in contrastive_questions(attrs, rng, pairs=cfg.yesno_pairs) if q.kind in ("yesno", "open")]
+
+    pool = procedural_pool(cfg.seed, "train", cfg.n_faces, questions=questions)
+    yesno, opened, said = [], [], []
+    for img, items, attrs in pool:
+        for it in items:
+            if it.kind == "yesno":
+                yesno.append((img, it.question, it.answer))
+                said.append(_statement(it.attribute, getattr(attrs, it.attribute)))
+            else:
+                opened.append((img, it.question, it.answer))
+    rows, open_rows = _encode(vlm, yesno), _encode(vlm, opened)
+    tok = vlm.tokenizer
+    image_id = tok.convert_tokens_to_ids("<image>")
+    twins, spans = [], []
+    for row, text in zip(rows, said, strict=True):
+        twin, s, t = text_twin(row, torch.tensor(tok(text, add_special_tokens=False)["input_ids"]), image_id)
+        twins.append(twin)
+        spans.append((s, t, row["input_ids"].numel() - s))
+    log(f"base: stage C, {len(rows)} yes/no questions with their text twins + {len(open_rows)} open "
+        f"({time.time() - t0:.0f} s)")
+
+    model = vlm.model
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.distil_steps,
+                                                pct_start=cfg.warmup_fraction)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n_open = cfg.batch_size // 4
+    n_yn = cfg.batch_size - n_open
+    ema: dict[str, float] = {}
+    model.train()
+    t_train = time.time()
+    for step in range(cfg.distil_steps):
+        idx = torch.randint(0, len(rows), (n_yn,), generator=gen).tolist()
+        oidx = torch.randint(0, len(open_rows), (n_open,), generator=gen).tolist()
+        sb = _collate([rows[i] for i in idx] + [open_rows[i] for i in oidx], vlm.pad_token_id)
+        tb = _pad([twins[i] for i in idx], vlm.pad_token_id)
+        so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True)
+        to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True)
+        ce_image = mean_nll(so.logits, sb["labels"]).mean()
+        ce_text = mean_nll(to.logits, tb["labels"]).mean()
+        match = hidden_match(so.hidden_states, to.hidden_states, [spans[i] for i in idx])
+        loss = ce_image + ce_text + cfg.distil_weight * match
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        for k, v in (("image", ce_image), ("text", ce_text), ("match", match)):
+            ema[k] = v.item() if k not in ema else 0.95 * ema[k] + 0.05 * v.item()
+        if (step + 1) % max(1, cfg.distil_steps // 10) == 0 or step + 1 == cfg.distil_steps:
+            log(f"base: stage C step {step + 1}/{cfg.distil_steps} loss image {ema['image']:.3f} "
+                f"text {ema['text']:.3f} match {ema['match']:.3f} ({time.time() - t_train:.0f} s)")
+    model.eval()
+    return {"distil_seconds": round(time.time() - t0, 1),
+            "distil_final": {k: round(v, 4) for k, v in ema.items()}}

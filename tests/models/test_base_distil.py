@@ -1,0 +1,76 @@
+"""Stage C of the base build: text twins, the hidden-state match, and a run end to end."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fiubench.models.base_build import BaseBuildConfig, train_base
+from fiubench.models.base_distil import hidden_match, text_twin
+from fiubench.models.logprobs import IGNORE_INDEX
+
+IMG = 3
+
+
+def _row():
+    ids = torch.tensor([4, 205, IMG, IMG, IMG, 205, 50, 51, 6, 5, 466, 6])
+    labels = torch.tensor([IGNORE_INDEX] * 10 + [466, 6])
+    return {"input_ids": ids, "labels": labels}
+
+
+def test_text_twin_puts_the_statement_where_the_image_was():
+    twin, s, t = text_twin(_row(), torch.tensor([70, 71, 72, 73, 74]), IMG)
+    assert twin["input_ids"].tolist() == [4, 205, 70, 71, 72, 73, 74, 205, 50, 51, 6, 5, 466, 6]
+    assert twin["labels"].tolist() == [IGNORE_INDEX] * 12 + [466, 6]  # the statement is never a target
+    assert (s, t) == (5, 7)
+    # the shared suffix is the same tokens in both
+    assert torch.equal(_row()["input_ids"][s:], twin["input_ids"][t:])
+
+
+def test_text_twin_refuses_rows_without_one_image_run():
+    row = _row()
+    with pytest.raises(ValueError, match="no image tokens"):
+        text_twin({"input_ids": torch.tensor([4, 5, 6]), "labels": torch.tensor([6, 6, 6])}, torch.tensor([7]), IMG)
+    row["input_ids"][6] = IMG
+    with pytest.raises(ValueError, match="contiguous"):
+        text_twin(row, torch.tensor([7]), IMG)
+
+
+def test_hidden_match_by_hand():
+    # one layer beyond the embeddings; row 0 compares positions 1-2 with the teacher's 0-1
+    emb = torch.zeros(1, 3, 2)
+    hs = torch.tensor([[[9.0, 9.0], [1.0, 0.0], [0.0, 2.0]]])
+    ht = torch.tensor([[[1.0, 1.0], [0.0, 1.0], [5.0, 5.0]]])
+    got = hidden_match((emb, hs), (emb, ht), [(1, 0, 2)])
+    # student [1,0],[0,2] vs teacher [1,1],[0,1]: squared error 1 + 1 = 2; teacher norm 1 + 1 + 1 = 3
+    assert got.item() == pytest.approx(2 / 3)
+    assert hidden_match((emb, ht), (emb, ht), [(0, 0, 3)]).item() == 0
+    # the teacher is a target, not trained through the match
+    hs.requires_grad_(True)
+    ht.requires_grad_(True)
+    hidden_match((emb, hs), (emb, ht), [(1, 0, 2)]).backward()
+    assert ht.grad is None and hs.grad is not None
+
+
+def test_stage_c_runs_in_a_build_and_changes_the_model(tmp_path):
+    from safetensors.torch import load_file
+
+    small = dict(steps=2, batch_size=8, n_faces=3, evaluate=False, seed=1)
+    log: list[str] = []
+    without = train_base(BaseBuildConfig(**small), tmp_path / "a", log=lambda s: None)
+    with_c = train_base(BaseBuildConfig(distil_steps=3, **small), tmp_path / "b", log=log.append)
+    assert "distil_seconds" not in without
+    assert set(with_c["distil_final"]) == {"image", "text", "match"}
+    assert with_c["distil_final"]["match"] > 0
+    assert any("stage C step 3/3" in line for line in log)
+    a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stage_c_options_are_validated():
+    from fiubench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="distil_steps"):
+        BaseBuildConfig(distil_steps=-1).validate()
+    with pytest.raises(ConfigError, match="distil_weight"):
+        BaseBuildConfig(distil_weight=float("nan")).validate()
