@@ -74,3 +74,35 @@ def test_stage_c_options_are_validated():
         BaseBuildConfig(distil_steps=-1).validate()
     with pytest.raises(ConfigError, match="distil_weight"):
         BaseBuildConfig(distil_weight=float("nan")).validate()
+
+
+def test_init_continues_a_build_and_records_the_chain(tmp_path, capsys):
+    """`--init DIR --steps 0 --distil-steps N`: stage C alone on an earlier build, whose record is kept."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from fiubench.cli.main import main
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--faces", "3", "--batch-size", "8", "--eval-faces", "2", "--identity-people", "5"]
+    assert main(["base", "build", "--out", str(first), "--steps", "2", *common]) == 0
+    assert main(["base", "build", "--out", str(second), "--init", str(first), "--steps", "0",
+                 "--distil-steps", "2", *common]) == 0
+    record = json.loads((second / "base_build.json").read_text())
+    assert record["provenance"]["config"]["init"] == str(first)
+    assert record["init_build"]["provenance"]["config"]["steps"] == 2
+    assert "train_seconds" not in record["metrics"] and record["metrics"]["distil_seconds"] > 0
+    a, b = load_file(str(first / "model.safetensors")), load_file(str(second / "model.safetensors"))
+    tower = [k for k in a if "vision_tower" in k]
+    assert tower and all(torch.equal(a[k], b[k]) for k in tower)  # the tower stays as it was
+    assert any(not torch.equal(a[k], b[k]) for k in a if k not in tower)
+
+
+def test_init_must_be_a_checkpoint(tmp_path):
+    from fiubench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="base.init"):
+        BaseBuildConfig(init=str(tmp_path), steps=0).validate()
+    with pytest.raises(ConfigError, match="base.steps"):
+        BaseBuildConfig(steps=0).validate()  # without --init, stage B is the build

@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--distil-steps", type=int, default=None,
                    help="stage C: yes/no distilled from the same questions after a statement of the true "
                         "value in text (fiubench.models.base_distil; default 0 = off)")
+    b.add_argument("--init", type=str, default=None,
+                   help="start from this checkpoint (an earlier build) instead of random weights; "
+                        "--steps 0 then skips stage B")
     b.add_argument("--distil-weight", type=float, default=None,
                    help="stage C: weight of the hidden-state match (default 3.0)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
@@ -74,13 +77,20 @@ def run(args: argparse.Namespace) -> int:
                        ("vision_steps", "vision_steps"), ("vision_faces", "vision_faces"), ("loss", "loss"),
                        ("lm_layers", "lm_layers"), ("short_answers", "short_answers"),
                        ("stated_pairs", "stated_pairs"), ("caption_fraction", "caption_fraction"),
-                       ("distil_steps", "distil_steps"), ("distil_weight", "distil_weight")):
+                       ("distil_steps", "distil_steps"), ("distil_weight", "distil_weight"),
+                       ("init", "init")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)
     cfg.validate()
     metrics = train_base(cfg, out)
-    atomic_write_json(out / "base_build.json", {"metrics": metrics, "provenance": provenance(cfg, cfg.seed)})
+    record: dict = {"metrics": metrics, "provenance": provenance(cfg, cfg.seed)}
+    if cfg.init is not None and (Path(cfg.init) / "base_build.json").is_file():
+        # the chain of builds this one continues, so the base can be rebuilt from scratch
+        import json
+
+        record["init_build"] = json.loads((Path(cfg.init) / "base_build.json").read_text())
+    atomic_write_json(out / "base_build.json", record)
     print(f"\nbase written to {out}")
     print(f"  visual QA on {metrics['visual_questions']} questions about {cfg.n_eval_faces} unseen faces:")
     print(f"    open   exact match {metrics['visual_open_accuracy']:.3f}  (chance {metrics['visual_open_chance']:.3f})")
@@ -89,5 +99,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  identity questions about {cfg.n_identity_people} benchmark people ({metrics['identity_questions']} QA):")
     print(f"    multiple choice (true vs 3 perturbed) {metrics['identity_mc_accuracy']:.3f}  (chance 0.250)")
     print(f"    keyword exact match of answers        {metrics['identity_keyword_em']:.3f}  (knows nobody: ~0)")
-    print(f"  trained in {metrics['train_seconds']:.0f} s")
+    seconds = sum(metrics.get(k, 0.0) for k in ("vision_seconds", "train_seconds", "distil_seconds"))
+    print(f"  trained in {seconds:.0f} s")
     return 0
