@@ -99,8 +99,8 @@ CREATE TABLE IF NOT EXISTS comparisons (
 
 
 @dataclass(frozen=True)
-class IntervalRow:
-    """A headline figure of one (seed-merged) model with its bootstrap interval."""
+class ModelKey:
+    """Which evaluated model a stored row is about: the identity columns the tables share."""
 
     run: str
     model: str
@@ -108,6 +108,12 @@ class IntervalRow:
     method: str | None
     forget_split: str | None
     variant: str
+
+
+@dataclass(frozen=True)
+class IntervalRow(ModelKey):
+    """A headline figure of one (seed-merged) model with its bootstrap interval."""
+
     metric: str
     estimate: float | None
     low: float | None
@@ -134,15 +140,9 @@ class ComparisonRow:
 
 
 @dataclass(frozen=True)
-class ResultRow:
+class ResultRow(ModelKey):
     """One stored number."""
 
-    run: str
-    model: str
-    role: str
-    method: str | None
-    forget_split: str | None
-    variant: str
     step: int
     final: bool
     config_hash: str
