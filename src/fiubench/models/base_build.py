@@ -5,7 +5,7 @@ people (its judge score before stage 1 is ~0). The tiny base reproduces that: it
 trained only on visual-attribute questions about separate pools of procedural faces,
 drawn from a seed space the benchmark never uses (``random.Random("fiubench-base:<seed>")``
 vs the dataset's ``"faces:<seed>"``), and learns to end every answer with the
-end-of-turn token. Two stages:
+end-of-turn token. Three stages:
 
 A. vision pre-training (``pretrain_vision``): the vision tower learns every attribute
    by classification on its patch features (12+ labels per image, vision-only passes);
@@ -13,39 +13,55 @@ B. visual instruction tuning of projector + language model (tower frozen) on a
    curriculum that makes the model *compare* a named value with the face
    (``fiubench.data.visual.contrastive_questions``: per attribute the open question,
    balanced hard-negative yes/no pairs naming the true value and another value of the
-   same attribute, and a choice question), plus dense descriptions.
+   same attribute, and a choice question), plus dense descriptions;
+C. yes/no distilled from the same questions asked after a statement of the true value
+   in text (``fiubench.models.base_distil``), which breaks the plateau below.
 
-Both are options (``--vision-steps``, ``--curriculum contrastive``, ``--short-answers``,
-``--loss example``, ``--lm-layers``); the shipped base is still the QA-only recipe
-(``vision_steps=0``, ``curriculum="benchmark"``), because no recipe measured so far
-answers yes/no above chance. 50 unseen faces, open / yes/no exact match (chance 0.23 / 0.50):
+All are options (``--vision-steps``, ``--curriculum contrastive``, ``--loss example``,
+``--distil-steps``, ``--init`` to run a stage on an earlier build; also measured:
+``--short-answers``, ``--stated-pairs``, ``--lm-layers``); the shipped base is still
+the QA-only recipe (``vision_steps=0``, ``curriculum="benchmark"``). 50 unseen faces,
+open / yes/no exact match (chance 0.23 / 0.50):
 
 =========================================================================  =====  ======
 recipe                                                                     open   yes/no
 =========================================================================  =====  ======
 shipped: QA only, 700 steps                                                0.60   0.58
 stage A 1000 + contrastive B 700, token loss (busy machine)                0.65   0.51
-stage A 1000 + contrastive B 2000, per-example loss                        0.79   0.60
+"B2000": stage A 1000 + contrastive B 2000, per-example loss               0.79   0.60
   same, 4-layer language model                                             0.75   0.58
 stage A 1000 + contrastive B 2000 + one-word scaffold, per-example loss    0.72   0.58
   + 1500 steps of yes/no and one-word items only (lr 1e-3 / 3e-3)           --    0.60 / 0.60
   + stated pairs (``--stated-pairs``), 2000 steps                          0.71   0.60
+B2000 + stage C 1000 steps without the hidden-state match (twins' CE only)  0.79   0.55
+B2000 + stage C 1000 steps, match on layer 1 (w 1)                         0.78   0.61
+  + 1500 steps, match on all layers (w 3)                                  0.79   0.68
+  + 2500 more steps, w 3 / w 10                                   0.80 / 0.79   0.74 / 0.75
+B2000 + stage C, 8000 steps, w 3 (``--init B2000 --steps 0               C3_OPEN   C3_YN
+  --distil-steps 8000``)
 =========================================================================  =====  ======
 
-(stage A alone: held-out attribute classification 0.86.) Diagnosis, measured on these
-checkpoints: P("Yes") at the first answer token is ~0.52 whatever the face and whatever
-value the question names, on *training* faces too, and a yes/no-only stage keeps the
-per-example loss at ~0.21 (= ln 2 over the answer's 3 tokens): nothing is learned, not
-even memorised. With balanced pairs the label is the XOR of the named value and the seen
-value, so neither alone carries any first-order gradient, and the one-word scaffold
-(which did put the seen value at the first answer position: one-word open 0.75, choice
-0.80) did not break the plateau in 1,500-3,500 steps. Nor did the stated pairs ("The
-background of the image is green. Is the background of the image blue?"): after 2,000
-steps even that text-only same/different answer is right only 0.67 of the time (P(yes)
-0.39, training and unseen faces alike), so the missing piece is the comparator itself,
-not the vision side. Next levers: a long text-only same/different pre-stage before any
-image QA (cheap: short sequences), then a projector aligned to the value words'
-embeddings so the same comparison fires on image tokens.
+(stage A alone: held-out attribute classification 0.86.) Diagnosis of the plateau,
+measured on the stage-B checkpoints: P("Yes") at the first answer token is ~0.52
+whatever the face and whatever value the question names, on *training* faces too, and a
+yes/no-only stage keeps the per-example loss at ~0.21 (= ln 2 over the answer's 3
+tokens): nothing is learned, not even memorised. With balanced pairs the label is the
+XOR of the named value and the seen value, so neither alone carries any first-order
+gradient; a one-word scaffold (the seen value at the first answer position: one-word
+open 0.75, choice 0.80) and stated pairs mixed into stage B did not break it either.
+Yet the same 2-layer language model learns the text-only comparison ("The background
+of the image is green. Is the background of the image blue?") in a few hundred steps
+when it is trained on it alone (0.94 after 250 steps of 64). Stage C uses that text
+comparator as the teacher of the image question, through the hidden states at the
+positions both share: the match term is what moves yes/no (after the same 1000 steps,
+0.55 without it and 0.61 with it; 0.74 after 5000 steps in all). These stage-C rows
+up to 0.74 / 0.75 ran as a chain of restarts of one script equal to stage C; the 8000-step
+row is one ``fiubench base build`` run.
+
+What is still missing (issue 11): >= 0.8 on yes/no, and keeping it through stage 1.
+Measured on the 0.74 checkpoint: after the tiny preset's stage 1 (40 epochs of identity
+QA with 240 replayed visual QA) the fine-tuned model answers yes/no at 0.62 and open
+questions at 0.59 on unseen faces.
 
 Loss: answer-only next-token cross-entropy (``batch_nll``); AdamW (betas 0.9/0.98,
 wd 0.01), linear warm-up (5 %) then cosine decay, gradient clipping at 1.0
