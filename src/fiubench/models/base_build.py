@@ -37,8 +37,6 @@ B2000 + stage C 1000 steps without the hidden-state match (twins' CE only)  0.79
 B2000 + stage C 1000 steps, match on layer 1 (w 1)                         0.78   0.61
   + 1500 steps, match on all layers (w 3)                                  0.79   0.68
   + 2500 more steps, w 3 / w 10                                   0.80 / 0.79   0.74 / 0.75
-B2000 + stage C, 8000 steps, w 3 (``--init B2000 --steps 0               C3_OPEN   C3_YN
-  --distil-steps 8000``)
 =========================================================================  =====  ======
 
 (stage A alone: held-out attribute classification 0.86.) Diagnosis of the plateau,
@@ -55,8 +53,7 @@ when it is trained on it alone (0.94 after 250 steps of 64). Stage C uses that t
 comparator as the teacher of the image question, through the hidden states at the
 positions both share: the match term is what moves yes/no (after the same 1000 steps,
 0.55 without it and 0.61 with it; 0.74 after 5000 steps in all). These stage-C rows
-up to 0.74 / 0.75 ran as a chain of restarts of one script equal to stage C; the 8000-step
-row is one ``fiubench base build`` run.
+ran as a chain of restarts of one script equal to stage C.
 
 What is still missing (issue 11): >= 0.8 on yes/no, and keeping it through stage 1.
 Measured on the 0.74 checkpoint: after the tiny preset's stage 1 (40 epochs of identity
