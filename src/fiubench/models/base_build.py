@@ -236,8 +236,10 @@ def _collate(rows: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torc
     for i, r in enumerate(rows):
         k = r["input_ids"].numel()
         ids[i, :k], labels[i, :k], mask[i, :k] = r["input_ids"], r["labels"], 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels,
-            "pixel_values": torch.stack([r["pixel_values"] for r in rows])}
+    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if "pixel_values" in rows[0]:  # text-only rows (stage C's twins) have none
+        out["pixel_values"] = torch.stack([r["pixel_values"] for r in rows])
+    return out
 
 
 def _curriculum(cfg: BaseBuildConfig) -> Callable[[Any, random.Random], list[Any]] | None:

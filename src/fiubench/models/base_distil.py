@@ -56,17 +56,6 @@ def text_twin(row: dict[str, torch.Tensor], statement_ids: torch.Tensor,
     return {"input_ids": twin_ids, "labels": twin_labels}, first + n_img, first + statement_ids.numel()
 
 
-def _pad(rows: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
-    n = max(r["input_ids"].numel() for r in rows)
-    ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((len(rows), n), dtype=torch.long)
-    for i, r in enumerate(rows):
-        k = r["input_ids"].numel()
-        ids[i, :k], labels[i, :k], mask[i, :k] = r["input_ids"], r["labels"], 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
 def hidden_match(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...],
                  spans: list[tuple[int, int, int]]) -> torch.Tensor:
     """Sum over layers >= 1 of the relative squared distance on the shared positions.
@@ -126,7 +115,7 @@ def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, An
         idx = torch.randint(0, len(rows), (n_yn,), generator=gen).tolist()
         oidx = torch.randint(0, len(open_rows), (n_open,), generator=gen).tolist()
         sb = _collate([rows[i] for i in idx] + [open_rows[i] for i in oidx], vlm.pad_token_id)
-        tb = _pad([twins[i] for i in idx], vlm.pad_token_id)
+        tb = _collate([twins[i] for i in idx], vlm.pad_token_id)
         so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True)
         to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True)
         ce_image = mean_nll(so.logits, sb["labels"]).mean()
