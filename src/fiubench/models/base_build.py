@@ -58,7 +58,10 @@ ran as a chain of restarts of one script equal to stage C.
 What is still missing (issue 11): >= 0.8 on yes/no, and keeping it through stage 1.
 Measured on the 0.74 checkpoint: after the tiny preset's stage 1 (40 epochs of identity
 QA with 240 replayed visual QA) the fine-tuned model answers yes/no at 0.62 and open
-questions at 0.59 on unseen faces.
+questions at 0.59 on unseen faces; with 800 replayed visual QA, 0.65 and 0.65 (and stage
+1 takes 4,000 steps instead of 2,600). Replay alone will not keep it: the next levers are
+replaying stage C's own objective in stage 1, or a stage-1 scope that leaves the projector
+frozen.
 
 Loss: answer-only next-token cross-entropy (``batch_nll``); AdamW (betas 0.9/0.98,
 wd 0.01), linear warm-up (5 %) then cosine decay, gradient clipping at 1.0
