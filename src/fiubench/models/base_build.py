@@ -37,6 +37,7 @@ B2000 + stage C 1000 steps without the hidden-state match (twins' CE only)  0.79
 B2000 + stage C 1000 steps, match on layer 1 (w 1)                         0.78   0.61
   + 1500 steps, match on all layers (w 3)                                  0.79   0.68
   + 2500 more steps, w 3 / w 10                                   0.80 / 0.79   0.74 / 0.75
+B2000 + stage C 8000 steps, w 3, one run (``--init B2000 --steps 0``)      0.79   0.75
 =========================================================================  =====  ======
 
 (stage A alone: held-out attribute classification 0.86.) Diagnosis of the plateau,
@@ -54,6 +55,14 @@ comparator as the teacher of the image question, through the hidden states at th
 positions both share: the match term is what moves yes/no (after the same 1000 steps,
 0.55 without it and 0.61 with it; 0.74 after 5000 steps in all). These stage-C rows
 ran as a chain of restarts of one script equal to stage C.
+
+Where the 8000-step build still fails, per attribute (yes/no vs open): yes/no now
+follows what the model sees (background 0.96 / 0.98, shirt 1.00 / 0.96, eyes 0.95 /
+0.97, skin 0.82 / 0.90); it stays at chance where the tower is weak (age 0.50 / 0.46,
+face shape 0.52 / 0.52; stage A's held-out accuracy 0.42 and 0.83) and fails on hair
+colour (0.34, below chance, open 0.78) and hair style (0.47, open 0.72), whose yes/no
+questions share one template ("Does the person in the image have {v} hair?"): a binding
+error between the two hair attributes, not a comparator error.
 
 What is still missing (issue 11): >= 0.8 on yes/no, and keeping it through stage 1.
 Measured on the 0.74 checkpoint: after the tiny preset's stage 1 (40 epochs of identity
