@@ -93,6 +93,8 @@ def test_init_continues_a_build_and_records_the_chain(tmp_path, capsys):
     assert record["provenance"]["config"]["init"] == str(first)
     assert record["init_build"]["provenance"]["config"]["steps"] == 2
     assert "train_seconds" not in record["metrics"] and record["metrics"]["distil_seconds"] > 0
+    meta = json.loads((second / "fiubench_model.json").read_text())
+    assert meta["base"].startswith("scratch (fiubench base build") and str(first) in meta["base"]
     a, b = load_file(str(first / "model.safetensors")), load_file(str(second / "model.safetensors"))
     tower = [k for k in a if "vision_tower" in k]
     assert tower and all(torch.equal(a[k], b[k]) for k in tower)  # the tower stays as it was

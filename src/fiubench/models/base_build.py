@@ -330,7 +330,7 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
     import json
 
     meta = json.loads(meta_path.read_text())
-    meta["base"] = f"scratch (fiubench base build, seed {cfg.seed})"
+    meta["base"] = f"scratch (fiubench base build, seed {cfg.seed}" + (f", continuing {cfg.init})" if cfg.init else ")")
     atomic_write_json(meta_path, meta)
     return metrics
 
