@@ -147,3 +147,74 @@ def test_stated_pairs_state_the_true_value_then_ask_the_balanced_pair():
             said = _statement(it.attribute, getattr(attrs, it.attribute))
             assert it.question == f"{said} {plain.question}" and it.answer == plain.answer
         assert not any(it.kind == "stated" for it in contrastive_questions(attrs, rng, pairs=2))
+
+
+def test_schedule_is_warmup_then_cosine_for_any_length():
+    """Every stage's schedule, by hand; short stages (< 20 steps) used to divide by zero."""
+    import math
+
+    from fiubench.models.base_build import warmup_cosine
+
+    def lrs(steps, warm):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = warmup_cosine(opt, steps, warm)
+        out = []
+        for _ in range(steps):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    assert lrs(1, 0.05) == [1.0]
+    got = lrs(5, 0.05)  # one warm-up step, then cosine over the 4 left
+    want = [1.0] + [0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert got == pytest.approx(want)
+    got = lrs(10, 0.2)  # two warm-up steps: 1/2, 1
+    assert got[:3] == pytest.approx([0.5, 1.0, 1.0])
+
+
+def test_stage_a_alone_and_the_build_options(tmp_path):
+    """--steps 0 with vision steps trains only the tower (a checkpoint to --init from);
+    with neither, or a GPU that is not there, the build refuses before any work."""
+    from fiubench.errors import ConfigError
+
+    cfg = BaseBuildConfig(steps=0, vision_steps=3, vision_faces=4, vision_batch_size=4, n_faces=3,
+                          evaluate=False)
+    train_base(cfg, tmp_path / "a", log=lambda s: None)
+    fresh = BaseBuildConfig(seed=0, steps=0, vision_steps=0, init=str(tmp_path / "a"), evaluate=False)
+    fresh.validate()
+    a = _weights(tmp_path / "a")
+    # the tower moved from its random initialisation, nothing else did
+    train_base(BaseBuildConfig(steps=0, vision_steps=0, init=str(tmp_path / "a"), evaluate=False, distil_steps=0),
+               tmp_path / "b", log=lambda s: None)
+    b = _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match="base.steps"):
+        BaseBuildConfig(steps=0).validate()
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="base.device"):
+            BaseBuildConfig(device="cuda").validate()
+    with pytest.raises(ConfigError, match="base.device"):
+        BaseBuildConfig(device="tpu").validate()
+    with pytest.raises(ConfigError, match="base.vision_hidden"):
+        BaseBuildConfig(vision_hidden=0).validate()
+
+
+def test_visual_accuracy_is_broken_down_per_attribute(tmp_path):
+    """The per-attribute cells add up to the overall open and yes/no accuracy."""
+    from fiubench.models.base_build import evaluate_visual
+
+    cfg = BaseBuildConfig(n_eval_faces=3, eval_batch_size=16)
+    m = evaluate_visual(load_vlm(ModelConfig(name_or_path=str(tiny_base_dir()))), cfg)
+    cells = m["visual_accuracy_by_attribute"]
+    pool = procedural_pool(cfg.seed, "eval", cfg.n_eval_faces)
+    for kind in ("open", "yesno"):
+        counts = {}
+        for _, items, _ in pool:
+            for it in items:
+                if it.kind == kind:
+                    counts[it.attribute] = counts.get(it.attribute, 0) + 1
+        total = sum(counts.values())
+        assert set(k.split(":")[1] for k in cells if k.startswith(kind)) == set(counts)
+        overall = sum(cells[f"{kind}:{a}"] * n for a, n in counts.items()) / total
+        assert overall == pytest.approx(m[f"visual_{kind}_accuracy"], abs=2e-4 * len(counts))

@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--stated-pairs", action="store_true", default=None,
                    help="contrastive curriculum: add each yes/no pair behind a statement of the true value")
     b.add_argument("--lm-layers", type=int, default=None, help="language-model layers (default 2)")
+    b.add_argument("--lm-hidden", type=int, default=None, help="language-model width (default 128)")
+    b.add_argument("--vision-hidden", type=int, default=None, help="vision-tower width (default 64)")
+    b.add_argument("--vision-layers", type=int, default=None, help="vision-tower layers (default 2)")
+    b.add_argument("--device", default=None,
+                   help="cpu (default) or cuda[:N]: a GPU builds ~20x faster (weights not bit-identical)")
     b.add_argument("--caption-fraction", type=float, default=None,
                    help="share of each batch that is dense descriptions (default 0.5)")
     b.add_argument("--distil-steps", type=int, default=None,
@@ -78,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
                        ("lm_layers", "lm_layers"), ("short_answers", "short_answers"),
                        ("stated_pairs", "stated_pairs"), ("caption_fraction", "caption_fraction"),
                        ("distil_steps", "distil_steps"), ("distil_weight", "distil_weight"),
-                       ("init", "init")):
+                       ("init", "init"), ("lm_hidden", "lm_hidden"), ("vision_hidden", "vision_hidden"),
+                       ("vision_layers", "vision_layers"), ("device", "device")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)
@@ -96,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"    open   exact match {metrics['visual_open_accuracy']:.3f}  (chance {metrics['visual_open_chance']:.3f})")
     print(f"    yes/no accuracy    {metrics['visual_yesno_accuracy']:.3f}  (chance 0.500)")
     print(f"    answers ended by end-of-turn: {metrics['stopped_before_limit']:.3f}")
+    weak = {k: v for k, v in metrics["visual_accuracy_by_attribute"].items() if v < 0.8}
+    if weak:
+        print("    below 0.8: " + ", ".join(f"{k} {v:.2f}" for k, v in weak.items()))
     print(f"  identity questions about {cfg.n_identity_people} benchmark people ({metrics['identity_questions']} QA):")
     print(f"    multiple choice (true vs 3 perturbed) {metrics['identity_mc_accuracy']:.3f}  (chance 0.250)")
     print(f"    keyword exact match of answers        {metrics['identity_keyword_em']:.3f}  (knows nobody: ~0)")

@@ -19,6 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="mix N visual-attribute QA about procedural (non-benchmark) faces into "
                         "training so a small VLM keeps answering visual questions (default 0; "
                         "the tiny preset of `fiubench run` uses 240)")
+    p.add_argument("--visual-keep", type=int, default=None, metavar="N",
+                   help="train N yes/no questions about procedural faces per step under the tiny base's "
+                        "stage-C loss, so a small VLM keeps *comparing* what it sees (default 0; "
+                        "fiubench.train.visual_keep)")
     p.add_argument("--preset", default=None, choices=["tiny", "paper"],
                    help="training recipe: tiny (memorises on the embedded tiny VLM, default) or paper "
                         "(FIUBench: lr 2e-5, 10 epochs, bf16)")
@@ -45,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
             raw[key] = str(getattr(args, key))
     if args.visual_replay is not None:
         raw["visual_replay"] = args.visual_replay
+    if args.visual_keep is not None:
+        raw["visual_keep"] = args.visual_keep
     for key in ("data", "out"):
         if key not in raw:
             raise ConfigError(f"--{key} is required")

@@ -70,24 +70,23 @@ def hidden_match(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor,
     return total
 
 
-def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, Any]:
-    """Run stage C on ``vlm`` (projector + language model trainable) for ``cfg.distil_steps``."""
-    from fiubench.data.visual import _statement, contrastive_questions
-    from fiubench.models.base_build import _collate, _encode, procedural_pool
+def yesno_twins(vlm: Any, pool: list[tuple[Any, list[Any], Any]]) -> dict[str, list[Any]]:
+    """Encode a pool's yes/no questions with their text twins, and its open questions.
 
-    t0 = time.time()
+    ``pool``: (face, visual QA items, attributes) as ``procedural_pool`` makes them.
+    Returns ``rows`` (image yes/no), ``twins`` (text), ``spans`` (shared suffixes, see
+    ``hidden_match``) and ``open_rows``; every row stays on the CPU.
+    """
+    from fiubench.data.visual import _statement
+    from fiubench.models.base_build import _encode
 
-    def questions(attrs: Any, rng: Any) -> list[Any]:
-        return [q for q in contrastive_questions(attrs, rng, pairs=cfg.yesno_pairs) if q.kind in ("yesno", "open")]
-
-    pool = procedural_pool(cfg.seed, "train", cfg.n_faces, questions=questions)
     yesno, opened, said = [], [], []
     for img, items, attrs in pool:
         for it in items:
             if it.kind == "yesno":
                 yesno.append((img, it.question, it.answer))
                 said.append(_statement(it.attribute, getattr(attrs, it.attribute)))
-            else:
+            elif it.kind == "open":
                 opened.append((img, it.question, it.answer))
     rows, open_rows = _encode(vlm, yesno), _encode(vlm, opened)
     tok = vlm.tokenizer
@@ -97,14 +96,52 @@ def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, An
         twin, s, t = text_twin(row, torch.tensor(tok(text, add_special_tokens=False)["input_ids"]), image_id)
         twins.append(twin)
         spans.append((s, t, row["input_ids"].numel() - s))
+    return {"rows": rows, "twins": twins, "spans": spans, "open_rows": open_rows}
+
+
+def distil_loss(model: Any, vlm: Any, data: dict[str, list[Any]], idx: list[int], oidx: list[int],
+                weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Stage C's loss on yes/no rows ``idx`` (with their twins) and open rows ``oidx``.
+
+    ``model`` is the module to call (``vlm.model``, or its training wrapper).
+    """
+    from fiubench.models.base_build import _collate
+
+    pad = vlm.pad_token_id
+    sb = vlm.to_device(_collate([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx], pad))
+    tb = vlm.to_device(_collate([data["twins"][i] for i in idx], pad))
+    so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True)
+    to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True)
+    ce_image = mean_nll(so.logits, sb["labels"]).mean()
+    ce_text = mean_nll(to.logits, tb["labels"]).mean()
+    match = hidden_match(so.hidden_states, to.hidden_states, [data["spans"][i] for i in idx])
+    return ce_image + ce_text + weight * match, {"image": ce_image, "text": ce_text, "match": match}
+
+
+def yesno_and_open(pairs: int) -> Callable[[Any, Any], list[Any]]:
+    """The questions stage C trains on: the contrastive curriculum's yes/no pairs and open questions."""
+    from fiubench.data.visual import contrastive_questions
+
+    def questions(attrs: Any, rng: Any) -> list[Any]:
+        return [q for q in contrastive_questions(attrs, rng, pairs=pairs) if q.kind in ("yesno", "open")]
+
+    return questions
+
+
+def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, Any]:
+    """Run stage C on ``vlm`` (projector + language model trainable) for ``cfg.distil_steps``."""
+    from fiubench.models.base_build import procedural_pool, warmup_cosine
+
+    t0 = time.time()
+    data = yesno_twins(vlm, procedural_pool(cfg.seed, "train", cfg.n_faces, questions=yesno_and_open(cfg.yesno_pairs)))
+    rows, open_rows = data["rows"], data["open_rows"]
     log(f"base: stage C, {len(rows)} yes/no questions with their text twins + {len(open_rows)} open "
         f"({time.time() - t0:.0f} s)")
 
     model = vlm.model
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.distil_steps,
-                                                pct_start=cfg.warmup_fraction)
+    sched = warmup_cosine(opt, cfg.distil_steps, cfg.warmup_fraction)
     gen = torch.Generator().manual_seed(cfg.seed)
     n_open = cfg.batch_size // 4
     n_yn = cfg.batch_size - n_open
@@ -114,20 +151,13 @@ def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, An
     for step in range(cfg.distil_steps):
         idx = torch.randint(0, len(rows), (n_yn,), generator=gen).tolist()
         oidx = torch.randint(0, len(open_rows), (n_open,), generator=gen).tolist()
-        sb = _collate([rows[i] for i in idx] + [open_rows[i] for i in oidx], vlm.pad_token_id)
-        tb = _collate([twins[i] for i in idx], vlm.pad_token_id)
-        so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True)
-        to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True)
-        ce_image = mean_nll(so.logits, sb["labels"]).mean()
-        ce_text = mean_nll(to.logits, tb["labels"]).mean()
-        match = hidden_match(so.hidden_states, to.hidden_states, [spans[i] for i in idx])
-        loss = ce_image + ce_text + cfg.distil_weight * match
+        loss, parts = distil_loss(model, vlm, data, idx, oidx, cfg.distil_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        for k, v in (("image", ce_image), ("text", ce_text), ("match", match)):
+        for k, v in parts.items():
             ema[k] = v.item() if k not in ema else 0.95 * ema[k] + 0.05 * v.item()
         if (step + 1) % max(1, cfg.distil_steps // 10) == 0 or step + 1 == cfg.distil_steps:
             log(f"base: stage C step {step + 1}/{cfg.distil_steps} loss image {ema['image']:.3f} "

@@ -91,6 +91,10 @@ class VLM:
                              return_tensors="pt", **extra)
         return dict(out)
 
+    def to_device(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """``batch`` on the model's device, floating tensors in the model's dtype."""
+        return self._to_device(batch)
+
     def _to_device(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         device = self.device
         dtype = self.dtype

@@ -50,6 +50,8 @@ class LearnSection:
     full_split: str = "full"
     retain_split: str = "retain"
     visual_replay: int = 0  # see fiubench.train.config.LearnConfig.visual_replay
+    visual_keep: int = 0  # see fiubench.train.visual_keep (yes/no pairs per step; 0: off)
+    visual_keep_weight: float = 1.0
 
 
 @dataclass

@@ -147,6 +147,11 @@ class LearnConfig:
     # forgets how to answer visual questions at all (catastrophic forgetting), which would
     # make visual accuracy meaningless; real pretrained VLMs need 0.
     visual_replay: int = 0
+    # Visual keep (fiubench.train.visual_keep): this many yes/no questions about procedural
+    # faces, with their text twins, trained each step under the base's stage-C loss,
+    # weighted visual_keep_weight. 0: off (real VLMs need none).
+    visual_keep: int = 0
+    visual_keep_weight: float = 1.0
 
     def validate(self, where: str = "learn") -> None:
         self.model.validate()
@@ -154,6 +159,10 @@ class LearnConfig:
         self.train.validate(f"{where}.train")
         if self.visual_replay < 0:
             raise ConfigError(f"learn.visual_replay: must be >= 0, got {self.visual_replay}")
+        if self.visual_keep < 0:
+            raise ConfigError(f"learn.visual_keep: must be >= 0, got {self.visual_keep}")
+        if not self.visual_keep_weight > 0:
+            raise ConfigError(f"learn.visual_keep_weight: must be > 0, got {self.visual_keep_weight}")
 
 
 @dataclass

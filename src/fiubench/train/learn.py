@@ -29,8 +29,9 @@ class SFTObjective:
     reduce = "sum"
 
     def __init__(self, accelerator: Any, model: torch.nn.Module, pool: EncodedPool, plan: Plan,
-                 pad: int) -> None:
+                 pad: int, keep: Any = None) -> None:
         self.acc, self.model, self.pool, self.plan, self.pad = accelerator, model, pool, plan, pad
+        self.keep = keep  # fiubench.train.visual_keep.VisualKeep, or None
         self.micros: list[dict[str, torch.Tensor]] = []
         self.n_tokens = torch.ones(())
 
@@ -54,7 +55,12 @@ class SFTObjective:
         nll_sum = -sequence_logprob(logits, labels[:, window:])[0].sum()
         share = nll_sum / self.n_tokens
         # DDP averages gradients over ranks: scale by the world size to get the global sum.
-        return share * self.acc.num_processes, share, {}
+        bwd = share * self.acc.num_processes
+        if self.keep is None or micro > 0:
+            return bwd, share, {}
+        keep, logs = self.keep.loss(self.model, step)  # a mean per rank: DDP's average is right
+        # once per step (micro 0); the loop averages logs over micro-batches
+        return bwd + keep, share, {k: v * self.plan.grad_accum for k, v in logs.items()}
 
 
 def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
@@ -85,10 +91,15 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
         t = cfg.train
         plan = Plan(len(items), t.batch_size, t.grad_accum, accelerator.num_processes, t.seed)
         pad = D.pad_id(vlm)
+        keep = None
+        if cfg.visual_keep:
+            from fiubench.train.visual_keep import VisualKeep
+
+            keep = VisualKeep(vlm, cfg.visual_keep, cfg.visual_keep_weight, cfg.train.seed)
         return Setup(
             vlm=vlm,
             plan=plan,
-            objective=lambda acc, model: SFTObjective(acc, model, pool, plan, pad),
+            objective=lambda acc, model: SFTObjective(acc, model, pool, plan, pad, keep),
             extra_summary={"split": cfg.split, "n_examples": len(items), "n_visual_replay": len(replay),
                            "n_identities": len({e.unique_id for e in examples}),
                            "vision_feature_cache": status(cache)},

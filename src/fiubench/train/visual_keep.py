@@ -1,0 +1,49 @@
+"""Visual keep: the tiny base's stage-C objective replayed while stage 1 learns identities.
+
+Stage 1 of the tiny preset (40 epochs of identity QA at lr 1e-3) erodes what the base
+saw: from a base at 0.79 open / 0.75 yes/no on unseen faces, the fine-tuned model
+answers 0.57-0.64 / 0.58-0.59, whatever label replay (``learn.visual_replay``: more
+faces, a frozen projector) is mixed in (measured, ``fiubench.models.base_build``).
+Replayed "Yes." / "No." labels cannot hold the yes/no comparison: it was never
+learnable from those labels (a balanced yes/no label is the XOR of the named and the
+seen value), only from stage C's hidden-state match to a text twin. So each stage-1
+step adds stage C's loss on ``pairs`` yes/no questions about procedural faces (the
+base's own seed space, split "keep", never a benchmark face: identical for the
+fine-tuned and the retain model) and a third as many open questions:
+
+    L_step = L_SFT + lambda * [CE(image) + CE(text) + w * sum_l ||h_l(image) - sg(h_l(text))||^2 / ||sg(h_l(text))||^2]
+
+(``fiubench.models.base_distil``; w = 3 as in stage C). It is rehearsal (Robins 1995,
+"Catastrophic forgetting, rehearsal and pseudorehearsal") of the objective that built
+the skill rather than of its labels. A training device for small VLMs only: real
+pretrained VLMs keep seeing without it (``visual_keep: 0``, the default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+MATCH_WEIGHT = 3.0  # stage C's default distil_weight
+KEEP_FACES = 200
+
+
+class VisualKeep:
+    def __init__(self, vlm: Any, pairs: int, weight: float, seed: int) -> None:
+        from fiubench.models.base_build import procedural_pool
+        from fiubench.models.base_distil import yesno_and_open, yesno_twins
+
+        self.vlm, self.pairs, self.weight, self.seed = vlm, pairs, weight, seed
+        pool = procedural_pool(seed, "keep", KEEP_FACES, questions=yesno_and_open(1))
+        self.data = yesno_twins(vlm, pool)
+
+    def loss(self, model: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """``lambda * L_keep`` for optimiser step ``step`` (deterministic in seed and step)."""
+        from fiubench.models.base_distil import distil_loss
+
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(self.data["rows"]), (self.pairs,), generator=gen).tolist()
+        oidx = torch.randint(0, len(self.data["open_rows"]), (max(1, self.pairs // 3),), generator=gen).tolist()
+        loss, parts = distil_loss(model, self.vlm, self.data, idx, oidx, MATCH_WEIGHT)
+        return self.weight * loss, {f"keep_{k}": float(v.detach()) for k, v in parts.items()}

@@ -1,0 +1,105 @@
+"""Visual keep: stage C's loss replayed during stage 1 (fiubench.train.visual_keep)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fiubench.errors import ConfigError
+from fiubench.models import ModelConfig, load_vlm
+from fiubench.train import LearnConfig, learn
+from fiubench.train.config import train_preset
+
+
+@pytest.fixture(scope="module")
+def keep_parts(tiny_base):
+    import fiubench.train.visual_keep as vk
+
+    vk_faces, vk.KEEP_FACES = vk.KEEP_FACES, 4  # a small pool: the maths is the same
+    try:
+        vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base), device="cpu"))
+        yield vlm, vk.VisualKeep(vlm, pairs=3, weight=1.0, seed=0), vk.VisualKeep(vlm, pairs=3, weight=2.5, seed=0)
+    finally:
+        vk.KEEP_FACES = vk_faces
+
+
+def test_keep_loss_is_stage_c_loss_weighted_and_deterministic(keep_parts):
+    from fiubench.models.base_distil import distil_loss
+
+    vlm, keep, heavier = keep_parts
+    torch.manual_seed(0)
+    a, logs = keep.loss(vlm.model, step=7)
+    b, _ = keep.loss(vlm.model, step=7)
+    c, _ = keep.loss(vlm.model, step=8)
+    h, _ = heavier.loss(vlm.model, step=7)
+    assert torch.isfinite(a) and a.item() > 0
+    assert a.item() == pytest.approx(b.item()) and a.item() != pytest.approx(c.item())
+    assert h.item() == pytest.approx(2.5 * a.item(), rel=1e-5)  # lambda scales the whole term
+    assert set(logs) == {"keep_image", "keep_text", "keep_match"}
+    # it is stage C's loss, w = 3, on the rows drawn for that step
+    gen = torch.Generator().manual_seed(7)
+    idx = torch.randint(0, len(keep.data["rows"]), (3,), generator=gen).tolist()
+    oidx = torch.randint(0, len(keep.data["open_rows"]), (1,), generator=gen).tolist()
+    want, parts = distil_loss(vlm.model, vlm, keep.data, idx, oidx, 3.0)
+    assert a.item() == pytest.approx(want.item(), rel=1e-5)
+    assert logs["keep_match"] == pytest.approx(parts["match"].item(), rel=1e-5)
+
+
+def test_keep_faces_are_the_bases_own(keep_parts):
+    """The keep pool is procedural (the base's seed space), never the replay or training pool."""
+    from fiubench.models.base_build import procedural_pool
+
+    _, keep, _ = keep_parts
+    keep_px = {r["pixel_values"].numpy().tobytes() for r in keep.data["rows"]}
+    vlm = keep_parts[0]
+    for split in ("train", "replay"):
+        imgs = [img for img, _, _ in procedural_pool(0, split, 4)]
+        px = vlm.processor.image_processor(imgs, return_tensors="pt")["pixel_values"]
+        assert not keep_px & {p.numpy().tobytes() for p in px}
+
+
+def _learn(tiny_data: Path, tiny_base: Path, out: Path, keep: int) -> Path:
+    t = train_preset("tiny", progress=False, max_steps=2, batch_size=8)
+    return learn(LearnConfig(data=tiny_data, out=out, split="full", model=ModelConfig(name_or_path=str(tiny_base)),
+                             train=t, visual_keep=keep))
+
+
+def test_learn_with_keep_trains_the_keep_term(tiny_data, tiny_base, tmp_path):
+    plain = _learn(tiny_data, tiny_base, tmp_path / "plain", 0)
+    kept = _learn(tiny_data, tiny_base, tmp_path / "kept", 4)
+    rows = [json.loads(line) for line in (kept / "log.jsonl").read_text().splitlines() if '"step"' in line]
+    assert rows and all(r["keep_match"] > 0 and r["keep_image"] > 0 for r in rows)
+    assert not any("keep_match" in line for line in (plain / "log.jsonl").read_text().splitlines())
+    a, b = load_file(str(plain / "model" / "model.safetensors")), load_file(str(kept / "model" / "model.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the keep term changed the update
+
+
+def test_keep_options_are_checked(tiny_data, tmp_path):
+    with pytest.raises(ConfigError, match="learn.visual_keep:"):
+        LearnConfig(data=tiny_data, out=tmp_path, visual_keep=-1).validate()
+    with pytest.raises(ConfigError, match="learn.visual_keep_weight"):
+        LearnConfig(data=tiny_data, out=tmp_path, visual_keep=4, visual_keep_weight=0).validate()
+
+
+def test_run_config_passes_keep_to_stage_1_and_its_cache_key(tmp_path):
+    from fiubench.pipeline.run import Pipeline
+    from fiubench.presets import load_run_config
+
+    def learn_steps(extra: str):
+        cfg_file = tmp_path / "run.yaml"
+        cfg_file.write_text("base: smoke\nmethods: [ga]\n" + extra)
+        cfg = load_run_config(None, cfg_file)
+        p = Pipeline(cfg, tmp_path / "out", log=lambda m: None)
+        v = cfg.variants()[0]
+        return [p.learn_step(tmp_path / "data", "k", s, v) for s in (cfg.learn.full_split, cfg.learn.retain_split)]
+
+    off = learn_steps("")
+    on = learn_steps("learn:\n  visual_keep: 8\n  visual_keep_weight: 2.0\n")
+    assert all("visual_keep" not in s.config for s in off)  # runs without it keep their cache
+    assert all(s.config["visual_keep"] == 8 and s.config["visual_keep_weight"] == 2.0 for s in on)
+    assert all(a.key != b.key for a, b in zip(off, on, strict=True))
+    assert all(s.fn.keywords["visual_keep"] == 8 for s in on)
