@@ -102,9 +102,9 @@ def _yesno_question(attr: str, v: str) -> str:
                 return f"Does {p} wear their hair in a bun?"
             return f"Does {p} have {v} hair?"
         case "hair_color":
-            # not "Does {p} have {v} hair?": that is the hair-style template, and a small
-            # model then compares a colour with the style it sees (measured: 0.34 on
-            # hair colour, below chance, while naming the colour at 0.78)
+            # not "Does {p} have {v} hair?", the hair style's template: with it the tiny
+            # base answered hair colour at 0.34 (below chance) while naming it at 0.78;
+            # rebuilt with this one, 0.71 (fiubench.models.base_build)
             return f"Is the hair of {p} {v}?"
         case "eye_color":
             return f"Does {p} have {v} eyes?"

@@ -84,6 +84,8 @@ from the 8000-step build (0.79 / 0.75), the fine-tuned model after the same stag
 0.57 / 0.58 (240 replayed QA from 30 faces, projector + language trained), 0.60 / 0.59
 (240 QA from 240 faces), 0.59 / 0.59 (projector frozen), 0.64 / 0.59 (both): a frozen
 projector and more varied replay faces help open questions a little, yes/no not at all.
+Replaying stage C's own loss in stage 1 (``learn.visual_keep``) keeps both (retain model
+0.75 / 0.72-0.75) but halves what it memorises (``fiubench.train.visual_keep``).
 
 Loss: answer-only next-token cross-entropy (``batch_nll``); AdamW (betas 0.9/0.98,
 wd 0.01), linear warm-up (5 %) then cosine decay, gradient clipping at 1.0
