@@ -1,0 +1,107 @@
+"""Does a model keep seeing through stage 1? Visual accuracy and memorisation of the retain model.
+
+Usage:
+    python benchmarks/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
+        [--split retain] [--device cpu|cuda] [--max-steps N] [--out DIR]
+
+For each ``--keep`` value (and each ``--weight``), runs the ``tiny`` preset's stage 1
+(40 epochs, lr 1e-3, cosine, 240 replayed visual QA) from the base checkpoint ``--base``
+on the tiny preset's dataset (built once), with ``learn.visual_keep`` set, then prints:
+open / yes/no exact match on 50 unseen procedural faces (``evaluate_visual``), greedy
+whole-answer exact match on the split's own QA (did it memorise?), and the stage-1 time
+relative to the run without keep (ratios from this one run). The base's own visual
+accuracy is printed first. The figures in ``fiubench.train.visual_keep`` come from it
+(``--base`` the 8000-step stage-C build; rebuild it with the commands in
+``fiubench.models.base_build``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import tempfile
+import time
+from pathlib import Path
+
+
+def _em(model_dir: Path, data: Path, split: str, device: str) -> float:
+    from fiubench.data import load_dataset
+    from fiubench.models import ModelConfig, load_image, load_vlm
+
+    vlm = load_vlm(ModelConfig(name_or_path=str(model_dir), device=device))
+    ex = load_dataset(data).examples(split)
+
+    def norm(s: str) -> str:
+        return re.sub(r"[^a-z0-9 ]+", "", s.lower()).strip()
+
+    ok = 0
+    for i in range(0, len(ex), 64):
+        chunk = ex[i:i + 64]
+        outs = vlm.generate([load_image(e.image_path) for e in chunk], [e.question for e in chunk], max_new_tokens=48)
+        ok += sum(norm(o) == norm(e.answer) for o, e in zip(outs, chunk, strict=True))
+    return ok / len(ex)
+
+
+def _visual(model_dir: Path, device: str) -> tuple[float, float]:
+    from fiubench.models import ModelConfig, load_vlm
+    from fiubench.models.base_build import BaseBuildConfig, evaluate_visual
+
+    vlm = load_vlm(ModelConfig(name_or_path=str(model_dir), device=device))
+    m = evaluate_visual(vlm, BaseBuildConfig(n_eval_faces=50, device=device))
+    return m["visual_open_accuracy"], m["visual_yesno_accuracy"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", type=Path, default=None,
+                    help="base checkpoint (fiubench base build --out; default: the shipped tiny base)")
+    ap.add_argument("--keep", type=int, nargs="+", default=[0, 8], help="learn.visual_keep values")
+    ap.add_argument("--weight", type=float, nargs="+", default=[1.0], help="learn.visual_keep_weight values")
+    ap.add_argument("--split", default="retain")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--max-steps", type=int, default=None, help="cut stage 1 short (a smoke run)")
+    ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temp folder)")
+    args = ap.parse_args()
+
+    import torch
+
+    from fiubench.data.build import build_dataset
+    from fiubench.models import ModelConfig, TuningScope
+    from fiubench.presets import load_run_config
+    from fiubench.train import LearnConfig, learn
+
+    torch.set_num_threads(1)
+    if args.base is None:
+        from fiubench.models.loading import tiny_base_dir
+
+        args.base = tiny_base_dir()
+    tiny = load_run_config("tiny", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        data = build_dataset(tiny.data, out / "data") if not (out / "data" / "split.json").is_file() else out / "data"
+        base_open, base_yn = _visual(args.base, args.device)
+        print(f"base {args.base}: open {base_open:.3f}  yes/no {base_yn:.3f}")
+        print(f"{'keep':>4} {'lambda':>6}  {'open':>5} {'yes/no':>6}  {args.split + ' EM':>10}  {'stage-1 s':>9} {'ratio':>5}")
+        t_plain = None
+        for keep in args.keep:
+            for w in (args.weight if keep else [1.0]):
+                train = dataclasses.replace(tiny.learn.train, progress=False)
+                if args.max_steps is not None:
+                    train = dataclasses.replace(train, max_steps=args.max_steps)
+                model = ModelConfig(name_or_path=str(args.base), device=args.device,
+                                    scope=TuningScope(vision=False, projector=True, language=True))
+                t = time.perf_counter()
+                run = learn(LearnConfig(data=data, out=out / f"keep{keep}-w{w}", model=model, split=args.split,
+                                        train=train, visual_replay=tiny.learn.visual_replay,
+                                        visual_keep=keep, visual_keep_weight=w), overwrite=True)
+                dt = time.perf_counter() - t
+                t_plain = dt if keep == 0 and t_plain is None else t_plain
+                o, y = _visual(run / "model", args.device)
+                em = _em(run / "model", data, args.split, args.device)
+                ratio = f"{dt / t_plain:5.2f}" if t_plain else "  -  "
+                print(f"{keep:>4} {w:>6}  {o:5.3f} {y:6.3f}  {em:10.3f}  {dt:9.0f} {ratio}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
