@@ -25,17 +25,23 @@ Measured (retain model of the tiny preset's stage 1, 240 replayed QA, from the
 stage 1                                               open   yes/no  retain EM
 ====================================================  =====  ======  ============
 no keep (CPU: same 0.58 / 0.63)                       0.58   0.63    0.90 (CPU)
+keep 8 pairs, lambda 0.1 (CPU)                        0.71   0.74    0.80 (CPU)
+keep 8 pairs, lambda 0.3 (CPU)                        0.73   0.73    0.66 (CPU)
 keep 8 pairs, lambda 1 (CPU: 0.75 / 0.74)             0.75   0.72    0.44 (CPU)
 keep 8, lambda 1, projector frozen                    0.75   0.73
 keep 24, lambda 1                                     0.74   0.74
 keep 24, lambda 3                                     0.76   0.75
 ====================================================  =====  ======  ============
 
-(EM: greedy whole-answer exact match on the 600 retain QA it was trained on.) The keep
-term holds what the base saw, and costs the identities: the 2-layer, 128-wide language
-model does not hold both in 40 epochs (final SFT loss 0.24 vs 0.09), and a step takes
-1.6x as long on a CPU (2x on a GPU). Hence off in the ``tiny`` preset; the next lever is
-the language model's capacity (``fiubench base build --lm-hidden``), chosen by measurement.
+(EM: greedy whole-answer exact match on the 600 retain QA it was trained on; measured by
+``benchmarks/stage1_keeps_seeing.py --base DIR --keep 0 8 --weight 0.1 0.3 1``.) The
+keep term holds what the base saw and costs the identities: the 2-layer, 128-wide
+language model does not hold both in 40 epochs (final SFT loss 0.12 / 0.13 / 0.24 at
+lambda 0.1 / 0.3 / 1, vs 0.09). lambda 0.1 keeps most of the seeing (yes/no 0.74 vs
+0.63) for 10 points of EM. A step takes 1.6x as long on a CPU (2x on a GPU). Off in the
+``tiny`` preset while the shipped base itself does not see (0.58 yes/no): keeping that
+buys nothing. The next lever is the language model's capacity (``fiubench base build
+--lm-hidden``), chosen by measurement with the benchmark above.
 """
 
 from __future__ import annotations
