@@ -374,8 +374,7 @@ def stage_b(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) -> dict[
 
     model = vlm.model
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
-    sched = warmup_cosine(opt, cfg.steps, cfg.warmup_fraction)
+    opt, sched = optimizer(params, cfg.lr, cfg.steps, cfg.warmup_fraction)
     gen = torch.Generator().manual_seed(cfg.seed)
     order = torch.randperm(len(rows), generator=gen).tolist()
     cap_order = torch.randperm(len(captions), generator=gen).tolist()
@@ -410,9 +409,15 @@ def stage_b(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) -> dict[
             "final_loss": round(float(loss_ema or 0.0), 4)}
 
 
+def optimizer(params: list[torch.nn.Parameter], lr: float, steps: int, warmup_fraction: float) -> tuple[Any, Any]:
+    """AdamW (betas 0.9/0.98, wd 0.01) and its ``warmup_cosine`` schedule: every stage's."""
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    return opt, warmup_cosine(opt, steps, warmup_fraction)
+
+
 def warmup_cosine(opt: torch.optim.Optimizer, steps: int, warmup_fraction: float) -> Any:
     """Linear warm-up over ``warmup_fraction`` of ``steps`` (at least one step), then
-    cosine decay to 0: the schedule of every base-build stage, valid for any ``steps``."""
+    cosine decay towards 0: the schedule of every base-build stage, valid for any ``steps``."""
     warm = max(1, int(warmup_fraction * steps))
 
     def lr_at(step: int) -> float:
@@ -462,8 +467,7 @@ def pretrain_vision(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) 
     dim = features(x_tr[:1]).shape[1]
     heads = torch.nn.ModuleDict({a: torch.nn.Linear(dim, len(v)) for a, v in ATTRIBUTE_VALUES.items()}).to(device)
     params = [p for p in tower.parameters() if p.requires_grad] + list(heads.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.vision_lr, betas=(0.9, 0.98), weight_decay=0.01)
-    sched = warmup_cosine(opt, cfg.vision_steps, cfg.warmup_fraction)
+    opt, sched = optimizer(params, cfg.vision_lr, cfg.vision_steps, cfg.warmup_fraction)
     gen = torch.Generator().manual_seed(cfg.seed)
     tower.train()
     loss_ema = None

@@ -130,7 +130,7 @@ def yesno_and_open(pairs: int) -> Callable[[Any, Any], list[Any]]:
 
 def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, Any]:
     """Run stage C on ``vlm`` (projector + language model trainable) for ``cfg.distil_steps``."""
-    from fiubench.models.base_build import procedural_pool, warmup_cosine
+    from fiubench.models.base_build import optimizer, procedural_pool
 
     t0 = time.time()
     data = yesno_twins(vlm, procedural_pool(cfg.seed, "train", cfg.n_faces, questions=yesno_and_open(cfg.yesno_pairs)))
@@ -140,8 +140,7 @@ def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, An
 
     model = vlm.model
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.01)
-    sched = warmup_cosine(opt, cfg.distil_steps, cfg.warmup_fraction)
+    opt, sched = optimizer(params, cfg.lr, cfg.distil_steps, cfg.warmup_fraction)
     gen = torch.Generator().manual_seed(cfg.seed)
     n_open = cfg.batch_size // 4
     n_yn = cfg.batch_size - n_open
