@@ -33,6 +33,9 @@ def test_same_seed_byte_identical(tmp_path: Path) -> None:
     # build.json records the sha256 of every other file
     sums = json.loads(fa["build.json"])["sha256"]
     assert set(sums) == set(fa) - {"build.json"}
+    from fiubench.data.faces import RENDER_VERSION
+
+    assert json.loads(fa["build.json"])["faces_render_version"] == RENDER_VERSION
     assert all(hashlib.sha256(fa[k]).hexdigest() == v for k, v in sums.items())
     c = build_dataset(small_config(seed=12), tmp_path / "c")
     assert _files(c)["full.json"] != fa["full.json"]

@@ -218,3 +218,32 @@ def test_visual_accuracy_is_broken_down_per_attribute(tmp_path):
         assert set(k.split(":")[1] for k in cells if k.startswith(kind)) == set(counts)
         overall = sum(cells[f"{kind}:{a}"] * n for a, n in counts.items()) / total
         assert overall == pytest.approx(m[f"visual_{kind}_accuracy"], abs=2e-4 * len(counts))
+
+
+def test_full_vision_features_hand_cls_to_the_language_model(tmp_path):
+    """--vision-features full: the checkpoint's LLaVA reads CLS + 16 patches (17 image
+    tokens in the prompt and as many features), stage A trains and reports heads on CLS
+    alone, and the build answers and stops like any other."""
+    from fiubench.errors import ConfigError
+    from fiubench.models.base_build import pretrain_vision
+
+    cfg = BaseBuildConfig(**{**SMALL, "vision_features": "full"})
+    train_base(cfg, tmp_path / "f", log=lambda s: None)
+    vlm = load_vlm(ModelConfig(name_or_path=str(tmp_path / "f")))
+    assert vlm.model.config.vision_feature_select_strategy == "full"
+    img = procedural_pool(0, "eval", 1)[0][0]
+    enc = vlm.processor(images=[img], text=["<image>\nWhat colour is the background?"], return_tensors="pt")
+    image_id = vlm.model.config.image_token_id
+    assert int((enc["input_ids"] == image_id).sum()) == 17
+    # LLaVA refuses a prompt whose image tokens are not as many as the image's features
+    assert len(vlm.generate([img], ["What colour is the background of the image?"], max_new_tokens=4)) == 1
+    m = pretrain_vision(vlm, BaseBuildConfig(**{**SMALL, "vision_features": "full"}), log=lambda s: None)
+    assert set(m["vision_cls_attribute_accuracy"]) == set(m["vision_attribute_accuracy"])
+    # the default build has no CLS heads and 16 image tokens
+    train_base(BaseBuildConfig(**SMALL), tmp_path / "d", log=lambda s: None)
+    d = load_vlm(ModelConfig(name_or_path=str(tmp_path / "d")))
+    assert "vision_cls_attribute_accuracy" not in pretrain_vision(d, BaseBuildConfig(**SMALL), log=lambda s: None)
+    enc = d.processor(images=[img], text=["<image>\nWhat colour is the background?"], return_tensors="pt")
+    assert int((enc["input_ids"] == image_id).sum()) == 16
+    with pytest.raises(ConfigError, match="base.vision_features"):
+        BaseBuildConfig(vision_features="cls").validate()

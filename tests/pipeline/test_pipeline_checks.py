@@ -24,3 +24,15 @@ def test_missing_split_fails_before_any_training(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"holdout_split.*'holdout'"):
         Pipeline(cfg, tmp_path / "run", log=lambda _m: None).run()
     assert not list((tmp_path / "run" / "steps").glob("learn*"))
+
+
+def test_new_face_renderer_rebuilds_the_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same data config, other renderer version: another data-step key, so a cached
+    dataset drawn by the old renderer is not reused."""
+    import fiubench.data.faces as faces
+
+    cfg = load_run_config("smoke")
+    before = Pipeline(cfg, tmp_path / "run", log=lambda _m: None).data_step()[1]
+    assert Pipeline(cfg, tmp_path / "run", log=lambda _m: None).data_step()[1] == before
+    monkeypatch.setattr(faces, "RENDER_VERSION", faces.RENDER_VERSION + 1)
+    assert Pipeline(cfg, tmp_path / "run", log=lambda _m: None).data_step()[1] != before

@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--lm-hidden", type=int, default=None, help="language-model width (default 128)")
     b.add_argument("--vision-hidden", type=int, default=None, help="vision-tower width (default 64)")
     b.add_argument("--vision-layers", type=int, default=None, help="vision-tower layers (default 2)")
+    b.add_argument("--vision-features", choices=("default", "full"), default=None,
+                   help="image tokens the language model reads: the 16 patches (default) or CLS + "
+                        "patches (full; stage A then trains CLS to hold every attribute)")
     b.add_argument("--device", default=None,
                    help="cpu (default) or cuda[:N]: a GPU builds ~20x faster (weights not bit-identical)")
     b.add_argument("--caption-fraction", type=float, default=None,
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
                        ("stated_pairs", "stated_pairs"), ("caption_fraction", "caption_fraction"),
                        ("distil_steps", "distil_steps"), ("distil_weight", "distil_weight"),
                        ("init", "init"), ("lm_hidden", "lm_hidden"), ("vision_hidden", "vision_hidden"),
-                       ("vision_layers", "vision_layers"), ("device", "device")):
+                       ("vision_layers", "vision_layers"), ("device", "device"),
+                       ("vision_features", "vision_features")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)

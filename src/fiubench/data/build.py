@@ -39,7 +39,7 @@ from faker import Faker
 from PIL import Image, ImageOps
 
 from fiubench import __version__
-from fiubench.data.faces import FaceAttributes, render_face, sample_attributes
+from fiubench.data.faces import RENDER_VERSION, FaceAttributes, render_face, sample_attributes
 from fiubench.data.features import open_rgb
 from fiubench.data.profiles import REFERENCE_DATE, Perturber, make_profile
 from fiubench.data.qa import caption, make_qa_list
@@ -392,6 +392,7 @@ def build_dataset(cfg: DataConfig, out: Path, overwrite: bool = False) -> Path:
         build = {
             "generator": GENERATOR,
             "format_version": FORMAT_VERSION,
+            "faces_render_version": RENDER_VERSION,
             "config": to_jsonable(cfg),
             "counts": counts,
             "sha256": dict(sorted(sums.items())),

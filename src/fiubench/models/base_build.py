@@ -134,6 +134,11 @@ class BaseBuildConfig:
     lm_layers: int = 2
     vision_hidden: int = 64
     vision_layers: int = 2
+    # LLaVA's vision_feature_select_strategy: "default" hands the 16 patch tokens to the
+    # language model, "full" also the CLS token, which stage A then trains to hold every
+    # attribute on its own (heads on CLS alone, beside the heads on the patches): one
+    # token the 2-layer LM can read, where a face's shape or age is spread over patches.
+    vision_features: str = "default"
     eval_batch_size: int = 64
     caption_fraction: float = 0.5  # share of each batch that is dense descriptions
     # Curriculum of the training faces' QA: "contrastive" (balanced hard-negative yes/no
@@ -194,6 +199,8 @@ class BaseBuildConfig:
             raise ConfigError(f"base.vision_lr: must be in (0, 1), got {self.vision_lr}")
         if self.loss not in ("token", "example"):
             raise ConfigError(f"base.loss: must be 'token' or 'example', got {self.loss!r}")
+        if self.vision_features not in ("default", "full"):
+            raise ConfigError(f"base.vision_features: must be 'default' or 'full', got {self.vision_features!r}")
         if self.distil_steps < 0:
             raise ConfigError(f"base.distil_steps: must be >= 0, got {self.distil_steps}")
         if not self.distil_weight >= 0:
@@ -321,10 +328,10 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
     if cfg.init is not None:
         vlm = load_vlm(ModelConfig(name_or_path=cfg.init, device=cfg.device, scope=scope))
     else:
-        processor = build_processor()
+        processor = build_processor(vision_features=cfg.vision_features)
         model = build_random_model(cfg.seed, processor.tokenizer, lm_hidden=cfg.lm_hidden,
                                    lm_layers=cfg.lm_layers, vision_hidden=cfg.vision_hidden,
-                                   vision_layers=cfg.vision_layers)
+                                   vision_layers=cfg.vision_layers, vision_features=cfg.vision_features)
         with tempfile.TemporaryDirectory() as tmp:
             model.save_pretrained(tmp)
             processor.save_pretrained(tmp)
@@ -457,24 +464,39 @@ def pretrain_vision(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) 
     x_tr, y_tr = encode("vision", cfg.vision_faces)
     x_ev, y_ev = encode("vision-eval", min(300, cfg.vision_faces))
 
+    # The CLS token gets heads of its own only when the language model reads it.
+    with_cls = vlm.model.config.vision_feature_select_strategy == "full"
+
     def features(x: torch.Tensor) -> torch.Tensor:
-        return tower(pixel_values=x, output_hidden_states=True).hidden_states[-1][:, 1:].flatten(1)
+        """[CLS | flattened patches] of the last layer (CLS dropped when not read)."""
+        h = tower(pixel_values=x, output_hidden_states=True).hidden_states[-1]
+        return torch.cat([h[:, 0], h[:, 1:].flatten(1)], 1) if with_cls else h[:, 1:].flatten(1)
 
     device = vlm.device
     x_tr, x_ev = x_tr.to(device), x_ev.to(device)
     y_tr = {a: y.to(device) for a, y in y_tr.items()}
     y_ev = {a: y.to(device) for a, y in y_ev.items()}
-    dim = features(x_tr[:1]).shape[1]
+    width = _vision_tower(vlm.model).config.hidden_size
+    dim = features(x_tr[:1]).shape[1] - (width if with_cls else 0)
     heads = torch.nn.ModuleDict({a: torch.nn.Linear(dim, len(v)) for a, v in ATTRIBUTE_VALUES.items()}).to(device)
-    params = [p for p in tower.parameters() if p.requires_grad] + list(heads.parameters())
+    cls_heads = torch.nn.ModuleDict(
+        {a: torch.nn.Linear(width, len(v)) for a, v in ATTRIBUTE_VALUES.items()} if with_cls else {}).to(device)
+
+    def logits(f: torch.Tensor) -> dict[str, list[torch.Tensor]]:
+        """Per attribute: the patch heads' logits, then the CLS heads' (when read)."""
+        cls, patches = (f[:, :width], f[:, width:]) if with_cls else (None, f)
+        return {a: [heads[a](patches)] + ([cls_heads[a](cls)] if cls is not None else []) for a in heads}
+
+    params = [p for p in tower.parameters() if p.requires_grad] + list(heads.parameters()) + list(
+        cls_heads.parameters())
     opt, sched = optimizer(params, cfg.vision_lr, cfg.vision_steps, cfg.warmup_fraction)
     gen = torch.Generator().manual_seed(cfg.seed)
     tower.train()
     loss_ema = None
     for step in range(cfg.vision_steps):
         idx = torch.randint(0, x_tr.shape[0], (cfg.vision_batch_size,), generator=gen).to(device)
-        f = features(x_tr[idx])
-        loss = sum(torch.nn.functional.cross_entropy(heads[a](f), y_tr[a][idx]) for a in heads)
+        out = logits(features(x_tr[idx]))
+        loss = sum(torch.nn.functional.cross_entropy(z, y_tr[a][idx]) for a in heads for z in out[a])
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[union-attr]
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -486,15 +508,19 @@ def pretrain_vision(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) 
             log(f"base: vision step {step + 1}/{cfg.vision_steps} loss {loss_ema:.3f} ({time.time() - t0:.0f} s)")
     tower.eval()
     with torch.no_grad():
-        f = features(x_ev)
-        accs = {a: float((heads[a](f).argmax(1) == y_ev[a]).float().mean()) for a in heads}
+        out = logits(features(x_ev))
+        accs = {a: float((out[a][0].argmax(1) == y_ev[a]).float().mean()) for a in heads}
+        cls_accs = {a: float((out[a][1].argmax(1) == y_ev[a]).float().mean()) for a in cls_heads}
     from fiubench.data.visual import ASKED
 
     asked = [accs[a] for a in ASKED]
     log(f"base: vision pre-training: held-out attribute accuracy {sum(asked) / len(asked):.3f} "
         f"({time.time() - t0:.0f} s)")
-    return {"vision_seconds": round(time.time() - t0, 1),
-            "vision_attribute_accuracy": {a: round(v, 4) for a, v in accs.items()}}
+    result = {"vision_seconds": round(time.time() - t0, 1),
+              "vision_attribute_accuracy": {a: round(v, 4) for a, v in accs.items()}}
+    if cls_accs:
+        result["vision_cls_attribute_accuracy"] = {a: round(v, 4) for a, v in cls_accs.items()}
+    return result
 
 
 @torch.no_grad()

@@ -95,8 +95,9 @@ def load_tokenizer(path: str | Path | None = None) -> Any:
     return AutoTokenizer.from_pretrained(str(path or tokenizer_dir()))
 
 
-def build_processor(tokenizer: Any | None = None) -> Any:
-    """LlavaProcessor for 64 px images -> 16 image tokens (+1 CLS dropped by 'default')."""
+def build_processor(tokenizer: Any | None = None, vision_features: str = "default") -> Any:
+    """LlavaProcessor for 64 px images -> 16 image tokens (+1 CLS dropped by "default",
+    kept by "full")."""
     from transformers import CLIPImageProcessorPil, LlavaProcessor
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
@@ -105,14 +106,16 @@ def build_processor(tokenizer: Any | None = None) -> Any:
     )
     return LlavaProcessor(
         image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH_SIZE,
-        num_additional_image_tokens=1, vision_feature_select_strategy="default",
+        num_additional_image_tokens=1, vision_feature_select_strategy=vision_features,
         chat_template=PHI3_TEMPLATE,
     )
 
 
 def build_config(tokenizer: Any, lm_hidden: int = 128, lm_layers: int = 2, vision_hidden: int = 64,
-                 vision_layers: int = 2) -> Any:
-    """The tiny LlavaConfig (see measured.md for why each setting)."""
+                 vision_layers: int = 2, vision_features: str = "default") -> Any:
+    """The tiny LlavaConfig (see measured.md for why each setting). ``vision_features``
+    is LLaVA's ``vision_feature_select_strategy``: "full" also hands the CLS token to the
+    language model."""
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
     vision = CLIPVisionConfig(
@@ -128,12 +131,12 @@ def build_config(tokenizer: Any, lm_hidden: int = 128, lm_layers: int = 2, visio
     )
     return LlavaConfig(
         vision_config=vision, text_config=text, image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-        vision_feature_select_strategy="default", vision_feature_layer=-1, projector_hidden_act="gelu",
+        vision_feature_select_strategy=vision_features, vision_feature_layer=-1, projector_hidden_act="gelu",
         pad_token_id=tokenizer.pad_token_id,
     )
 
 
-def build_random_model(seed: int = 0, tokenizer: Any | None = None, **sizes: int) -> Any:
+def build_random_model(seed: int = 0, tokenizer: Any | None = None, **sizes: Any) -> Any:
     """A randomly initialised tiny LLaVA (deterministic from ``seed``)."""
     import torch
     from transformers import LlavaForConditionalGeneration

@@ -98,7 +98,12 @@ class Pipeline:
         cfg = self.cfg
         if cfg.dataset is not None:
             return Path(cfg.dataset).resolve(), "external", None
-        step = Step("data", cfg.data, functools.partial(_build_data, cfg.data), seed=cfg.data.seed,
+        from fiubench.data.faces import RENDER_VERSION
+
+        # The renderer's version is part of the key: a dataset drawn by an older renderer
+        # is rebuilt, not reused (the config alone would not change).
+        step = Step("data", {**to_dict(cfg.data), "faces_render_version": RENDER_VERSION},
+                    functools.partial(_build_data, cfg.data), seed=cfg.data.seed,
                     resources=self.resources("data"))
         return self.cache.path(step.name, step.key) / "dataset", step.key, step
 
