@@ -247,3 +247,18 @@ def test_full_vision_features_hand_cls_to_the_language_model(tmp_path):
     assert int((enc["input_ids"] == image_id).sum()) == 16
     with pytest.raises(ConfigError, match="base.vision_features"):
         BaseBuildConfig(vision_features="cls").validate()
+
+
+def test_a_failing_evaluation_keeps_the_trained_checkpoint(tmp_path, monkeypatch):
+    """The checkpoint is written before the build evaluates it: an evaluation that
+    raises (a build lost this way: 67 min of training) leaves a loadable base."""
+    import fiubench.models.base_build as bb
+
+    def boom(vlm, cfg):
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(bb, "evaluate_visual", boom)
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        train_base(BaseBuildConfig(**{**SMALL, "evaluate": True}), tmp_path / "b", log=lambda s: None)
+    assert load_vlm(ModelConfig(name_or_path=str(tmp_path / "b"))).generate(
+        [procedural_pool(0, "eval", 1)[0][0]], ["What colour is the background of the image?"], max_new_tokens=2)
