@@ -147,6 +147,33 @@ def visible_attributes(attrs: FaceAttributes) -> list[str]:
     return out
 
 
+def pixels_changed(people: list[FaceAttributes], attr: str, size: int = 64, threshold: int = 24) -> list[int]:
+    """How visible ``attr`` is: for each face of ``people`` (face ``i`` drawn with seed
+    ``i``) and each pair of values of ``attr`` under which it is asked, the number of
+    pixels that change by more than ``threshold`` (any channel) when that attribute alone
+    changes. Pairs an attribute cannot take are skipped ("none" hair colour, facial hair
+    on a head with no hair colour)."""
+    import itertools
+    from dataclasses import replace
+
+    import numpy as np
+
+    from fiubench.data.faces import render_face
+
+    out = []
+    for i, a in enumerate(people):
+        for v, w in itertools.combinations(ATTRIBUTE_VALUES[attr], 2):
+            if (attr == "hair_color" and "none" in (v, w)) or (attr == "facial_hair" and a.hair_color == "none"):
+                continue
+            x, y = replace(a, **{attr: v}), replace(a, **{attr: w})
+            if attr not in visible_attributes(x) or attr not in visible_attributes(y):
+                continue
+            px = np.asarray(render_face(x, size, seed=i), dtype=np.int16)
+            py = np.asarray(render_face(y, size, seed=i), dtype=np.int16)
+            out.append(int((np.abs(px - py).max(-1) > threshold).sum()))
+    return out
+
+
 def _wrong_values(attr: str, true: str) -> list[str]:
     vals = [v for v in ATTRIBUTE_VALUES[attr] if v != true]
     if attr == "hair_color":
