@@ -41,6 +41,7 @@ B2000 + stage C 8000 steps, w 3, one run (``--init B2000 --steps 0``)      0.79 
 B2000 + stage C 6000 steps, hair colour asked "Is the hair of ... {v}?"*   0.77   0.75
 stage A 2000, tower 128 wide x 4 layers; B 2000; C 4000*                   0.77   0.70
 renderer 2, ``--vision-features full``; A 1000, B 2000, C 6000 (CPU)       0.77   0.73
+  + 3000 more steps of stage C (``--init``, CPU)                           0.78   0.79
 =========================================================================  =====  ======
 
 (* built on a GPU, ``--device cuda``: 4-5 min for what takes ~70 min on one CPU core.)
@@ -83,9 +84,10 @@ With it and the CLS token handed to the LM (``--vision-features full``: stage A'
 CLS alone reach 0.72 on age and 0.70 on face shape, against 0.75 / 0.82 on the patches), a
 full CPU build moved yes/no on age from 0.50 to 0.66 and on face shape from 0.52 to 0.68,
 but the comparator collapsed elsewhere (shirt 0.50 where open names it at 1.00, hair style
-0.50, hair colour 0.59): 0.73 overall. Which attribute's comparator holds changes from
-build to build (~50 questions per cell): the 2-layer, 128-wide LM does not hold twelve
-comparisons at once, the same capacity limit that stage 1 shows below.
+0.50, hair colour 0.59): 0.73 overall. 3000 more steps of stage C brought those back
+(shirt 0.66, hair style 0.69, hair colour 0.76; age 0.62, face shape 0.62): 0.79 overall,
+the best so far, so that build had not converged. On the earlier renderer the same
+lengthening had stopped at 0.75 (8000 steps).
 
 What is still missing (issue 11): >= 0.8 on yes/no, and keeping it through stage 1.
 Measured on the 0.74 checkpoint: after the tiny preset's stage 1 (40 epochs of identity
