@@ -42,6 +42,7 @@ B2000 + stage C 6000 steps, hair colour asked "Is the hair of ... {v}?"*   0.77 
 stage A 2000, tower 128 wide x 4 layers; B 2000; C 4000*                   0.77   0.70
 renderer 2, ``--vision-features full``; A 1000, B 2000, C 6000 (CPU)       0.77   0.73
   + 3000 more steps of stage C (``--init``, CPU)                           0.78   0.79
+  + 3000 more (stage C 12000 steps in all, CPU)                            0.77   0.82
 =========================================================================  =====  ======
 
 (* built on a GPU, ``--device cuda``: 4-5 min for what takes ~70 min on one CPU core.)
@@ -86,8 +87,11 @@ full CPU build moved yes/no on age from 0.50 to 0.66 and on face shape from 0.52
 but the comparator collapsed elsewhere (shirt 0.50 where open names it at 1.00, hair style
 0.50, hair colour 0.59): 0.73 overall. 3000 more steps of stage C brought those back
 (shirt 0.66, hair style 0.69, hair colour 0.76; age 0.62, face shape 0.62): 0.79 overall,
-the best so far, so that build had not converged. On the earlier renderer the same
-lengthening had stopped at 0.75 (8000 steps).
+so that build had not converged; 3000 more: yes/no 0.82, the first base above 0.8 (open
+0.77; still below 0.8: age 0.64, face shape 0.64, hair style 0.72). On the earlier
+renderer the same lengthening had stopped at 0.75 (8000 steps). Not yet measured: what
+stage 1 leaves of it (``benchmarks/stage1_keeps_seeing.py``), and the same recipe with
+default features (the control build was stopped to free the CPU).
 
 What is still missing (issue 11): >= 0.8 on yes/no, and keeping it through stage 1.
 Measured on the 0.74 checkpoint: after the tiny preset's stage 1 (40 epochs of identity
