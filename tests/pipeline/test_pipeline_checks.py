@@ -36,3 +36,32 @@ def test_new_face_renderer_rebuilds_the_dataset(tmp_path: Path, monkeypatch: pyt
     assert Pipeline(cfg, tmp_path / "run", log=lambda _m: None).data_step()[1] == before
     monkeypatch.setattr(faces, "RENDER_VERSION", faces.RENDER_VERSION + 1)
     assert Pipeline(cfg, tmp_path / "run", log=lambda _m: None).data_step()[1] != before
+
+
+def test_new_shipped_base_relearns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"tiny" names package data: other shipped weights give the stage-1 step another
+    key, so a cache does not reuse models learnt from the old base; a local checkpoint's
+    key is its config alone."""
+    import dataclasses
+
+    import fiubench.pipeline.run as run
+    from fiubench.models.loading import tiny_base_dir
+    from fiubench.models.vlm import weights_fingerprint
+
+    cfg = load_run_config("smoke")
+    assert cfg.model.name_or_path == "tiny"
+    assert run._model_key(cfg.model)["tiny_base"] == weights_fingerprint(tiny_base_dir()) is not None
+
+    def key() -> str:
+        from fiubench.pipeline.cache import step_key
+
+        pipe = Pipeline(cfg, tmp_path / "run", log=lambda _m: None)
+        step = pipe.learn_step(tmp_path / "ds", "data-key", "retain", cfg.variants()[0])
+        return step_key(step.name, step.config, step.inputs)
+
+    before = key()
+    assert key() == before
+    monkeypatch.setattr(run, "_tiny_base_fingerprint", lambda: "another base")
+    assert key() != before
+    local = dataclasses.replace(cfg.model, name_or_path=str(tmp_path / "ckpt"))
+    assert "tiny_base" not in run._model_key(local)

@@ -681,7 +681,19 @@ def _model_key(model: Any) -> dict[str, Any]:
         d.pop(k, None)
     if d.get("quantization") is None:
         d.pop("quantization", None)
+    if d.get("name_or_path") == "tiny":
+        # "tiny" names package data, not weights: a new shipped base must not reuse the
+        # stage-1 models a cache learnt from the old one.
+        d["tiny_base"] = _tiny_base_fingerprint()
     return d
+
+
+@functools.cache
+def _tiny_base_fingerprint() -> str | None:
+    from fiubench.models.loading import tiny_base_dir
+    from fiubench.models.vlm import weights_fingerprint
+
+    return weights_fingerprint(tiny_base_dir())
 
 
 def _no_ui(train: Any) -> dict[str, Any]:
