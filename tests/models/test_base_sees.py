@@ -28,8 +28,6 @@ def _open_chance(attribute: str) -> float:
 
 
 @pytest.mark.skipif(not (tiny_base_dir() / "config.json").is_file(), reason="tiny base not installed")
-@pytest.mark.xfail(strict=True, reason="issue 11: the shipped base answers yes/no near chance (0.58); remove "
-                   "this marker when a base that sees is shipped (an XPASS fails the suite to say so)")
 def test_shipped_base_sees_unseen_faces() -> None:
     vlm = load_vlm(ModelConfig())
     items = [(img, it) for img, its, _ in procedural_pool(FRESH_SEED, "unseen", 24) for it in its]

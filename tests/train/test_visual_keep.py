@@ -49,6 +49,40 @@ def test_keep_loss_is_stage_c_loss_weighted_and_deterministic(keep_parts):
     assert logs["keep_match"] == pytest.approx(parts["match"].item(), rel=1e-5)
 
 
+def test_stage_c_loss_scores_answers_only_with_the_full_logits_values(keep_parts):
+    """distil_loss projects to the vocabulary only where answers are scored: its CE terms
+    and gradients equal those computed from every position's logits."""
+    from fiubench.models.base_build import _collate
+    from fiubench.models.base_distil import distil_loss, hidden_match
+    from fiubench.models.logprobs import mean_nll
+
+    vlm, keep, _ = keep_parts
+    data, idx, oidx = keep.data, [0, 1, 2], [0]
+    model = vlm.model
+    model.zero_grad()
+    loss, parts = distil_loss(model, vlm, data, idx, oidx, 3.0)
+    loss.backward()
+    fast = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    sb = vlm.to_device(_collate([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx],
+                                vlm.pad_token_id))
+    tb = vlm.to_device(_collate([data["twins"][i] for i in idx], vlm.pad_token_id))
+    so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True)
+    to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True)
+    assert so.logits.shape[1] == sb["input_ids"].shape[1]  # the reference scores every position
+    image, text = mean_nll(so.logits, sb["labels"]).mean(), mean_nll(to.logits, tb["labels"]).mean()
+    match = hidden_match(so.hidden_states, to.hidden_states, [data["spans"][i] for i in idx])
+    (image + text + 3.0 * match).backward()
+    assert parts["image"].item() == pytest.approx(image.item(), rel=1e-5)
+    assert parts["text"].item() == pytest.approx(text.item(), rel=1e-5)
+    assert parts["match"].item() == pytest.approx(match.item(), rel=1e-5)
+    assert fast
+    for n, p in model.named_parameters():
+        if n in fast:
+            torch.testing.assert_close(fast[n], p.grad, rtol=1e-4, atol=1e-6)
+    model.zero_grad()
+
+
 def test_keep_faces_are_the_bases_own(keep_parts):
     """The keep pool is procedural (the base's seed space), never the replay or training pool."""
     from fiubench.models.base_build import procedural_pool

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from fiubench.models.logprobs import IGNORE_INDEX, mean_nll
+from fiubench.models.logprobs import IGNORE_INDEX, answer_window, mean_nll
 
 
 def text_twin(row: dict[str, torch.Tensor], statement_ids: torch.Tensor,
@@ -110,10 +110,15 @@ def distil_loss(model: Any, vlm: Any, data: dict[str, list[Any]], idx: list[int]
     pad = vlm.pad_token_id
     sb = vlm.to_device(_collate([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx], pad))
     tb = vlm.to_device(_collate([data["twins"][i] for i in idx], pad))
-    so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True)
-    to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True)
-    ce_image = mean_nll(so.logits, sb["labels"]).mean()
-    ce_text = mean_nll(to.logits, tb["labels"]).mean()
+    # The vocabulary projection only where an answer token is scored (same loss, as in
+    # stage 1's SFT step): the hidden states the match needs are computed either way.
+    ws, wt = answer_window(sb["labels"]), answer_window(tb["labels"])
+    so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True,
+               logits_to_keep=sb["labels"].shape[1] - ws)
+    to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True,
+               logits_to_keep=tb["labels"].shape[1] - wt)
+    ce_image = mean_nll(so.logits, sb["labels"][:, ws:]).mean()
+    ce_text = mean_nll(to.logits, tb["labels"][:, wt:]).mean()
     match = hidden_match(so.hidden_states, to.hidden_states, [data["spans"][i] for i in idx])
     return ce_image + ce_text + weight * match, {"image": ce_image, "text": ce_text, "match": match}
 

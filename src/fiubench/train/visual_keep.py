@@ -18,30 +18,36 @@ fine-tuned and the retain model) and a third as many open questions:
 the skill rather than of its labels. A training device for small VLMs only: real
 pretrained VLMs keep seeing without it (``visual_keep: 0``, the default).
 
-Measured (retain model of the tiny preset's stage 1, 240 replayed QA, from the
-8000-step build at 0.79 open / 0.75 yes/no; 50 unseen faces; GPU unless noted):
+Measured (retain model of the tiny preset's stage 1, 240 replayed QA; 50 unseen faces;
+``benchmarks/stage1_keeps_seeing.py --base DIR --keep K --weight W``, one row per
+invocation, two at a time on a 2-core CPU, one thread each). From the shipped base's
+ancestors on renderer 2 with ``--vision-features full`` (``fiubench.models.base_build``):
 
-====================================================  =====  ======  ============
-stage 1                                               open   yes/no  retain EM
-====================================================  =====  ======  ============
-no keep (CPU: same 0.58 / 0.63)                       0.58   0.63    0.90 (CPU)
-keep 8 pairs, lambda 0.1 (CPU)                        0.71   0.74    0.80 (CPU)
-keep 8 pairs, lambda 0.3 (CPU)                        0.73   0.73    0.66 (CPU)
-keep 8 pairs, lambda 1 (CPU: 0.75 / 0.74)             0.75   0.72    0.44 (CPU)
-keep 8, lambda 1, projector frozen                    0.75   0.73
-keep 24, lambda 1                                     0.74   0.74
-keep 24, lambda 3                                     0.76   0.75
-====================================================  =====  ======  ============
+==========================================  =========  ======  ======  =========  ==========
+stage 1                                     base       open    yes/no  retain EM  stage 1 s
+==========================================  =========  ======  ======  =========  ==========
+(the base itself)                           C 12000    0.77    0.82
+no keep                                     C 12000    0.57    0.58    0.92       275
+keep 8 pairs, lambda 0.1                    C 12000    0.75    0.77    0.83       492
+keep 8 pairs, lambda 0.3                    C 12000    0.72    0.79    0.74       502
+keep 16 pairs, lambda 0.1                   C 12000    0.71    0.80    0.89       774
+(the base itself)                           C 15000    0.79    0.84
+keep 8 pairs, lambda 0.1                    C 15000    0.73    0.79    0.79       541
+==========================================  =========  ======  ======  =========  ==========
 
-(EM: greedy whole-answer exact match on the 600 retain QA it was trained on; measured by
-``benchmarks/stage1_keeps_seeing.py --base DIR --keep 0 8 --weight 0.1 0.3 1``.) The
-keep term holds what the base saw and costs the identities: the 2-layer, 128-wide
-language model does not hold both in 40 epochs (final SFT loss 0.12 / 0.13 / 0.24 at
-lambda 0.1 / 0.3 / 1, vs 0.09). lambda 0.1 keeps most of the seeing (yes/no 0.74 vs
-0.63) for 10 points of EM. A step takes 1.6x as long on a CPU (2x on a GPU). Off in the
-``tiny`` preset while the shipped base itself does not see (0.58 yes/no): keeping that
-buys nothing. The next lever is the language model's capacity (``fiubench base build
---lm-hidden``), chosen by measurement with the benchmark above.
+From the earlier 8000-step build at 0.79 open / 0.75 yes/no (renderer 1; GPU unless
+noted): no keep 0.58 / 0.63 (EM 0.90, CPU); keep 8, lambda 0.1: 0.71 / 0.74 (EM 0.80,
+CPU); lambda 0.3: 0.73 / 0.73 (0.66); lambda 1: 0.75 / 0.72 (0.44); keep 24, lambda 3:
+0.76 / 0.75. (EM: greedy whole-answer exact match on the 600 retain QA it was trained on;
+final SFT loss 0.12 / 0.13 / 0.24 at lambda 0.1 / 0.3 / 1, vs 0.09 without keep.)
+
+Without keep, stage 1 takes any base back to chance on yes/no. With it the retain model
+ends 0.03-0.06 below its base on yes/no, so the base's own level is what decides; each
+50-face figure has a standard error of about 0.02, so rows 0.02 apart are not told apart.
+The ``tiny`` preset uses 8 pairs at lambda 0.1 on the shipped base (stage C 18000, 0.86):
+the cheapest setting that keeps most of it and loses the fewest memorised answers.
+A step with keep takes ~1.8x as long on a CPU (2x on a GPU); 16 pairs 2.8x. Real
+pretrained VLMs keep seeing without it (``visual_keep: 0``, the default).
 """
 
 from __future__ import annotations
