@@ -11,7 +11,7 @@ open / yes/no exact match on 50 unseen procedural faces (``evaluate_visual``), g
 whole-answer exact match on the split's own QA (did it memorise?), and the stage-1 time
 relative to the run without keep (ratios from this one run). The base's own visual
 accuracy is printed first. The figures in ``fiubench.train.visual_keep`` come from it
-(``--base`` the 8000-step stage-C build; rebuild it with the commands in
+(``--base`` the shipped base's ancestors; rebuild them with the commands in
 ``fiubench.models.base_build``).
 """
 

@@ -50,6 +50,14 @@ renderer 2, ``--vision-features full``; A 1000, B 2000, C 6000 (CPU)       0.77 
 
 (* built on a GPU, ``--device cuda``: 4-5 min for what takes ~70 min on one CPU core.)
 
+The shipped base, rebuilt (one CPU core: ~65 min, then ~18-25 min per continuation):
+
+    fiubench base build --out b1 --vision-steps 1000 --curriculum contrastive --loss example \
+        --steps 2000 --distil-steps 6000 --distil-weight 3 --vision-features full --threads 1
+    fiubench base build --out b2 --init b1 --steps 0 --distil-steps 3000 --distil-weight 3 --threads 1
+    ... three more times (b3 from b2, b4 from b3, b5 from b4); b5 is the shipped base
+    (``fiubench base build --install --init b4 ...`` writes the last one into the package).
+
 (stage A alone: held-out attribute classification 0.86.) Diagnosis of the plateau,
 measured on the stage-B checkpoints: P("Yes") at the first answer token is ~0.52
 whatever the face and whatever value the question names, on *training* faces too, and a
