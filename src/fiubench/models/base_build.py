@@ -46,6 +46,7 @@ renderer 2, ``--vision-features full``; A 1000, B 2000, C 6000 (CPU)       0.77 
   + 3000 more (stage C 12000 steps in all, CPU)                            0.77   0.82
   + 3000 more (15000, CPU)                                                 0.79   0.84
   + 3000 more (18000, CPU): shipped                                        0.79   0.86
+  + 3000 more (21000, CPU): plateau, not shipped                           0.77   0.85
 =========================================================================  =====  ======
 
 (* built on a GPU, ``--device cuda``: 4-5 min for what takes ~70 min on one CPU core.)
