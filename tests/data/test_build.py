@@ -117,6 +117,11 @@ def test_prompt_json_official_layout_and_visual_qa(small_ds: Path) -> None:
     assert ds.refusals == prompts["idk"] and ds.icd_prompts == prompts["icd"] and not ds.warnings
     assert {v.unique_id for v in ds.visual_qa} == set(ds.identities)
     assert {v.kind for v in ds.visual_qa} == {"open", "yesno"}
+    # every attribute asked both ways (fiubench.data.visual.VISUAL_QA_VERSION 2)
+    for uid in ds.identities:
+        for attr in {v.attribute for v in ds.visual_qa if v.unique_id == uid}:
+            yn = sorted(v.answer for v in ds.visual_qa if v.unique_id == uid and v.attribute == attr and v.kind == "yesno")
+            assert yn == ["No.", "Yes."], (uid, attr)
 
 
 def test_qa_per_identity_above_field_count(tmp_path: Path) -> None:

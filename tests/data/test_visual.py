@@ -63,3 +63,37 @@ def test_each_attributes_yes_no_template_is_its_own() -> None:
             generic[attr] = template
     assert {"hair_style", "hair_color", "skin_tone", "eye_color", "background", "clothing"} <= set(generic)
     assert len(set(generic.values())) == len(generic), generic
+
+
+def test_both_ways_asks_each_attribute_true_and_wrong() -> None:
+    """The benchmark's probes: per visible attribute one "Yes." naming the true value and
+    one "No." naming another value of the same attribute."""
+    from fiubench.data.visual import _yesno_question
+
+    rng = random.Random(4)
+    for _ in range(100):
+        a = sample_attributes(rng)
+        items = visual_questions(a, rng, both=True)
+        asked = visible_attributes(a)
+        assert [i.attribute for i in items if i.kind == "open"] == asked
+        for attr in asked:
+            yn = [i for i in items if i.kind == "yesno" and i.attribute == attr]
+            assert sorted(i.answer for i in yn) == ["No.", "Yes."]
+            yes, no = (next(i for i in yn if i.answer == ans) for ans in ("Yes.", "No."))
+            assert yes.question == _yesno_question(attr, getattr(a, attr))
+            assert no.question != yes.question
+
+
+def test_both_ways_puts_a_blind_answerer_at_chance() -> None:
+    """Control: a model that cannot see and always answers "Yes." (or "No.") scores
+    exactly 0.5 on every face asked both ways; asked once per attribute, its score
+    depends on the labels drawn."""
+    rng = random.Random(5)
+    once = []
+    for _ in range(50):
+        a = sample_attributes(rng)
+        both = [i.answer for i in visual_questions(a, rng, both=True) if i.kind == "yesno"]
+        assert both.count("Yes.") / len(both) == 0.5
+        one = [i.answer for i in visual_questions(a, rng) if i.kind == "yesno"]
+        once.append(one.count("Yes.") / len(one))
+    assert max(once) > 0.5  # odd attribute counts: the drawn label moves the blind score

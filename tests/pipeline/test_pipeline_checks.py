@@ -65,3 +65,16 @@ def test_new_shipped_base_relearns(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert key() != before
     local = dataclasses.replace(cfg.model, name_or_path=str(tmp_path / "ckpt"))
     assert "tiny_base" not in run._model_key(local)
+
+
+def test_new_visual_questions_rebuild_the_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The visual questions' version is in the data step's key: a cached dataset asked
+    the old questions is rebuilt, not reused (its config alone is unchanged)."""
+    import fiubench.data.visual as visual
+
+    def key() -> str:
+        return Pipeline(load_run_config("smoke"), tmp_path / "run", log=lambda _m: None).data_step()[1]
+
+    before = key()
+    monkeypatch.setattr(visual, "VISUAL_QA_VERSION", visual.VISUAL_QA_VERSION + 1)
+    assert key() != before

@@ -44,7 +44,7 @@ from fiubench.data.features import open_rgb
 from fiubench.data.profiles import REFERENCE_DATE, Perturber, make_profile
 from fiubench.data.qa import caption, make_qa_list
 from fiubench.data.select import select_faces
-from fiubench.data.visual import visual_questions
+from fiubench.data.visual import VISUAL_QA_VERSION, visual_questions
 from fiubench.errors import ConfigError
 from fiubench.utils.io import atomic_dir
 from fiubench.utils.provenance import provenance, to_jsonable
@@ -376,7 +376,7 @@ def build_dataset(cfg: DataConfig, out: Path, overwrite: bool = False) -> Path:
                     "face_source": "procedural" if a is not None else sources[i].relative_to(Path(cfg.faces_dir)).as_posix(),  # type: ignore[arg-type]
                 })
                 if a is not None:
-                    for item in visual_questions(a, rng_vqa):
+                    for item in visual_questions(a, rng_vqa, both=True):
                         vqa_f.write_row({"unique_id": uid, "image_path": rel, **item._asdict()})
                         n_vqa += 1
         counts = {
@@ -393,6 +393,7 @@ def build_dataset(cfg: DataConfig, out: Path, overwrite: bool = False) -> Path:
             "generator": GENERATOR,
             "format_version": FORMAT_VERSION,
             "faces_render_version": RENDER_VERSION,
+            "visual_qa_version": VISUAL_QA_VERSION,
             "config": to_jsonable(cfg),
             "counts": counts,
             "sha256": dict(sorted(sums.items())),

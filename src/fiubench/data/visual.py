@@ -8,6 +8,15 @@ Models"): the "yes" ones name the true value, the "no" ones a wrong value from
 the same small vocabulary. Yes/no labels are balanced per face (the odd one out
 is decided by ``rng``). Yes/no answers are exactly "Yes." or "No.".
 
+The benchmark's own faces (``visual_qa.jsonl``, version ``VISUAL_QA_VERSION``) are
+asked each attribute both ways, as POPE pairs a present with an absent object per
+image: once naming the true value ("Yes.") and once a wrong one ("No."). With one
+question per attribute (118 on the ``tiny`` preset's 10 holdout faces) the drawn
+label adds variance of its own: a model that says "Yes." to an attribute it cannot
+see scores 1 or 0 on it depending on the draw, while asked both ways it scores 0.5,
+its chance; and twice the questions on the same faces narrow the interval. The training pools of ``fiubench.models.base_build``
+and visual replay keep one question per attribute.
+
 Only attributes that are visible at 64 px are asked (no brows or nose shape),
 and an attribute hidden by something else is skipped (eye colour behind
 sunglasses, hair style under a hat, the hair colour of a bald beardless head).
@@ -19,6 +28,10 @@ import random
 from typing import NamedTuple
 
 from fiubench.data.faces import ATTRIBUTE_VALUES, FaceAttributes
+
+# Version of the questions the dataset builder writes (part of the data step's cache
+# key): 2 asks every attribute both ways (true and wrong value), 1 asked it once.
+VISUAL_QA_VERSION = 2
 
 
 class VisualItem(NamedTuple):
@@ -181,9 +194,23 @@ def _wrong_values(attr: str, true: str) -> list[str]:
     return vals
 
 
-def visual_questions(attrs: FaceAttributes, rng: random.Random) -> list[VisualItem]:
-    """Open + balanced yes/no questions about the visible attributes of one face."""
+def visual_questions(attrs: FaceAttributes, rng: random.Random, both: bool = False) -> list[VisualItem]:
+    """Open + balanced yes/no questions about the visible attributes of one face.
+
+    ``both``: per attribute the open question, a "Yes." question naming the true value
+    and a "No." question naming a wrong one (the benchmark's probes); otherwise one
+    yes/no question per attribute, labels balanced over the face.
+    """
     asked = visible_attributes(attrs)
+    if both:
+        items = []
+        for attr in asked:
+            true = getattr(attrs, attr)
+            wrong = rng.choice(_wrong_values(attr, true))
+            items += [VisualItem(_OPEN_Q[attr], _statement(attr, true), "open", attr),
+                      VisualItem(_yesno_question(attr, true), "Yes.", "yesno", attr),
+                      VisualItem(_yesno_question(attr, wrong), "No.", "yesno", attr)]
+        return items
     n = len(asked)
     labels = [True] * (n // 2) + [False] * (n // 2)
     if n % 2:

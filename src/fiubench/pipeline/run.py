@@ -99,10 +99,13 @@ class Pipeline:
         if cfg.dataset is not None:
             return Path(cfg.dataset).resolve(), "external", None
         from fiubench.data.faces import RENDER_VERSION
+        from fiubench.data.visual import VISUAL_QA_VERSION
 
-        # The renderer's version is part of the key: a dataset drawn by an older renderer
-        # is rebuilt, not reused (the config alone would not change).
-        step = Step("data", {**to_dict(cfg.data), "faces_render_version": RENDER_VERSION},
+        # The renderer's and the visual questions' versions are part of the key: a dataset
+        # drawn by an older renderer or asked older questions is rebuilt, not reused (the
+        # config alone would not change).
+        step = Step("data", {**to_dict(cfg.data), "faces_render_version": RENDER_VERSION,
+                             "visual_qa_version": VISUAL_QA_VERSION},
                     functools.partial(_build_data, cfg.data), seed=cfg.data.seed,
                     resources=self.resources("data"))
         return self.cache.path(step.name, step.key) / "dataset", step.key, step
