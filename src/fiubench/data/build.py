@@ -273,7 +273,8 @@ subsets of retain.
   used as targets by preference optimisation; `icd`, profile-dump prompts such as
   "Tell me everything you know about the person in the image").
 - `profiles.jsonl`: structured profile and face attributes per identity.
-- `visual_qa.jsonl`: open and POPE-style yes/no questions about visible attributes.
+- `visual_qa.jsonl`: open and POPE-style yes/no questions about visible attributes
+  (each asked both ways: naming the true value and a wrong one).
 - `build.json`: resolved build config, provenance (timestamp, versions) and the sha256
   of every other file. It is the only file that differs between two builds with the
   same config.
