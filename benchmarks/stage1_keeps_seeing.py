@@ -23,13 +23,14 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
-def _em(model_dir: Path, data: Path, split: str, device: str) -> float:
+def _em_of(vlm: Any, data: Path, split: str) -> float:
+    """Greedy whole-answer exact match of ``vlm`` on the split's own QA."""
     from fiubench.data import load_dataset
-    from fiubench.models import ModelConfig, load_image, load_vlm
+    from fiubench.models import load_image
 
-    vlm = load_vlm(ModelConfig(name_or_path=str(model_dir), device=device))
     ex = load_dataset(data).examples(split)
 
     def norm(s: str) -> str:
@@ -43,13 +44,18 @@ def _em(model_dir: Path, data: Path, split: str, device: str) -> float:
     return ok / len(ex)
 
 
-def _visual(model_dir: Path, device: str) -> tuple[float, float]:
-    from fiubench.models import ModelConfig, load_vlm
+def _visual_of(vlm: Any) -> tuple[float, float]:
+    """Open and yes/no exact match of ``vlm`` on 50 unseen procedural faces."""
     from fiubench.models.base_build import BaseBuildConfig, evaluate_visual
 
-    vlm = load_vlm(ModelConfig(name_or_path=str(model_dir), device=device))
-    m = evaluate_visual(vlm, BaseBuildConfig(n_eval_faces=50, device=device))
+    m = evaluate_visual(vlm, BaseBuildConfig(n_eval_faces=50, device=str(vlm.device)))
     return m["visual_open_accuracy"], m["visual_yesno_accuracy"]
+
+
+def _load(model_dir: Path, device: str) -> Any:
+    from fiubench.models import ModelConfig, load_vlm
+
+    return load_vlm(ModelConfig(name_or_path=str(model_dir), device=device))
 
 
 def main() -> None:
@@ -80,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         data = build_dataset(tiny.data, out / "data") if not (out / "data" / "split.json").is_file() else out / "data"
-        base_open, base_yn = _visual(args.base, args.device)
+        base_open, base_yn = _visual_of(_load(args.base, args.device))
         print(f"base {args.base}: open {base_open:.3f}  yes/no {base_yn:.3f}")
         print(f"{'keep':>4} {'lambda':>6}  {'open':>5} {'yes/no':>6}  {args.split + ' EM':>10}  {'stage-1 s':>9} {'ratio':>5}")
         t_plain = None
@@ -97,8 +103,9 @@ def main() -> None:
                                         visual_keep=keep, visual_keep_weight=w), overwrite=True)
                 dt = time.perf_counter() - t
                 t_plain = dt if keep == 0 and t_plain is None else t_plain
-                o, y = _visual(run / "model", args.device)
-                em = _em(run / "model", data, args.split, args.device)
+                vlm = _load(run / "model", args.device)
+                o, y = _visual_of(vlm)
+                em = _em_of(vlm, data, args.split)
                 ratio = f"{dt / t_plain:5.2f}" if t_plain else "  -  "
                 print(f"{keep:>4} {w:>6}  {o:5.3f} {y:6.3f}  {em:10.3f}  {dt:9.0f} {ratio}", flush=True)
 

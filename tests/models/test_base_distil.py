@@ -74,6 +74,29 @@ def test_stage_c_options_are_validated():
         BaseBuildConfig(distil_steps=-1).validate()
     with pytest.raises(ConfigError, match="distil_weight"):
         BaseBuildConfig(distil_weight=float("nan")).validate()
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="distil_open_fraction"):
+            BaseBuildConfig(distil_open_fraction=bad).validate()
+    BaseBuildConfig(distil_open_fraction=0.0).validate()
+
+
+def test_stage_c_open_fraction_sets_the_batch_mix(tmp_path, monkeypatch):
+    """``--distil-open-fraction``: that share of each stage-C batch is open rows (0: none)."""
+    import fiubench.models.base_distil as bd
+
+    seen: list[tuple[int, int]] = []
+    real = bd.distil_loss
+
+    def spy(model, vlm, data, idx, oidx, weight):  # type: ignore[no-untyped-def]
+        seen.append((len(idx), len(oidx)))
+        return real(model, vlm, data, idx, oidx, weight)
+
+    monkeypatch.setattr(bd, "distil_loss", spy)
+    small = dict(steps=1, batch_size=8, n_faces=3, evaluate=False, seed=1, distil_steps=1)
+    for frac, want in ((0.25, (6, 2)), (0.5, (4, 4)), (0.0, (8, 0))):
+        seen.clear()
+        train_base(BaseBuildConfig(distil_open_fraction=frac, **small), tmp_path / str(frac), log=lambda s: None)
+        assert seen == [want]
 
 
 def test_init_continues_a_build_and_records_the_chain(tmp_path, capsys):

@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--steps 0 then skips stage B")
     b.add_argument("--distil-weight", type=float, default=None,
                    help="stage C: weight of the hidden-state match (default 3.0)")
+    b.add_argument("--distil-open-fraction", type=float, default=None,
+                   help="stage C: share of each batch that is open questions (default 0.25)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
 
 
@@ -88,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                        ("distil_steps", "distil_steps"), ("distil_weight", "distil_weight"),
                        ("init", "init"), ("lm_hidden", "lm_hidden"), ("vision_hidden", "vision_hidden"),
                        ("vision_layers", "vision_layers"), ("device", "device"),
-                       ("vision_features", "vision_features")):
+                       ("vision_features", "vision_features"),
+                       ("distil_open_fraction", "distil_open_fraction")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)

@@ -20,7 +20,8 @@ and the shared layers above then make the comparison they learned on text. This 
 cross-modal distillation on paired data (Gupta, Hoffman & Malik, "Cross Modal
 Distillation for Supervision Transfer", CVPR 2016), with the same network on the
 privileged modality as teacher (Vapnik & Vashist 2009, "A new learning paradigm:
-learning using privileged information"). A quarter of each batch is open questions, so
+learning using privileged information"). A quarter of each batch is open questions
+(``--distil-open-fraction``), so
 the model keeps naming what it sees. The statement is only a training device: the
 built base answers from the image alone, and it is evaluated that way.
 """
@@ -147,14 +148,14 @@ def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, An
     params = [p for p in model.parameters() if p.requires_grad]
     opt, sched = optimizer(params, cfg.lr, cfg.distil_steps, cfg.warmup_fraction)
     gen = torch.Generator().manual_seed(cfg.seed)
-    n_open = cfg.batch_size // 4
+    n_open = int(cfg.batch_size * cfg.distil_open_fraction)
     n_yn = cfg.batch_size - n_open
     ema: dict[str, float] = {}
     model.train()
     t_train = time.time()
     for step in range(cfg.distil_steps):
         idx = torch.randint(0, len(rows), (n_yn,), generator=gen).tolist()
-        oidx = torch.randint(0, len(open_rows), (n_open,), generator=gen).tolist()
+        oidx = torch.randint(0, len(open_rows), (n_open,), generator=gen).tolist() if n_open else []
         loss, parts = distil_loss(model, vlm, data, idx, oidx, cfg.distil_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()

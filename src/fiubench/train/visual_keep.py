@@ -53,6 +53,13 @@ the cheapest setting that keeps most of it and loses the fewest memorised answer
 retain model answers 0.81 yes/no and 0.74 open on these faces.
 A step with keep takes ~1.8x as long on a CPU (2x on a GPU); 16 pairs 2.8x. Real
 pretrained VLMs keep seeing without it (``visual_keep: 0``, the default).
+
+Nor does a phase of keep alone after stage 1 win the seeing back for free
+(``benchmarks/keep_refresh.py``: 200 steps of stage C's loss, 8 pairs, cosine from lr,
+on the retain model of the ``tiny`` row above, which came out at 0.74 open / 0.81 yes/no,
+retain EM 0.86): from lr 1e-4, 0.74 / 0.82, EM 0.84; 3e-4, 0.71 / 0.83, EM 0.65; 1e-3,
+0.68 / 0.79, EM 0.00. The ~1 M-parameter language model holds the identities and the
+comparison in the same weights: what the keep wins back, the memorised answers pay.
 """
 
 from __future__ import annotations
