@@ -11,11 +11,12 @@ is decided by ``rng``). Yes/no answers are exactly "Yes." or "No.".
 The benchmark's own faces (``visual_qa.jsonl``, version ``VISUAL_QA_VERSION``) are
 asked each attribute both ways, as POPE pairs a present with an absent object per
 image: once naming the true value ("Yes.") and once a wrong one ("No."). With one
-question per attribute (118 on the ``tiny`` preset's 10 holdout faces) the drawn
-label adds variance of its own: a model that says "Yes." to an attribute it cannot
-see scores 1 or 0 on it depending on the draw, while asked both ways it scores 0.5,
-its chance; and twice the questions on the same faces narrow the interval. The training pools of ``fiubench.models.base_build``
-and visual replay keep one question per attribute.
+question per attribute the drawn label adds variance of its own: a model that says
+"Yes." to an attribute it cannot see scores 1 or 0 on it depending on the draw, while
+asked both ways it scores 0.5, its chance. (The interval on a run's figure resamples
+faces, and faces differ more than questions, so it narrows with more faces, not with
+more questions per face.) The training pools of ``fiubench.models.base_build`` and
+visual replay keep one question per attribute.
 
 Only attributes that are visible at 64 px are asked (no brows or nose shape),
 and an attribute hidden by something else is skipped (eye colour behind

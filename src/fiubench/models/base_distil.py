@@ -21,8 +21,7 @@ cross-modal distillation on paired data (Gupta, Hoffman & Malik, "Cross Modal
 Distillation for Supervision Transfer", CVPR 2016), with the same network on the
 privileged modality as teacher (Vapnik & Vashist 2009, "A new learning paradigm:
 learning using privileged information"). A quarter of each batch is open questions
-(``--distil-open-fraction``), so
-the model keeps naming what it sees. The statement is only a training device: the
+(``--distil-open-fraction``), so the model keeps naming what it sees. The statement is only a training device: the
 built base answers from the image alone, and it is evaluated that way.
 """
 
