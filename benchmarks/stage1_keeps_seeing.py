@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
-        [--split retain] [--device cpu|cuda] [--max-steps N] [--out DIR]
+        [--split retain] [--device cpu|cuda] [--max-steps N] [--epochs N] [--frozen-projector] [--out DIR]
 
 For each ``--keep`` value (and each ``--weight``), runs the ``tiny`` preset's stage 1
 (40 epochs, lr 1e-3, cosine, 240 replayed visual QA) from the base checkpoint ``--base``
@@ -67,6 +67,9 @@ def main() -> None:
     ap.add_argument("--split", default="retain")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--max-steps", type=int, default=None, help="cut stage 1 short (a smoke run)")
+    ap.add_argument("--epochs", type=int, default=None, help="stage-1 epochs (default: the tiny preset's)")
+    ap.add_argument("--frozen-projector", action="store_true",
+                    help="stage 1 trains the language model only (default: projector + language model)")
     ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temp folder)")
     args = ap.parse_args()
 
@@ -95,8 +98,11 @@ def main() -> None:
                 train = dataclasses.replace(tiny.learn.train, progress=False)
                 if args.max_steps is not None:
                     train = dataclasses.replace(train, max_steps=args.max_steps)
+                if args.epochs is not None:
+                    train = dataclasses.replace(train, epochs=args.epochs)
                 model = ModelConfig(name_or_path=str(args.base), device=args.device,
-                                    scope=TuningScope(vision=False, projector=True, language=True))
+                                    scope=TuningScope(vision=False, projector=not args.frozen_projector,
+                                                      language=True))
                 t = time.perf_counter()
                 run = learn(LearnConfig(data=data, out=out / f"keep{keep}-w{w}", model=model, split=args.split,
                                         train=train, visual_replay=tiny.learn.visual_replay,

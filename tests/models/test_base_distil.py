@@ -122,6 +122,14 @@ def test_init_continues_a_build_and_records_the_chain(tmp_path, capsys):
     tower = [k for k in a if "vision_tower" in k]
     assert tower and all(torch.equal(a[k], b[k]) for k in tower)  # the tower stays as it was
     assert any(not torch.equal(a[k], b[k]) for k in a if k not in tower)
+    # --train-vision: stage C trains the continued tower too (post_layernorm, unread, stays)
+    third = tmp_path / "third"
+    assert main(["base", "build", "--out", str(third), "--init", str(first), "--steps", "0",
+                 "--distil-steps", "2", "--train-vision", *common]) == 0
+    assert json.loads((third / "base_build.json").read_text())["provenance"]["config"]["train_vision_in_qa"]
+    c = load_file(str(third / "model.safetensors"))
+    assert any(not torch.equal(a[k], c[k]) for k in tower if "post_layernorm" not in k)
+    assert all(torch.equal(a[k], c[k]) for k in tower if "post_layernorm" in k)
 
 
 def test_init_must_be_a_checkpoint(tmp_path):

@@ -65,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="stage C: weight of the hidden-state match (default 3.0)")
     b.add_argument("--distil-open-fraction", type=float, default=None,
                    help="stage C: share of each batch that is open questions (default 0.25)")
+    b.add_argument("--train-vision", action="store_true", default=None,
+                   help="stages B and C train the vision tower too (default: frozen once stage A or "
+                        "--init has trained it)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
 
 
@@ -91,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
                        ("init", "init"), ("lm_hidden", "lm_hidden"), ("vision_hidden", "vision_hidden"),
                        ("vision_layers", "vision_layers"), ("device", "device"),
                        ("vision_features", "vision_features"),
-                       ("distil_open_fraction", "distil_open_fraction")):
+                       ("distil_open_fraction", "distil_open_fraction"),
+                       ("train_vision", "train_vision_in_qa")):
         value = getattr(args, arg)
         if value is not None:
             setattr(cfg, field, value)
