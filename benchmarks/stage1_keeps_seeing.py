@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
-        [--split retain] [--device cpu|cuda] [--max-steps N] [--epochs N] [--frozen-projector] [--out DIR]
+        [--split retain] [--device cpu|cuda] [--max-steps N] [--epochs N] [--replay N] [--frozen-projector] [--out DIR]
 
 For each ``--keep`` value (and each ``--weight``), runs the ``tiny`` preset's stage 1
 (40 epochs, lr 1e-3, cosine, 240 replayed visual QA) from the base checkpoint ``--base``
@@ -68,6 +68,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--max-steps", type=int, default=None, help="cut stage 1 short (a smoke run)")
     ap.add_argument("--epochs", type=int, default=None, help="stage-1 epochs (default: the tiny preset's)")
+    ap.add_argument("--replay", type=int, default=None,
+                    help="learn.visual_replay (default: the tiny preset's)")
     ap.add_argument("--frozen-projector", action="store_true",
                     help="stage 1 trains the language model only (default: projector + language model)")
     ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temp folder)")
@@ -105,7 +107,8 @@ def main() -> None:
                                                       language=True))
                 t = time.perf_counter()
                 run = learn(LearnConfig(data=data, out=out / f"keep{keep}-w{w}", model=model, split=args.split,
-                                        train=train, visual_replay=tiny.learn.visual_replay,
+                                        train=train,
+                                        visual_replay=tiny.learn.visual_replay if args.replay is None else args.replay,
                                         visual_keep=keep, visual_keep_weight=w), overwrite=True)
                 dt = time.perf_counter() - t
                 t_plain = dt if keep == 0 and t_plain is None else t_plain

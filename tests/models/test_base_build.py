@@ -220,6 +220,21 @@ def test_visual_accuracy_is_broken_down_per_attribute(tmp_path):
         assert overall == pytest.approx(m[f"visual_{kind}_accuracy"], abs=2e-4 * len(counts))
 
 
+def test_visual_accuracy_asks_the_given_faces():
+    """``pool=``: the questions of those faces are asked, not the evaluation faces'."""
+    from fiubench.data.visual import VisualItem
+    from fiubench.models.base_build import evaluate_visual
+
+    vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base_dir())))
+    img, _, attrs = procedural_pool(0, "train", 1)[0]
+    said = vlm.generate([img], ["What color is the background of the image?"], max_new_tokens=24)[0]
+    right = VisualItem("What color is the background of the image?", said, "open", "background")
+    wrong = VisualItem("What color is the background of the image?", said + " not", "open", "background")
+    m = evaluate_visual(vlm, BaseBuildConfig(n_eval_faces=50), pool=[(img, [right, wrong], attrs)])
+    assert m["visual_questions"] == 2 and m["visual_open_accuracy"] == 0.5
+    assert m["visual_accuracy_by_attribute"] == {"open:background": 0.5}
+
+
 def test_full_vision_features_hand_cls_to_the_language_model(tmp_path):
     """--vision-features full: the checkpoint's LLaVA reads CLS + 16 patches (17 image
     tokens in the prompt and as many features), stage A trains and reports heads on CLS

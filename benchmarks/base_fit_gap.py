@@ -1,0 +1,55 @@
+"""Does the tiny base underfit or overfit? Visual accuracy on its training faces vs unseen ones.
+
+Usage:
+    python benchmarks/base_fit_gap.py [--base DIR] [--faces 100] [--seed 0]
+
+Asks the benchmark's visual questions (one per visible attribute, open and yes/no) about
+``--faces`` of the faces stage C trained on (the base's seed space, split "train", drawn
+as ``fiubench.models.base_distil`` draws them) and about as many unseen faces (split
+"eval"), and prints open / yes/no exact match for both and the attributes below 0.8.
+Training faces well above unseen ones: the base overfits (more faces would help); both
+low on the same attributes: it underfits (a bigger model, or a better tower, would).
+The figures in ``fiubench.models.base_build``'s docstring come from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", type=Path, default=None, help="base checkpoint (default: the shipped tiny base)")
+    ap.add_argument("--faces", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0, help="the base build's seed (its pools)")
+    args = ap.parse_args()
+
+    import torch
+
+    from fiubench.data.visual import visual_questions
+    from fiubench.models import ModelConfig, load_vlm
+    from fiubench.models.base_build import BaseBuildConfig, evaluate_visual, procedural_pool
+    from fiubench.models.base_distil import yesno_and_open
+    from fiubench.models.loading import tiny_base_dir
+
+    torch.set_num_threads(1)
+    base = args.base or tiny_base_dir()
+    vlm = load_vlm(ModelConfig(name_or_path=str(base)))
+    cfg = BaseBuildConfig(seed=args.seed, n_eval_faces=args.faces)
+    # The same faces stage C trained on (its question maker draws from the pool's rng,
+    # so the attributes depend on it), asked the evaluation's questions.
+    rng = random.Random(f"base-fit-gap:{args.seed}")
+    trained = [(img, visual_questions(attrs, rng), attrs)
+               for img, _, attrs in procedural_pool(args.seed, "train", args.faces, questions=yesno_and_open(1))]
+    print(f"base {base}")
+    for name, pool in (("training faces", trained), ("unseen faces", None)):
+        m = evaluate_visual(vlm, cfg, pool=pool)
+        weak = {k: v for k, v in m["visual_accuracy_by_attribute"].items() if v < 0.8}
+        print(f"{name:>15}: open {m['visual_open_accuracy']:.3f}  yes/no {m['visual_yesno_accuracy']:.3f}  "
+              f"below 0.8: " + ", ".join(f"{k} {v:.2f}" for k, v in weak.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
