@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--lm-hidden", type=int, default=None, help="language-model width (default 128)")
     b.add_argument("--vision-hidden", type=int, default=None, help="vision-tower width (default 64)")
     b.add_argument("--vision-layers", type=int, default=None, help="vision-tower layers (default 2)")
+    b.add_argument("--vision-patch", type=int, choices=(4, 8, 16, 32), default=None,
+                   help="vision-tower patch size in pixels of the 64 px image (default 16: 16 image "
+                        "tokens; 8: 64 finer ones)")
     b.add_argument("--vision-features", choices=("default", "full"), default=None,
                    help="image tokens the language model reads: the 16 patches (default) or CLS + "
                         "patches (full; stage A then trains CLS to hold every attribute)")
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                        ("distil_steps", "distil_steps"), ("distil_weight", "distil_weight"),
                        ("init", "init"), ("lm_hidden", "lm_hidden"), ("vision_hidden", "vision_hidden"),
                        ("vision_layers", "vision_layers"), ("device", "device"),
-                       ("vision_features", "vision_features"),
+                       ("vision_features", "vision_features"), ("vision_patch", "vision_patch"),
                        ("distil_open_fraction", "distil_open_fraction"),
                        ("train_vision", "train_vision_in_qa")):
         value = getattr(args, arg)

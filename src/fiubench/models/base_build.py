@@ -186,6 +186,10 @@ class BaseBuildConfig:
     lm_layers: int = 2
     vision_hidden: int = 64
     vision_layers: int = 2
+    # The tower's patch size in pixels (64 px images): 16 gives the language model 16
+    # image tokens, 8 gives 64, each embedded from 192 pixel values instead of 768, so
+    # details a pixel wide (wrinkles, a frame of glasses, the jaw line) reach the tower.
+    vision_patch: int = 16
     # LLaVA's vision_feature_select_strategy: "default" hands the 16 patch tokens to the
     # language model, "full" also the CLS token, which stage A then trains to hold every
     # attribute on its own (heads on CLS alone, beside the heads on the patches): one
@@ -252,6 +256,8 @@ class BaseBuildConfig:
             raise ConfigError(f"base.vision_lr: must be in (0, 1), got {self.vision_lr}")
         if self.loss not in ("token", "example"):
             raise ConfigError(f"base.loss: must be 'token' or 'example', got {self.loss!r}")
+        if self.vision_patch not in (4, 8, 16, 32):
+            raise ConfigError(f"base.vision_patch: must divide the 64 px image (4, 8, 16 or 32), got {self.vision_patch}")
         if self.vision_features not in ("default", "full"):
             raise ConfigError(f"base.vision_features: must be 'default' or 'full', got {self.vision_features!r}")
         if self.distil_steps < 0:
@@ -383,10 +389,11 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
     if cfg.init is not None:
         vlm = load_vlm(ModelConfig(name_or_path=cfg.init, device=cfg.device, scope=scope))
     else:
-        processor = build_processor(vision_features=cfg.vision_features)
+        processor = build_processor(vision_features=cfg.vision_features, patch_size=cfg.vision_patch)
         model = build_random_model(cfg.seed, processor.tokenizer, lm_hidden=cfg.lm_hidden,
                                    lm_layers=cfg.lm_layers, vision_hidden=cfg.vision_hidden,
-                                   vision_layers=cfg.vision_layers, vision_features=cfg.vision_features)
+                                   vision_layers=cfg.vision_layers, vision_features=cfg.vision_features,
+                                   vision_patch=cfg.vision_patch)
         with tempfile.TemporaryDirectory() as tmp:
             model.save_pretrained(tmp)
             processor.save_pretrained(tmp)

@@ -95,9 +95,10 @@ def load_tokenizer(path: str | Path | None = None) -> Any:
     return AutoTokenizer.from_pretrained(str(path or tokenizer_dir()))
 
 
-def build_processor(tokenizer: Any | None = None, vision_features: str = "default") -> Any:
-    """LlavaProcessor for 64 px images -> 16 image tokens (+1 CLS dropped by "default",
-    kept by "full")."""
+def build_processor(tokenizer: Any | None = None, vision_features: str = "default",
+                    patch_size: int = PATCH_SIZE) -> Any:
+    """LlavaProcessor for 64 px images -> (64 / patch_size)^2 image tokens, 16 by default
+    (+1 CLS dropped by "default", kept by "full")."""
     from transformers import CLIPImageProcessorPil, LlavaProcessor
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
@@ -105,22 +106,23 @@ def build_processor(tokenizer: Any | None = None, vision_features: str = "defaul
         size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
     )
     return LlavaProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, patch_size=PATCH_SIZE,
+        image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
         num_additional_image_tokens=1, vision_feature_select_strategy=vision_features,
         chat_template=PHI3_TEMPLATE,
     )
 
 
 def build_config(tokenizer: Any, lm_hidden: int = 128, lm_layers: int = 2, vision_hidden: int = 64,
-                 vision_layers: int = 2, vision_features: str = "default") -> Any:
+                 vision_layers: int = 2, vision_features: str = "default", vision_patch: int = PATCH_SIZE) -> Any:
     """The tiny LlavaConfig (see measured.md for why each setting). ``vision_features``
     is LLaVA's ``vision_feature_select_strategy``: "full" also hands the CLS token to the
-    language model."""
+    language model. ``vision_patch``: the tower's patch size in pixels (its processor must
+    be built with the same, ``build_processor(patch_size=...)``)."""
     from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
     vision = CLIPVisionConfig(
         hidden_size=vision_hidden, intermediate_size=4 * vision_hidden, num_hidden_layers=vision_layers,
-        num_attention_heads=2, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, projection_dim=vision_hidden,
+        num_attention_heads=2, image_size=IMAGE_SIZE, patch_size=vision_patch, projection_dim=vision_hidden,
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=lm_hidden, intermediate_size=4 * lm_hidden,
