@@ -279,19 +279,23 @@ def test_a_failing_evaluation_keeps_the_trained_checkpoint(tmp_path, monkeypatch
         [procedural_pool(0, "eval", 1)[0][0]], ["What colour is the background of the image?"], max_new_tokens=2)
 
 
-def test_vision_patch_sets_how_many_image_tokens_the_language_model_reads(tmp_path):
+def test_vision_patch_and_lm_heads_reach_the_saved_checkpoint(tmp_path):
     """--vision-patch 8: the saved checkpoint's tower and processor agree on 64 patch
     tokens (+ CLS with "full"), so a prompt's image tokens match the features and the
-    build answers; a patch size that does not divide the 64 px image is refused."""
+    build answers; --lm-heads 8 gives the language model 8 heads. A patch size that does
+    not divide the 64 px image, or heads that do not divide the width, are refused."""
     from fiubench.errors import ConfigError
 
-    train_base(BaseBuildConfig(**{**SMALL, "vision_patch": 8, "vision_features": "full"}), tmp_path / "p8",
-               log=lambda s: None)
+    train_base(BaseBuildConfig(**{**SMALL, "vision_patch": 8, "vision_features": "full", "lm_heads": 8}),
+               tmp_path / "p8", log=lambda s: None)
     vlm = load_vlm(ModelConfig(name_or_path=str(tmp_path / "p8")))
     assert vlm.model.config.vision_config.patch_size == 8
+    assert vlm.model.config.text_config.num_attention_heads == 8
     img = procedural_pool(0, "eval", 1)[0][0]
     enc = vlm.processor(images=[img], text=["<image>\nWhat colour is the background?"], return_tensors="pt")
     assert int((enc["input_ids"] == vlm.model.config.image_token_id).sum()) == 65
     assert len(vlm.generate([img], ["What colour is the background of the image?"], max_new_tokens=4)) == 1
     with pytest.raises(ConfigError, match="base.vision_patch"):
         BaseBuildConfig(vision_patch=12).validate()
+    with pytest.raises(ConfigError, match="base.lm_heads"):
+        BaseBuildConfig(lm_heads=3).validate()

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="contrastive curriculum: add each yes/no pair behind a statement of the true value")
     b.add_argument("--lm-layers", type=int, default=None, help="language-model layers (default 2)")
     b.add_argument("--lm-hidden", type=int, default=None, help="language-model width (default 128)")
+    b.add_argument("--lm-heads", type=int, default=None,
+                   help="attention heads per language-model layer (default 4; must divide --lm-hidden)")
     b.add_argument("--vision-hidden", type=int, default=None, help="vision-tower width (default 64)")
     b.add_argument("--vision-layers", type=int, default=None, help="vision-tower layers (default 2)")
     b.add_argument("--vision-patch", type=int, choices=(4, 8, 16, 32), default=None,
@@ -97,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
                        ("init", "init"), ("lm_hidden", "lm_hidden"), ("vision_hidden", "vision_hidden"),
                        ("vision_layers", "vision_layers"), ("device", "device"),
                        ("vision_features", "vision_features"), ("vision_patch", "vision_patch"),
+                       ("lm_heads", "lm_heads"),
                        ("distil_open_fraction", "distil_open_fraction"),
                        ("train_vision", "train_vision_in_qa")):
         value = getattr(args, arg)

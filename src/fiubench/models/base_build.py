@@ -184,6 +184,9 @@ class BaseBuildConfig:
     n_identity_people: int = 20  # benchmark identities for the identity check
     lm_hidden: int = 128
     lm_layers: int = 2
+    # Attention heads per language-model layer. Each head reads the image tokens through
+    # one weighting; a shape spread over several patches needs several (base_probe.py).
+    lm_heads: int = 4
     vision_hidden: int = 64
     vision_layers: int = 2
     # The tower's patch size in pixels (64 px images): 16 gives the language model 16
@@ -256,6 +259,8 @@ class BaseBuildConfig:
             raise ConfigError(f"base.vision_lr: must be in (0, 1), got {self.vision_lr}")
         if self.loss not in ("token", "example"):
             raise ConfigError(f"base.loss: must be 'token' or 'example', got {self.loss!r}")
+        if self.lm_heads < 1 or self.lm_hidden % self.lm_heads:
+            raise ConfigError(f"base.lm_heads: must divide lm_hidden ({self.lm_hidden}), got {self.lm_heads}")
         if self.vision_patch not in (4, 8, 16, 32):
             raise ConfigError(f"base.vision_patch: must divide the 64 px image (4, 8, 16 or 32), got {self.vision_patch}")
         if self.vision_features not in ("default", "full"):
@@ -393,7 +398,7 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
         model = build_random_model(cfg.seed, processor.tokenizer, lm_hidden=cfg.lm_hidden,
                                    lm_layers=cfg.lm_layers, vision_hidden=cfg.vision_hidden,
                                    vision_layers=cfg.vision_layers, vision_features=cfg.vision_features,
-                                   vision_patch=cfg.vision_patch)
+                                   vision_patch=cfg.vision_patch, lm_heads=cfg.lm_heads)
         with tempfile.TemporaryDirectory() as tmp:
             model.save_pretrained(tmp)
             processor.save_pretrained(tmp)

@@ -113,7 +113,8 @@ def build_processor(tokenizer: Any | None = None, vision_features: str = "defaul
 
 
 def build_config(tokenizer: Any, lm_hidden: int = 128, lm_layers: int = 2, vision_hidden: int = 64,
-                 vision_layers: int = 2, vision_features: str = "default", vision_patch: int = PATCH_SIZE) -> Any:
+                 vision_layers: int = 2, vision_features: str = "default", vision_patch: int = PATCH_SIZE,
+                 lm_heads: int = 4) -> Any:
     """The tiny LlavaConfig (see measured.md for why each setting). ``vision_features``
     is LLaVA's ``vision_feature_select_strategy``: "full" also hands the CLS token to the
     language model. ``vision_patch``: the tower's patch size in pixels (its processor must
@@ -126,7 +127,7 @@ def build_config(tokenizer: Any, lm_hidden: int = 128, lm_layers: int = 2, visio
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=lm_hidden, intermediate_size=4 * lm_hidden,
-        num_hidden_layers=lm_layers, num_attention_heads=4, num_key_value_heads=4,
+        num_hidden_layers=lm_layers, num_attention_heads=lm_heads, num_key_value_heads=lm_heads,
         max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=False,
