@@ -57,6 +57,9 @@ stage A 1000 + B 2000, the shipped recipe before stage C (CPU)             0.80 
   same, patches of 8 px (``--vision-patch 8``: 64 image tokens)            0.78   0.59
   same, language model 256 wide (``--lm-hidden 256``, 3.9 M parameters)    0.80   0.60
   same, 3000 training faces (``--faces 3000``)                             0.82   0.57
+  same, 256 wide and 3000 faces                                            0.82   0.60
+  B 2000 (800 faces) + stage C 3000 steps                                  0.77   0.64
+  B 2000 (3000 faces) + stage C 3000 steps on 3000 faces                   0.78   0.67
 =========================================================================  =====  ======
 
 (* built on a GPU, ``--device cuda``: 4-5 min for what takes ~70 min on one CPU core.)
@@ -98,6 +101,9 @@ before stage C (A 1000 + B 2000)       0.84   0.81   0.84       0.79       0.79
   patches of 8 px                      0.88   0.73   0.88       0.78       0.78
   language model 256 wide              0.85   0.82   0.85       0.80       0.79
   3000 training faces                  0.84   0.81   0.84       0.83       0.83
+  256 wide and 3000 faces              0.85   0.82   0.86       0.82       0.82
+  800 faces, + stage C 3000 steps      0.84   0.81   0.83       0.77       0.77
+  3000 faces, + stage C 3000 steps     0.84   0.81   0.84       0.81       0.78
 =====================================  =====  ===  =========  ===========  ======
 
 The projector hands the language model what the tower sees (0.83-0.88, linearly); what
@@ -116,10 +122,15 @@ fall (0.77 -> 0.58); a 256-wide language model reads hair style and face shape b
 All four end stage B at the same training loss (0.06): the reader fits the 800 training
 faces' answers and does not carry them to new faces. Trained on 3000 faces instead (the
 same 2000 steps, under half an epoch; loss 0.09) it does: 0.83 answered, face shape
-0.67, hair style 0.72, age 0.67, skin 0.96, with the same tower and projector. The
-lever is the number of faces stage B reads, not the reader's size; the next base is
-built with ``--faces 3000`` through every stage (stage C's continuations on 3000 faces
-above gave +0.02, as they start from a reader fitted to 800).
+0.67, hair style 0.72, age 0.67, skin 0.96, with the same tower and projector. A wider
+reader adds nothing on top (0.82). The lever is the number of faces stage B reads, not
+the reader's size. Stage C takes most of it back at first: after 3000 stage-C steps on
+3000 faces, 0.78 answered (face shape 0.67 -> 0.49, age 0.67 -> 0.57) and yes/no 0.67,
+against 0.77 and 0.64 for the same steps from the 800-face reader; the shipped chain
+needed 18000 stage-C steps for its yes/no, over which its open answers recovered
+(0.77 at 6000 steps, 0.79 at 18000, 50 faces). Not measured: the 3000-face chain to
+18000 steps (~3 h of one CPU core, minutes on a GPU), which is the next base to try
+(``--faces 3000`` on every build of the chain above).
 Diagnosis of the plateau,
 measured on the stage-B checkpoints: P("Yes") at the first answer token is ~0.52
 whatever the face and whatever value the question names, on *training* faces too, and a
