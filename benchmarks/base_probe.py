@@ -61,9 +61,9 @@ def shared_prefix(attr: str) -> str:
     return " ".join(words[0][:n])
 
 
-def _sites(vlm, seed: int, split: str, n: int, attributes) -> tuple[dict, dict, dict]:
+def _sites(vlm, seed: int, split: str, n: int, attributes, answer: bool = True) -> tuple[dict, dict, dict]:
     """Per attribute, on the faces of ``split`` that show it: features at each site, the
-    value indices, and greedy open exact match."""
+    value indices, and (``answer``) greedy open exact match."""
     import numpy as np
     import torch
 
@@ -95,10 +95,13 @@ def _sites(vlm, seed: int, split: str, n: int, attributes) -> tuple[dict, dict, 
                 batch = vlm.prompt_batch(im, [q] * len(im), prefill=[prefix] * len(im))
                 hs = model(**batch, output_hidden_states=True).hidden_states[1:]
             layers.append([x[:, -1].float().cpu().numpy() for x in hs])
-            outs += vlm.generate(im, [q] * len(im), max_new_tokens=24)
+            if answer:
+                outs += vlm.generate(im, [q] * len(im), max_new_tokens=24)
         for k in range(len(layers[0]) if layers else 0):
             feats[a][f"lm{k + 1}"] = np.concatenate([chunk[k] for chunk in layers])
-        greedy[a] = float(np.mean([_norm(o) == _norm(_statement(a, v)) for o, v in zip(outs, values, strict=True)]))
+        if answer:
+            greedy[a] = float(np.mean([_norm(o) == _norm(_statement(a, v))
+                                       for o, v in zip(outs, values, strict=True)]))
     return feats, labels, greedy
 
 
@@ -109,7 +112,7 @@ def reading_path(vlm, seed: int = 0, fit: int = 600, test: int = 300, attributes
     from fiubench.data.visual import ASKED
 
     attributes = list(attributes or ASKED)
-    fit_x, fit_y, _ = _sites(vlm, seed, "probe-fit", fit, attributes)
+    fit_x, fit_y, _ = _sites(vlm, seed, "probe-fit", fit, attributes, answer=False)
     test_x, test_y, greedy = _sites(vlm, seed, "probe-test", test, attributes)
     table = {}
     for a in attributes:
