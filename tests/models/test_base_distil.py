@@ -78,6 +78,10 @@ def test_stage_c_options_are_validated():
         with pytest.raises(ConfigError, match="distil_open_fraction"):
             BaseBuildConfig(distil_open_fraction=bad).validate()
     BaseBuildConfig(distil_open_fraction=0.0).validate()
+    for bad in (-0.1, 0.75, float("nan")):  # 0.75 + the default open 0.25 leaves no yes/no row
+        with pytest.raises(ConfigError, match="distil_caption_fraction"):
+            BaseBuildConfig(distil_caption_fraction=bad).validate()
+    BaseBuildConfig(distil_caption_fraction=0.5).validate()
 
 
 def test_stage_c_open_fraction_sets_the_batch_mix(tmp_path, monkeypatch):
@@ -97,6 +101,27 @@ def test_stage_c_open_fraction_sets_the_batch_mix(tmp_path, monkeypatch):
         seen.clear()
         train_base(BaseBuildConfig(distil_open_fraction=frac, **small), tmp_path / str(frac), log=lambda s: None)
         assert seen == [want]
+
+
+def test_stage_c_caption_fraction_replays_stage_b_descriptions(tmp_path, monkeypatch):
+    """``--distil-caption-fraction``: that share of each stage-C batch is a dense description."""
+    import fiubench.models.base_distil as bd
+    from fiubench.models.base_build import DESCRIBE_QUESTION
+
+    seen: list[list[str]] = []
+    real = bd.distil_loss
+
+    def spy(model, vlm, data, idx, oidx, weight):  # type: ignore[no-untyped-def]
+        text = vlm.tokenizer.batch_decode([data["open_rows"][i]["input_ids"] for i in oidx])
+        seen.append([("describe" if DESCRIBE_QUESTION in t else "open") for t in text] + ["yesno"] * len(idx))
+        return real(model, vlm, data, idx, oidx, weight)
+
+    monkeypatch.setattr(bd, "distil_loss", spy)
+    small = dict(steps=1, batch_size=8, n_faces=3, evaluate=False, seed=1, distil_steps=2)
+    log: list[str] = []
+    train_base(BaseBuildConfig(distil_caption_fraction=0.25, **small), tmp_path / "c", log=log.append)
+    assert [sorted(s) for s in seen] == [["describe"] * 2 + ["open"] * 2 + ["yesno"] * 4] * 2
+    assert any("+ 3 descriptions" in line for line in log)
 
 
 def test_init_continues_a_build_and_records_the_chain(tmp_path, capsys):

@@ -70,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="stage C: weight of the hidden-state match (default 3.0)")
     b.add_argument("--distil-open-fraction", type=float, default=None,
                    help="stage C: share of each batch that is open questions (default 0.25)")
+    b.add_argument("--distil-caption-fraction", type=float, default=None,
+                   help="stage C: share of each batch that is stage B's dense descriptions of the same "
+                        "faces (default 0)")
     b.add_argument("--train-vision", action="store_true", default=None,
                    help="stages B and C train the vision tower too (default: frozen once stage A or "
                         "--init has trained it)")
@@ -101,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
                        ("vision_features", "vision_features"), ("vision_patch", "vision_patch"),
                        ("lm_heads", "lm_heads"),
                        ("distil_open_fraction", "distil_open_fraction"),
+                       ("distil_caption_fraction", "distil_caption_fraction"),
                        ("train_vision", "train_vision_in_qa")):
         value = getattr(args, arg)
         if value is not None:

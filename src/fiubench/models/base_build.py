@@ -279,6 +279,9 @@ class BaseBuildConfig:
     distil_steps: int = 0
     distil_weight: float = 3.0
     distil_open_fraction: float = 0.25  # share of each stage-C batch that is open questions
+    # Share of each stage-C batch that is stage B's dense descriptions of the same faces:
+    # a replay of stage B's reading, which stage C's yes/no distillation erodes (table above).
+    distil_caption_fraction: float = 0.0
     # Start from this tiny checkpoint (an earlier build) instead of random weights: the
     # tower is then frozen unless ``train_vision_in_qa``, and ``steps=0`` skips stage B.
     init: str | None = None
@@ -322,6 +325,9 @@ class BaseBuildConfig:
             raise ConfigError(f"base.distil_weight: must be >= 0, got {self.distil_weight}")
         if not 0 <= self.distil_open_fraction < 1:  # < 1: a batch keeps at least one yes/no row
             raise ConfigError(f"base.distil_open_fraction: must be in [0, 1), got {self.distil_open_fraction}")
+        if not 0 <= self.distil_caption_fraction < 1 - self.distil_open_fraction:
+            raise ConfigError(f"base.distil_caption_fraction: must be >= 0 and leave yes/no rows beside the "
+                              f"open share ({self.distil_open_fraction}), got {self.distil_caption_fraction}")
         if self.yesno_pairs < 1:
             raise ConfigError(f"base.yesno_pairs: must be >= 1, got {self.yesno_pairs}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):

@@ -21,7 +21,8 @@ cross-modal distillation on paired data (Gupta, Hoffman & Malik, "Cross Modal
 Distillation for Supervision Transfer", CVPR 2016), with the same network on the
 privileged modality as teacher (Vapnik & Vashist 2009, "A new learning paradigm:
 learning using privileged information"). A quarter of each batch is open questions
-(``--distil-open-fraction``), so the model keeps naming what it sees. The statement is only a training device: the
+(``--distil-open-fraction``), so the model keeps naming what it sees, and
+``--distil-caption-fraction`` of it can be stage B's dense descriptions of the same faces. The statement is only a training device: the
 built base answers from the image alone, and it is evaluated that way.
 """
 
@@ -135,26 +136,38 @@ def yesno_and_open(pairs: int) -> Callable[[Any, Any], list[Any]]:
 
 def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, Any]:
     """Run stage C on ``vlm`` (projector + language model trainable) for ``cfg.distil_steps``."""
-    from fiubench.models.base_build import optimizer, procedural_pool
+    from fiubench.models.base_build import (
+        DESCRIBE_QUESTION,
+        _encode,
+        describe,
+        optimizer,
+        procedural_pool,
+    )
 
     t0 = time.time()
-    data = yesno_twins(vlm, procedural_pool(cfg.seed, "train", cfg.n_faces, questions=yesno_and_open(cfg.yesno_pairs)))
-    rows, open_rows = data["rows"], data["open_rows"]
-    log(f"base: stage C, {len(rows)} yes/no questions with their text twins + {len(open_rows)} open "
-        f"({time.time() - t0:.0f} s)")
+    pool = procedural_pool(cfg.seed, "train", cfg.n_faces, questions=yesno_and_open(cfg.yesno_pairs))
+    data = yesno_twins(vlm, pool)
+    rows, n_open_rows = data["rows"], len(data["open_rows"])
+    n_cap = int(cfg.batch_size * cfg.distil_caption_fraction)
+    if n_cap:  # appended to the open rows: the same CE on the image, sampled from its own range
+        data["open_rows"] += _encode(vlm, [(img, DESCRIBE_QUESTION, describe(attrs)) for img, _, attrs in pool])
+    log(f"base: stage C, {len(rows)} yes/no questions with their text twins + {n_open_rows} open"
+        + (f" + {len(pool)} descriptions" if n_cap else "") + f" ({time.time() - t0:.0f} s)")
 
     model = vlm.model
     params = [p for p in model.parameters() if p.requires_grad]
     opt, sched = optimizer(params, cfg.lr, cfg.distil_steps, cfg.warmup_fraction)
     gen = torch.Generator().manual_seed(cfg.seed)
     n_open = int(cfg.batch_size * cfg.distil_open_fraction)
-    n_yn = cfg.batch_size - n_open
+    n_yn = cfg.batch_size - n_open - n_cap
     ema: dict[str, float] = {}
     model.train()
     t_train = time.time()
     for step in range(cfg.distil_steps):
         idx = torch.randint(0, len(rows), (n_yn,), generator=gen).tolist()
-        oidx = torch.randint(0, len(open_rows), (n_open,), generator=gen).tolist() if n_open else []
+        oidx = torch.randint(0, n_open_rows, (n_open,), generator=gen).tolist() if n_open else []
+        if n_cap:
+            oidx += torch.randint(n_open_rows, len(data["open_rows"]), (n_cap,), generator=gen).tolist()
         loss, parts = distil_loss(model, vlm, data, idx, oidx, cfg.distil_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
