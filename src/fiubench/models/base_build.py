@@ -64,6 +64,10 @@ stage A 1000 + B 2000, the shipped recipe before stage C (CPU)             0.80 
   B 2000 (3000 faces) + stage C 3000 steps on 3000 faces, a quarter of
     each batch stage B's descriptions (``--distil-caption-fraction 0.25``,
     ``--distil-open-fraction 0.125``)                                      0.82   0.71
+    + 3000 more, the same (stage C 6000 steps)                             0.84   0.69
+    + 3000 more, the same (stage C 9000 steps)                             0.84   0.76
+  shipped + 3000 on 3000 faces, descriptions as above                      0.80   0.87
+    + 3000 more, the same                                                  0.81   0.88
 =========================================================================  =====  ======
 
 (* built on a GPU, ``--device cuda``: 4-5 min for what takes ~70 min on one CPU core.)
@@ -132,9 +136,17 @@ the reader's size. Stage C takes most of it back at first: after 3000 stage-C st
 3000 faces, 0.78 answered (face shape 0.67 -> 0.49, age 0.67 -> 0.57) and yes/no 0.67,
 against 0.77 and 0.64 for the same steps from the 800-face reader; the shipped chain
 needed 18000 stage-C steps for its yes/no, over which its open answers recovered
-(0.77 at 6000 steps, 0.79 at 18000, 50 faces). Not measured: the 3000-face chain to
-18000 steps (~3 h of one CPU core, minutes on a GPU), which is the next base to try
-(``--faces 3000`` on every build of the chain above).
+(0.77 at 6000 steps, 0.79 at 18000, 50 faces). On 3000 faces stage C alone does not
+bring it back: 0.79 / 0.68 after 6000 steps (100 unseen faces of ``base_fit_gap.py``:
+0.78 / 0.66). Replaying stage B's dense descriptions of the same faces in stage C
+(``--distil-caption-fraction 0.25``: a quarter of each batch, an eighth open questions,
+the rest yes/no) keeps the reader: 0.82 / 0.71 after 3000 steps, 0.84 / 0.69 after
+6000, 0.84 / 0.76 after 9000 (100 unseen faces, after 6000 and 9000: 0.82 / 0.68 and 0.82 / 0.74), face shape
+0.62-0.64 where stage C alone left 0.46. Yes/no climbs as slowly as on the shipped chain
+(0.73 -> 0.79 between 6000 and 9000 there); the chain to 18000 steps is not run yet.
+Continuing the shipped base that way on 3000 faces: 0.80 / 0.87 after 3000 steps, 0.81 /
+0.88 after 6000 (100 unseen faces: 0.77 / 0.85 and 0.78 / 0.87, against the shipped
+0.75 / 0.84 on the same faces): better on both, still below 0.8 open there.
 Diagnosis of the plateau,
 measured on the stage-B checkpoints: P("Yes") at the first answer token is ~0.52
 whatever the face and whatever value the question names, on *training* faces too, and a
