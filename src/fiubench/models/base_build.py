@@ -141,8 +141,8 @@ bring it back: 0.79 / 0.68 after 6000 steps (100 unseen faces of ``base_fit_gap.
 0.78 / 0.66). Replaying stage B's dense descriptions of the same faces in stage C
 (``--distil-caption-fraction 0.25``: a quarter of each batch, an eighth open questions,
 the rest yes/no) keeps the reader: 0.82 / 0.71 after 3000 steps, 0.84 / 0.69 after
-6000, 0.84 / 0.76 after 9000 (100 unseen faces, after 6000 and 9000: 0.82 / 0.68 and 0.82 / 0.74), face shape
-0.62-0.64 where stage C alone left 0.46. Yes/no climbs as slowly as on the shipped chain
+6000, 0.84 / 0.76 after 9000 (100 unseen faces, after 6000 and 9000: 0.82 / 0.68 and
+0.82 / 0.74), face shape 0.62-0.64 where stage C alone left 0.46. Yes/no climbs as slowly as on the shipped chain
 (0.73 -> 0.79 between 6000 and 9000 there); the chain to 18000 steps is not run yet.
 Continuing the shipped base that way on 3000 faces: 0.80 / 0.87 after 3000 steps, 0.81 /
 0.88 after 6000 (100 unseen faces: 0.77 / 0.85 and 0.78 / 0.87, against the shipped

@@ -22,8 +22,9 @@ Distillation for Supervision Transfer", CVPR 2016), with the same network on the
 privileged modality as teacher (Vapnik & Vashist 2009, "A new learning paradigm:
 learning using privileged information"). A quarter of each batch is open questions
 (``--distil-open-fraction``), so the model keeps naming what it sees, and
-``--distil-caption-fraction`` of it can be stage B's dense descriptions of the same faces. The statement is only a training device: the
-built base answers from the image alone, and it is evaluated that way.
+``--distil-caption-fraction`` of it can be stage B's dense descriptions of the same
+faces. The statement is only a training device: the built base answers from the image
+alone, and it is evaluated that way.
 """
 
 from __future__ import annotations
