@@ -22,7 +22,8 @@ def keep_parts(tiny_base):
     vk_faces, vk.KEEP_FACES = vk.KEEP_FACES, 4  # a small pool: the maths is the same
     try:
         vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base), device="cpu"))
-        yield vlm, vk.VisualKeep(vlm, pairs=3, weight=1.0, seed=0), vk.VisualKeep(vlm, pairs=3, weight=2.5, seed=0)
+        yield (vlm, vk.VisualKeep(vlm, pairs=3, weight=1.0, seed=0), vk.VisualKeep(vlm, pairs=3, weight=2.5, seed=0),
+               vk.VisualKeep(vlm, pairs=3, weight=1.0, seed=0, captions=2))
     finally:
         vk.KEEP_FACES = vk_faces
 
@@ -30,7 +31,7 @@ def keep_parts(tiny_base):
 def test_keep_loss_is_stage_c_loss_weighted_and_deterministic(keep_parts):
     from fiubench.models.base_distil import distil_loss
 
-    vlm, keep, heavier = keep_parts
+    vlm, keep, heavier, _ = keep_parts
     torch.manual_seed(0)
     a, logs = keep.loss(vlm.model, step=7)
     b, _ = keep.loss(vlm.model, step=7)
@@ -56,7 +57,7 @@ def test_stage_c_loss_scores_answers_only_with_the_full_logits_values(keep_parts
     from fiubench.models.base_distil import distil_loss, hidden_match
     from fiubench.models.logprobs import mean_nll
 
-    vlm, keep, _ = keep_parts
+    vlm, keep, _, _ = keep_parts
     data, idx, oidx = keep.data, [0, 1, 2], [0]
     model = vlm.model
     model.zero_grad()
@@ -83,11 +84,37 @@ def test_stage_c_loss_scores_answers_only_with_the_full_logits_values(keep_parts
     model.zero_grad()
 
 
+def test_keep_descriptions_ride_on_the_same_draws(keep_parts, monkeypatch):
+    """With ``captions`` each step also scores that many dense descriptions of the keep
+    faces; the yes/no and open draws stay those of the keep without them."""
+    import fiubench.models.base_distil as bd
+    from fiubench.models.base_build import DESCRIBE_QUESTION
+
+    vlm, keep, _, described = keep_parts
+    n_faces = len({r["pixel_values"].numpy().tobytes() for r in keep.data["rows"]})
+    assert len(described.data["open_rows"]) == len(keep.data["open_rows"]) + n_faces
+    seen = []
+    real = bd.distil_loss
+    monkeypatch.setattr(bd, "distil_loss", lambda m, v, data, idx, oidx, w: seen.append((idx, oidx)) or
+                        real(m, v, data, idx, oidx, w))
+    keep.loss(vlm.model, step=5)
+    described.loss(vlm.model, step=5)
+    (idx, oidx), (idx_c, oidx_c) = seen
+    assert idx_c == idx and oidx_c[:len(oidx)] == oidx and len(oidx_c) == len(oidx) + 2
+    ask = vlm.tokenizer(DESCRIBE_QUESTION, add_special_tokens=False)["input_ids"]
+    for i in oidx_c[len(oidx):]:  # the extra rows are descriptions, asked with stage B's question
+        ids = described.data["open_rows"][i]["input_ids"].tolist()
+        assert any(ids[j:j + len(ask)] == ask for j in range(len(ids)))
+    for i in oidx:
+        ids = described.data["open_rows"][i]["input_ids"].tolist()
+        assert not any(ids[j:j + len(ask)] == ask for j in range(len(ids)))
+
+
 def test_keep_faces_are_the_bases_own(keep_parts):
     """The keep pool is procedural (the base's seed space), never the replay or training pool."""
     from fiubench.models.base_build import procedural_pool
 
-    _, keep, _ = keep_parts
+    _, keep, _, _ = keep_parts
     keep_px = {r["pixel_values"].numpy().tobytes() for r in keep.data["rows"]}
     vlm = keep_parts[0]
     for split in ("train", "replay"):
@@ -117,6 +144,10 @@ def test_keep_options_are_checked(tiny_data, tmp_path):
         LearnConfig(data=tiny_data, out=tmp_path, visual_keep=-1).validate()
     with pytest.raises(ConfigError, match="learn.visual_keep_weight"):
         LearnConfig(data=tiny_data, out=tmp_path, visual_keep=4, visual_keep_weight=0).validate()
+    with pytest.raises(ConfigError, match="learn.visual_keep_captions: must be >= 0"):
+        LearnConfig(data=tiny_data, out=tmp_path, visual_keep=4, visual_keep_captions=-1).validate()
+    with pytest.raises(ConfigError, match="learn.visual_keep_captions: needs visual_keep > 0"):
+        LearnConfig(data=tiny_data, out=tmp_path, visual_keep_captions=2).validate()
 
 
 def test_run_config_passes_keep_to_stage_1_and_its_cache_key(tmp_path):
@@ -137,3 +168,9 @@ def test_run_config_passes_keep_to_stage_1_and_its_cache_key(tmp_path):
     assert all(s.config["visual_keep"] == 8 and s.config["visual_keep_weight"] == 2.0 for s in on)
     assert all(a.key != b.key for a, b in zip(off, on, strict=True))
     assert all(s.fn.keywords["visual_keep"] == 8 for s in on)
+    assert all("visual_keep_captions" not in s.config for s in on)  # keep runs without it keep their cache
+    described = learn_steps("learn:\n  visual_keep: 8\n  visual_keep_weight: 2.0\n  visual_keep_captions: 3\n")
+    assert all(s.config["visual_keep_captions"] == 3 and s.fn.keywords["visual_keep_captions"] == 3 for s in described)
+    assert all(a.key != b.key for a, b in zip(on, described, strict=True))
+    with pytest.raises(ConfigError, match="run.learn.visual_keep_captions: needs visual_keep > 0"):
+        learn_steps("learn:\n  visual_keep_captions: 3\n")

@@ -32,7 +32,12 @@ from fiubench.errors import ConfigError
 from fiubench.eval.config import EvalConfig
 from fiubench.models.config import ModelConfig, TuningScope
 from fiubench.pipeline.search import SearchSection
-from fiubench.train.config import TrainConfig, UnlearnTrainConfig, train_preset
+from fiubench.train.config import (
+    TrainConfig,
+    UnlearnTrainConfig,
+    check_visual_options,
+    train_preset,
+)
 from fiubench.utils.config import from_dict, to_dict
 from fiubench.utils.registry import did_you_mean
 
@@ -52,6 +57,7 @@ class LearnSection:
     visual_replay: int = 0  # see fiubench.train.config.LearnConfig.visual_replay
     visual_keep: int = 0  # see fiubench.train.visual_keep (yes/no pairs per step; 0: off)
     visual_keep_weight: float = 1.0
+    visual_keep_captions: int = 0  # descriptions per keep step (fiubench.train.visual_keep)
 
 
 @dataclass
@@ -256,6 +262,8 @@ class RunConfig:
                                  *((f"run.sweep.unlearn_scope[{i}]", s) for i, s in enumerate(self.sweep.unlearn_scope))):
                 dataclasses.replace(self.model, scope=scope).check_trainable(where)
         self.learn.train.validate("run.learn.train")
+        ln = self.learn
+        check_visual_options(ln.visual_replay, ln.visual_keep, ln.visual_keep_weight, ln.visual_keep_captions, "run.learn")
         self.unlearn.train.validate("run.unlearn.train")
         self.unlearn.scope.validate("run.unlearn.scope")
         if self.unlearn.loss_threshold is not None and not math.isfinite(self.unlearn.loss_threshold):

@@ -128,6 +128,21 @@ class UnlearnTrainConfig(TrainConfig):
     save_total_limit: int | None = None  # every checkpoint kept: utility-vs-forget curves
 
 
+def check_visual_options(replay: int, keep: int, keep_weight: float, keep_captions: int, where: str) -> None:
+    """Stage 1's visual replay and keep options (``LearnConfig`` and the run's ``learn:``)."""
+    if replay < 0:
+        raise ConfigError(f"{where}.visual_replay: must be >= 0, got {replay}")
+    if keep < 0:
+        raise ConfigError(f"{where}.visual_keep: must be >= 0, got {keep}")
+    if not keep_weight > 0:
+        raise ConfigError(f"{where}.visual_keep_weight: must be > 0, got {keep_weight}")
+    if keep_captions < 0:
+        raise ConfigError(f"{where}.visual_keep_captions: must be >= 0, got {keep_captions}")
+    if keep_captions and not keep:
+        raise ConfigError(f"{where}.visual_keep_captions: needs visual_keep > 0 (the descriptions ride on its "
+                          f"step), got visual_keep_captions={keep_captions} with visual_keep=0")
+
+
 @dataclass
 class LearnConfig:
     """Stage 1: supervised fine-tuning on answer tokens of split ``split``.
@@ -152,17 +167,16 @@ class LearnConfig:
     # weighted visual_keep_weight. 0: off (real VLMs need none).
     visual_keep: int = 0
     visual_keep_weight: float = 1.0
+    # ... and this many dense descriptions of the same faces per step (the base's stage-B
+    # reading replayed, as ``--distil-caption-fraction`` does in stage C). 0: none.
+    visual_keep_captions: int = 0
 
     def validate(self, where: str = "learn") -> None:
         self.model.validate()
         self.model.check_trainable("learn.model")
         self.train.validate(f"{where}.train")
-        if self.visual_replay < 0:
-            raise ConfigError(f"learn.visual_replay: must be >= 0, got {self.visual_replay}")
-        if self.visual_keep < 0:
-            raise ConfigError(f"learn.visual_keep: must be >= 0, got {self.visual_keep}")
-        if not self.visual_keep_weight > 0:
-            raise ConfigError(f"learn.visual_keep_weight: must be > 0, got {self.visual_keep_weight}")
+        check_visual_options(self.visual_replay, self.visual_keep, self.visual_keep_weight,
+                             self.visual_keep_captions, where)
 
 
 @dataclass

@@ -84,13 +84,16 @@ KEEP_FACES = 200
 
 
 class VisualKeep:
-    def __init__(self, vlm: Any, pairs: int, weight: float, seed: int) -> None:
-        from fiubench.models.base_build import procedural_pool
+    def __init__(self, vlm: Any, pairs: int, weight: float, seed: int, captions: int = 0) -> None:
+        from fiubench.models.base_build import DESCRIBE_QUESTION, _encode, describe, procedural_pool
         from fiubench.models.base_distil import yesno_and_open, yesno_twins
 
-        self.vlm, self.pairs, self.weight, self.seed = vlm, pairs, weight, seed
+        self.vlm, self.pairs, self.weight, self.seed, self.captions = vlm, pairs, weight, seed, captions
         pool = procedural_pool(seed, "keep", KEEP_FACES, questions=yesno_and_open(1))
         self.data = yesno_twins(vlm, pool)
+        self.n_open = len(self.data["open_rows"])
+        if captions:  # appended to the open rows, sampled from their own range (as in stage C)
+            self.data["open_rows"] += _encode(vlm, [(img, DESCRIBE_QUESTION, describe(a)) for img, _, a in pool])
 
     def loss(self, model: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         """``lambda * L_keep`` for optimiser step ``step`` (deterministic in seed and step)."""
@@ -98,6 +101,8 @@ class VisualKeep:
 
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         idx = torch.randint(0, len(self.data["rows"]), (self.pairs,), generator=gen).tolist()
-        oidx = torch.randint(0, len(self.data["open_rows"]), (max(1, self.pairs // 3),), generator=gen).tolist()
+        oidx = torch.randint(0, self.n_open, (max(1, self.pairs // 3),), generator=gen).tolist()
+        if self.captions:  # drawn after the others: without descriptions the draws are unchanged
+            oidx += torch.randint(self.n_open, len(self.data["open_rows"]), (self.captions,), generator=gen).tolist()
         loss, parts = distil_loss(model, self.vlm, self.data, idx, oidx, MATCH_WEIGHT)
         return self.weight * loss, {f"keep_{k}": float(v.detach()) for k, v in parts.items()}
