@@ -299,3 +299,22 @@ def test_vision_patch_and_lm_heads_reach_the_saved_checkpoint(tmp_path):
         BaseBuildConfig(vision_patch=12).validate()
     with pytest.raises(ConfigError, match="base.lm_heads"):
         BaseBuildConfig(lm_heads=3).validate()
+
+
+def test_encoded_rows_share_each_images_pixels():
+    """``_encode`` gives the rows of one image one pixel tensor (stage C's pool memory),
+    with the values a row-by-row encoding gives."""
+    from fiubench.models.base_build import _encode, procedural_pool
+
+    vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base_dir())))
+    (a, _, _), (b, _, _) = procedural_pool(0, "train", 2)
+    ex = [(a, "What is the background?", "Blue."), (b, "Is the hair black?", "No."),
+          (a, "Is the hair black?", "Yes."), (b, "What colour are the eyes?", "Green.")]
+    rows = _encode(vlm, ex, chunk=3)  # the shared tensor crosses a chunk boundary too
+    assert rows[0]["pixel_values"] is rows[2]["pixel_values"]
+    assert rows[1]["pixel_values"] is rows[3]["pixel_values"]
+    assert not torch.equal(rows[0]["pixel_values"], rows[1]["pixel_values"])
+    for r, e in zip(rows, ex, strict=True):
+        one = _encode(vlm, [e])[0]
+        assert torch.equal(r["pixel_values"], one["pixel_values"])
+        assert torch.equal(r["input_ids"], one["input_ids"]) and torch.equal(r["labels"], one["labels"])
