@@ -19,13 +19,9 @@ import random
 from pathlib import Path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", type=Path, default=None, help="base checkpoint (default: the shipped tiny base)")
-    ap.add_argument("--faces", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=0, help="the base build's seed (its pools)")
-    args = ap.parse_args()
-
+def fit_gap(base: Path | None, faces: int = 100, seed: int = 0, device: str = "cpu") -> dict[str, dict]:
+    """``evaluate_visual`` of the base at ``base`` on ``faces`` of its stage-C training
+    faces ("training faces") and as many unseen ones ("unseen faces")."""
     import torch
 
     from fiubench.data.visual import visual_questions
@@ -35,17 +31,28 @@ def main() -> None:
     from fiubench.models.loading import tiny_base_dir
 
     torch.set_num_threads(1)
-    base = args.base or tiny_base_dir()
-    vlm = load_vlm(ModelConfig(name_or_path=str(base)))
-    cfg = BaseBuildConfig(seed=args.seed, n_eval_faces=args.faces)
+    vlm = load_vlm(ModelConfig(name_or_path=str(base or tiny_base_dir()), device=device))
+    cfg = BaseBuildConfig(seed=seed, n_eval_faces=faces, device=device)
     # The same faces stage C trained on (its question maker draws from the pool's rng,
     # so the attributes depend on it), asked the evaluation's questions.
-    rng = random.Random(f"base-fit-gap:{args.seed}")
+    rng = random.Random(f"base-fit-gap:{seed}")
     trained = [(img, visual_questions(attrs, rng), attrs)
-               for img, _, attrs in procedural_pool(args.seed, "train", args.faces, questions=yesno_and_open(1))]
-    print(f"base {base}")
-    for name, pool in (("training faces", trained), ("unseen faces", None)):
-        m = evaluate_visual(vlm, cfg, pool=pool)
+               for img, _, attrs in procedural_pool(seed, "train", faces, questions=yesno_and_open(1))]
+    return {name: evaluate_visual(vlm, cfg, pool=pool)
+            for name, pool in (("training faces", trained), ("unseen faces", None))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", type=Path, default=None, help="base checkpoint (default: the shipped tiny base)")
+    ap.add_argument("--faces", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0, help="the base build's seed (its pools)")
+    args = ap.parse_args()
+
+    from fiubench.models.loading import tiny_base_dir
+
+    print(f"base {args.base or tiny_base_dir()}")
+    for name, m in fit_gap(args.base, args.faces, args.seed).items():
         weak = {k: v for k, v in m["visual_accuracy_by_attribute"].items() if v < 0.8}
         print(f"{name:>15}: open {m['visual_open_accuracy']:.3f}  yes/no {m['visual_yesno_accuracy']:.3f}  "
               f"below 0.8: " + ", ".join(f"{k} {v:.2f}" for k, v in weak.items()), flush=True)
