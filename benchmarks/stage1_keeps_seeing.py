@@ -6,7 +6,7 @@ Usage:
         [--captions N] [--out DIR]
 
 For each ``--keep`` value (and each ``--weight``), runs the ``tiny`` preset's stage 1
-(40 epochs, lr 1e-3, cosine, 240 replayed visual QA) from the base checkpoint ``--base``
+(50 epochs, lr 1e-3, cosine, 240 replayed visual QA) from the base checkpoint ``--base``
 on the tiny preset's dataset (built once), with ``learn.visual_keep`` set, then prints:
 open / yes/no exact match on 50 unseen procedural faces (``evaluate_visual``), greedy
 whole-answer exact match on the split's own QA (did it memorise?), and the stage-1 time
