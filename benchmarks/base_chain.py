@@ -39,7 +39,7 @@ def _fit_gap():
     return mod.fit_gap
 
 
-def link_args(args: argparse.Namespace, out: Path, init: Path | None, first: bool) -> list[str]:
+def link_args(args: argparse.Namespace, out: Path, init: Path | None) -> list[str]:
     """``fiubench base build`` arguments of one link."""
     a = ["--out", str(out), "--threads", str(args.threads), "--device", args.device, "--faces", str(args.faces),
          "--distil-steps", str(args.steps), "--distil-weight", "3", "--batch-size", str(args.batch_size),
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
           f"{'train open':>10} {'yes/no':>6}  {'s':>5}", flush=True)
     for i in range(1, args.links + 1):
         out = args.out / f"c{i}"
-        cmd = link_args(args, out, prev, i == 1)
+        cmd = link_args(args, out, prev)
         t = time.perf_counter()
         if not (out / "model.safetensors").is_file():
             log = args.out / f"c{i}.log"
