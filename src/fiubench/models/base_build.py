@@ -446,6 +446,11 @@ def _encode(vlm: Any, examples: list[tuple[Any, str, str]], chunk: int = 256) ->
     return rows
 
 
+def description_rows(vlm: Any, pool: list[tuple[Any, list[Any], Any]]) -> list[dict[str, torch.Tensor]]:
+    """Each pool face asked ``DESCRIBE_QUESTION`` and answered with its dense description, encoded."""
+    return _encode(vlm, [(img, DESCRIBE_QUESTION, describe(attrs)) for img, _, attrs in pool])
+
+
 def _collate(rows: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
     n = max(r["input_ids"].numel() for r in rows)
     ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
@@ -549,7 +554,7 @@ def stage_b(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) -> dict[
     pool = procedural_pool(cfg.seed, "train", cfg.n_faces, questions=_curriculum(cfg))
     examples = [(img, it.question, it.answer) for img, items, _ in pool for it in items]
     rows = _encode(vlm, examples)
-    captions = _encode(vlm, [(img, DESCRIBE_QUESTION, describe(attrs)) for img, _, attrs in pool])
+    captions = description_rows(vlm, pool)
     n_cap = round(cfg.caption_fraction * cfg.batch_size)
     log(f"base: {cfg.n_faces} training faces, {len(rows)} visual QA + {len(captions)} descriptions, "
         f"{vlm.trainable_parameters()[1] / 1e6:.2f} M parameters (encoded in {time.time() - t0:.1f} s)")

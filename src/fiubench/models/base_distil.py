@@ -137,13 +137,7 @@ def yesno_and_open(pairs: int) -> Callable[[Any, Any], list[Any]]:
 
 def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, Any]:
     """Run stage C on ``vlm`` (projector + language model trainable) for ``cfg.distil_steps``."""
-    from fiubench.models.base_build import (
-        DESCRIBE_QUESTION,
-        _encode,
-        describe,
-        optimizer,
-        procedural_pool,
-    )
+    from fiubench.models.base_build import description_rows, optimizer, procedural_pool
 
     t0 = time.time()
     pool = procedural_pool(cfg.seed, "train", cfg.n_faces, questions=yesno_and_open(cfg.yesno_pairs))
@@ -151,7 +145,7 @@ def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, An
     rows, n_open_rows = data["rows"], len(data["open_rows"])
     n_cap = int(cfg.batch_size * cfg.distil_caption_fraction)
     if n_cap:  # appended to the open rows: the same CE on the image, sampled from its own range
-        data["open_rows"] += _encode(vlm, [(img, DESCRIBE_QUESTION, describe(attrs)) for img, _, attrs in pool])
+        data["open_rows"] += description_rows(vlm, pool)
     log(f"base: stage C, {len(rows)} yes/no questions with their text twins + {n_open_rows} open"
         + (f" + {len(pool)} descriptions" if n_cap else "") + f" ({time.time() - t0:.0f} s)")
 

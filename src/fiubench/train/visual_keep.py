@@ -105,7 +105,7 @@ KEEP_FACES = 200
 
 class VisualKeep:
     def __init__(self, vlm: Any, pairs: int, weight: float, seed: int, captions: int = 0) -> None:
-        from fiubench.models.base_build import DESCRIBE_QUESTION, _encode, describe, procedural_pool
+        from fiubench.models.base_build import description_rows, procedural_pool
         from fiubench.models.base_distil import yesno_and_open, yesno_twins
 
         self.vlm, self.pairs, self.weight, self.seed, self.captions = vlm, pairs, weight, seed, captions
@@ -113,7 +113,7 @@ class VisualKeep:
         self.data = yesno_twins(vlm, pool)
         self.n_open = len(self.data["open_rows"])
         if captions:  # appended to the open rows, sampled from their own range (as in stage C)
-            self.data["open_rows"] += _encode(vlm, [(img, DESCRIBE_QUESTION, describe(a)) for img, _, a in pool])
+            self.data["open_rows"] += description_rows(vlm, pool)
 
     def loss(self, model: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         """``lambda * L_keep`` for optimiser step ``step`` (deterministic in seed and step)."""
