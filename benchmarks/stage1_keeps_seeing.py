@@ -3,12 +3,12 @@
 Usage:
     python benchmarks/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
         [--split retain] [--device cpu|cuda] [--max-steps N] [--epochs N] [--replay N] [--frozen-projector]
-        [--captions N] [--out DIR]
+        [--captions N] [--open N] [--faces N] [--out DIR]
 
 For each ``--keep`` value (and each ``--weight``), runs the ``tiny`` preset's stage 1
 (50 epochs, lr 1e-3, cosine, 240 replayed visual QA) from the base checkpoint ``--base``
 on the tiny preset's dataset (built once), with ``learn.visual_keep`` set, then prints:
-open / yes/no exact match on 50 unseen procedural faces (``evaluate_visual``), greedy
+open / yes/no exact match on `--faces` unseen procedural faces (50) (``evaluate_visual``), greedy
 whole-answer exact match on the split's own QA (did it memorise?), and the stage-1 time
 relative to the run without keep (ratios from this one run). The base's own visual
 accuracy is printed first. The figures in ``fiubench.train.visual_keep`` come from it
@@ -45,11 +45,11 @@ def _em_of(vlm: Any, data: Path, split: str) -> float:
     return ok / len(ex)
 
 
-def _visual_of(vlm: Any) -> tuple[float, float]:
-    """Open and yes/no exact match of ``vlm`` on 50 unseen procedural faces."""
+def _visual_of(vlm: Any, faces: int = 50) -> tuple[float, float]:
+    """Open and yes/no exact match of ``vlm`` on ``faces`` unseen procedural faces."""
     from fiubench.models.base_build import BaseBuildConfig, evaluate_visual
 
-    m = evaluate_visual(vlm, BaseBuildConfig(n_eval_faces=50, device=str(vlm.device)))
+    m = evaluate_visual(vlm, BaseBuildConfig(n_eval_faces=faces, device=str(vlm.device)))
     return m["visual_open_accuracy"], m["visual_yesno_accuracy"]
 
 
@@ -75,6 +75,9 @@ def main() -> None:
                     help="stage 1 trains the language model only (default: projector + language model)")
     ap.add_argument("--captions", type=int, default=0,
                     help="learn.visual_keep_captions: descriptions per keep step (default 0)")
+    ap.add_argument("--open", type=int, default=None,
+                    help="learn.visual_keep_open: open questions per keep step (default: keep // 3)")
+    ap.add_argument("--faces", type=int, default=50, help="unseen faces the visual accuracy is measured on")
     ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temp folder)")
     args = ap.parse_args()
 
@@ -94,8 +97,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         data = build_dataset(tiny.data, out / "data") if not (out / "data" / "split.json").is_file() else out / "data"
-        base_open, base_yn = _visual_of(_load(args.base, args.device))
-        print(f"base {args.base}: open {base_open:.3f}  yes/no {base_yn:.3f}  (keep descriptions: {args.captions})")
+        base_open, base_yn = _visual_of(_load(args.base, args.device), args.faces)
+        print(f"base {args.base}: open {base_open:.3f}  yes/no {base_yn:.3f}  (keep descriptions: {args.captions}, open per step: {args.open}, {args.faces} faces)")
         print(f"{'keep':>4} {'lambda':>6}  {'open':>5} {'yes/no':>6}  {args.split + ' EM':>10}  {'stage-1 s':>9} {'ratio':>5}")
         t_plain = None
         for keep in args.keep:
@@ -109,15 +112,16 @@ def main() -> None:
                                     scope=TuningScope(vision=False, projector=not args.frozen_projector,
                                                       language=True))
                 t = time.perf_counter()
-                run = learn(LearnConfig(data=data, out=out / f"keep{keep}-w{w}-c{args.captions if keep else 0}", model=model, split=args.split,
+                run = learn(LearnConfig(data=data, out=out / f"keep{keep}-w{w}-c{args.captions if keep else 0}-o{args.open if keep else None}", model=model, split=args.split,
                                         train=train,
                                         visual_replay=tiny.learn.visual_replay if args.replay is None else args.replay,
                                         visual_keep=keep, visual_keep_weight=w,
-                                        visual_keep_captions=args.captions if keep else 0), overwrite=True)
+                                        visual_keep_captions=args.captions if keep else 0,
+                                        visual_keep_open=args.open if keep else None), overwrite=True)
                 dt = time.perf_counter() - t
                 t_plain = dt if keep == 0 and t_plain is None else t_plain
                 vlm = _load(run / "model", args.device)
-                o, y = _visual_of(vlm)
+                o, y = _visual_of(vlm, args.faces)
                 em = _em_of(vlm, data, args.split)
                 ratio = f"{dt / t_plain:5.2f}" if t_plain else "  -  "
                 print(f"{keep:>4} {w:>6}  {o:5.3f} {y:6.3f}  {em:10.3f}  {dt:9.0f} {ratio}", flush=True)

@@ -23,7 +23,8 @@ def keep_parts(tiny_base):
     try:
         vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base), device="cpu"))
         yield (vlm, vk.VisualKeep(vlm, pairs=3, weight=1.0, seed=0), vk.VisualKeep(vlm, pairs=3, weight=2.5, seed=0),
-               vk.VisualKeep(vlm, pairs=3, weight=1.0, seed=0, captions=2))
+               vk.VisualKeep(vlm, pairs=3, weight=1.0, seed=0, captions=2),
+               vk.VisualKeep(vlm, pairs=3, weight=1.0, seed=0, open_questions=4))
     finally:
         vk.KEEP_FACES = vk_faces
 
@@ -31,7 +32,7 @@ def keep_parts(tiny_base):
 def test_keep_loss_is_stage_c_loss_weighted_and_deterministic(keep_parts):
     from fiubench.models.base_distil import distil_loss
 
-    vlm, keep, heavier, _ = keep_parts
+    vlm, keep, heavier, _, _ = keep_parts
     torch.manual_seed(0)
     a, logs = keep.loss(vlm.model, step=7)
     b, _ = keep.loss(vlm.model, step=7)
@@ -57,7 +58,7 @@ def test_stage_c_loss_scores_answers_only_with_the_full_logits_values(keep_parts
     from fiubench.models.base_distil import distil_loss, hidden_match
     from fiubench.models.logprobs import mean_nll
 
-    vlm, keep, _, _ = keep_parts
+    vlm, keep, _, _, _ = keep_parts
     data, idx, oidx = keep.data, [0, 1, 2], [0]
     model = vlm.model
     model.zero_grad()
@@ -90,7 +91,7 @@ def test_keep_descriptions_ride_on_the_same_draws(keep_parts, monkeypatch):
     import fiubench.models.base_distil as bd
     from fiubench.models.base_build import DESCRIBE_QUESTION
 
-    vlm, keep, _, described = keep_parts
+    vlm, keep, _, described, _ = keep_parts
     n_faces = len({r["pixel_values"].numpy().tobytes() for r in keep.data["rows"]})
     assert len(described.data["open_rows"]) == len(keep.data["open_rows"]) + n_faces
     seen = []
@@ -110,11 +111,30 @@ def test_keep_descriptions_ride_on_the_same_draws(keep_parts, monkeypatch):
         assert not any(ids[j:j + len(ask)] == ask for j in range(len(ids)))
 
 
+def test_keep_open_questions_per_step(keep_parts, monkeypatch):
+    """``open_questions`` sets how many open rows a step scores (default: a third of the
+    pairs, at least 1); the yes/no draws stay those of the default."""
+    import fiubench.models.base_distil as bd
+
+    vlm, keep, _, _, more_open = keep_parts
+    assert keep.open_questions == 1 and more_open.open_questions == 4
+    seen = []
+    real = bd.distil_loss
+    monkeypatch.setattr(bd, "distil_loss", lambda m, v, data, idx, oidx, w: seen.append((idx, oidx)) or
+                        real(m, v, data, idx, oidx, w))
+    a, _ = keep.loss(vlm.model, step=3)
+    b, _ = more_open.loss(vlm.model, step=3)
+    (idx, oidx), (idx_o, oidx_o) = seen
+    assert idx_o == idx and len(oidx) == 1 and len(oidx_o) == 4 and oidx_o[0] == oidx[0]
+    assert all(0 <= i < more_open.n_open for i in oidx_o)
+    assert a.item() != pytest.approx(b.item())
+
+
 def test_keep_faces_are_the_bases_own(keep_parts):
     """The keep pool is procedural (the base's seed space), never the replay or training pool."""
     from fiubench.models.base_build import procedural_pool
 
-    _, keep, _, _ = keep_parts
+    _, keep, _, _, _ = keep_parts
     keep_px = {r["pixel_values"].numpy().tobytes() for r in keep.data["rows"]}
     vlm = keep_parts[0]
     for split in ("train", "replay"):
@@ -148,6 +168,10 @@ def test_keep_options_are_checked(tiny_data, tmp_path):
         LearnConfig(data=tiny_data, out=tmp_path, visual_keep=4, visual_keep_captions=-1).validate()
     with pytest.raises(ConfigError, match="learn.visual_keep_captions: needs visual_keep > 0"):
         LearnConfig(data=tiny_data, out=tmp_path, visual_keep_captions=2).validate()
+    with pytest.raises(ConfigError, match="learn.visual_keep_open: must be >= 0"):
+        LearnConfig(data=tiny_data, out=tmp_path, visual_keep=4, visual_keep_open=-1).validate()
+    with pytest.raises(ConfigError, match="learn.visual_keep_open: needs visual_keep > 0"):
+        LearnConfig(data=tiny_data, out=tmp_path, visual_keep_open=2).validate()
 
 
 def test_run_config_passes_keep_to_stage_1_and_its_cache_key(tmp_path):
@@ -174,3 +198,9 @@ def test_run_config_passes_keep_to_stage_1_and_its_cache_key(tmp_path):
     assert all(a.key != b.key for a, b in zip(on, described, strict=True))
     with pytest.raises(ConfigError, match="run.learn.visual_keep_captions: needs visual_keep > 0"):
         learn_steps("learn:\n  visual_keep_captions: 3\n")
+    assert all("visual_keep_open" not in s.config for s in on)  # likewise for the open questions
+    opened = learn_steps("learn:\n  visual_keep: 8\n  visual_keep_weight: 2.0\n  visual_keep_open: 6\n")
+    assert all(s.config["visual_keep_open"] == 6 and s.fn.keywords["visual_keep_open"] == 6 for s in opened)
+    assert all(a.key != b.key for a, b in zip(on, opened, strict=True))
+    with pytest.raises(ConfigError, match="run.learn.visual_keep_open: must be >= 0"):
+        learn_steps("learn:\n  visual_keep: 8\n  visual_keep_open: -2\n")

@@ -58,6 +58,7 @@ class LearnSection:
     visual_keep: int = 0  # see fiubench.train.visual_keep (yes/no pairs per step; 0: off)
     visual_keep_weight: float = 1.0
     visual_keep_captions: int = 0  # descriptions per keep step (fiubench.train.visual_keep)
+    visual_keep_open: int | None = None  # open questions per keep step (None: visual_keep // 3, at least 1)
 
 
 @dataclass
@@ -263,7 +264,8 @@ class RunConfig:
                 dataclasses.replace(self.model, scope=scope).check_trainable(where)
         self.learn.train.validate("run.learn.train")
         ln = self.learn
-        check_visual_options(ln.visual_replay, ln.visual_keep, ln.visual_keep_weight, ln.visual_keep_captions, "run.learn")
+        check_visual_options(ln.visual_replay, ln.visual_keep, ln.visual_keep_weight, ln.visual_keep_captions,
+                             "run.learn", ln.visual_keep_open)
         self.unlearn.train.validate("run.unlearn.train")
         self.unlearn.scope.validate("run.unlearn.scope")
         if self.unlearn.loss_threshold is not None and not math.isfinite(self.unlearn.loss_threshold):

@@ -128,7 +128,8 @@ class UnlearnTrainConfig(TrainConfig):
     save_total_limit: int | None = None  # every checkpoint kept: utility-vs-forget curves
 
 
-def check_visual_options(replay: int, keep: int, keep_weight: float, keep_captions: int, where: str) -> None:
+def check_visual_options(replay: int, keep: int, keep_weight: float, keep_captions: int, where: str,
+                         keep_open: int | None = None) -> None:
     """Stage 1's visual replay and keep options (``LearnConfig`` and the run's ``learn:``)."""
     if replay < 0:
         raise ConfigError(f"{where}.visual_replay: must be >= 0, got {replay}")
@@ -141,6 +142,11 @@ def check_visual_options(replay: int, keep: int, keep_weight: float, keep_captio
     if keep_captions and not keep:
         raise ConfigError(f"{where}.visual_keep_captions: needs visual_keep > 0 (the descriptions ride on its "
                           f"step), got visual_keep_captions={keep_captions} with visual_keep=0")
+    if keep_open is not None and keep_open < 0:
+        raise ConfigError(f"{where}.visual_keep_open: must be >= 0 or null, got {keep_open}")
+    if keep_open is not None and not keep:
+        raise ConfigError(f"{where}.visual_keep_open: needs visual_keep > 0 (the open questions ride on its "
+                          f"step), got visual_keep_open={keep_open} with visual_keep=0")
 
 
 @dataclass
@@ -170,13 +176,16 @@ class LearnConfig:
     # ... and this many dense descriptions of the same faces per step (the base's stage-B
     # reading replayed, as ``--distil-caption-fraction`` does in stage C). 0: none.
     visual_keep_captions: int = 0
+    # ... and this many open questions (stage C's CE on the image only) per step; None:
+    # a third of visual_keep, at least 1.
+    visual_keep_open: int | None = None
 
     def validate(self, where: str = "learn") -> None:
         self.model.validate()
         self.model.check_trainable("learn.model")
         self.train.validate(f"{where}.train")
         check_visual_options(self.visual_replay, self.visual_keep, self.visual_keep_weight,
-                             self.visual_keep_captions, where)
+                             self.visual_keep_captions, where, self.visual_keep_open)
 
 
 @dataclass

@@ -95,7 +95,8 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
         if cfg.visual_keep:
             from fiubench.train.visual_keep import VisualKeep
 
-            keep = VisualKeep(vlm, cfg.visual_keep, cfg.visual_keep_weight, cfg.train.seed, cfg.visual_keep_captions)
+            keep = VisualKeep(vlm, cfg.visual_keep, cfg.visual_keep_weight, cfg.train.seed, cfg.visual_keep_captions,
+                              cfg.visual_keep_open)
         return Setup(
             vlm=vlm,
             plan=plan,

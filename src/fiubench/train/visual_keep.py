@@ -104,11 +104,13 @@ KEEP_FACES = 200
 
 
 class VisualKeep:
-    def __init__(self, vlm: Any, pairs: int, weight: float, seed: int, captions: int = 0) -> None:
+    def __init__(self, vlm: Any, pairs: int, weight: float, seed: int, captions: int = 0,
+                 open_questions: int | None = None) -> None:
         from fiubench.models.base_build import description_rows, procedural_pool
         from fiubench.models.base_distil import yesno_and_open, yesno_twins
 
         self.vlm, self.pairs, self.weight, self.seed, self.captions = vlm, pairs, weight, seed, captions
+        self.open_questions = max(1, pairs // 3) if open_questions is None else open_questions
         pool = procedural_pool(seed, "keep", KEEP_FACES, questions=yesno_and_open(1))
         self.data = yesno_twins(vlm, pool)
         self.n_open = len(self.data["open_rows"])
@@ -121,7 +123,7 @@ class VisualKeep:
 
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         idx = torch.randint(0, len(self.data["rows"]), (self.pairs,), generator=gen).tolist()
-        oidx = torch.randint(0, self.n_open, (max(1, self.pairs // 3),), generator=gen).tolist()
+        oidx = torch.randint(0, self.n_open, (self.open_questions,), generator=gen).tolist()
         if self.captions:  # drawn after the others: without descriptions the draws are unchanged
             oidx += torch.randint(self.n_open, len(self.data["open_rows"]), (self.captions,), generator=gen).tolist()
         loss, parts = distil_loss(model, self.vlm, self.data, idx, oidx, MATCH_WEIGHT)
