@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
         [--split retain] [--device cpu|cuda] [--max-steps N] [--epochs N] [--replay N] [--frozen-projector]
-        [--captions N] [--open N] [--faces N] [--out DIR]
+        [--captions N] [--open N] [--keep-faces N] [--faces N] [--out DIR]
 
 For each ``--keep`` value (and each ``--weight``), runs the ``tiny`` preset's stage 1
 (50 epochs, lr 1e-3, cosine, 240 replayed visual QA) from the base checkpoint ``--base``
@@ -77,6 +77,8 @@ def main() -> None:
                     help="learn.visual_keep_captions: descriptions per keep step (default 0)")
     ap.add_argument("--open", type=int, default=None,
                     help="learn.visual_keep_open: open questions per keep step (default: keep // 3)")
+    ap.add_argument("--keep-faces", type=int, default=None,
+                    help="learn.visual_keep_faces: the keep step's pool of faces (default 200)")
     ap.add_argument("--faces", type=int, default=50, help="unseen faces the visual accuracy is measured on")
     ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temp folder)")
     args = ap.parse_args()
@@ -98,7 +100,7 @@ def main() -> None:
         out = args.out or Path(tmp)
         data = build_dataset(tiny.data, out / "data") if not (out / "data" / "split.json").is_file() else out / "data"
         base_open, base_yn = _visual_of(_load(args.base, args.device), args.faces)
-        print(f"base {args.base}: open {base_open:.3f}  yes/no {base_yn:.3f}  (keep descriptions: {args.captions}, open per step: {args.open}, {args.faces} faces)")
+        print(f"base {args.base}: open {base_open:.3f}  yes/no {base_yn:.3f}  (keep descriptions: {args.captions}, open per step: {args.open}, keep faces: {args.keep_faces}, {args.faces} faces)")
         print(f"{'keep':>4} {'lambda':>6}  {'open':>5} {'yes/no':>6}  {args.split + ' EM':>10}  {'stage-1 s':>9} {'ratio':>5}")
         t_plain = None
         for keep in args.keep:
@@ -112,12 +114,13 @@ def main() -> None:
                                     scope=TuningScope(vision=False, projector=not args.frozen_projector,
                                                       language=True))
                 t = time.perf_counter()
-                run = learn(LearnConfig(data=data, out=out / f"keep{keep}-w{w}-c{args.captions if keep else 0}-o{args.open if keep else None}", model=model, split=args.split,
+                run = learn(LearnConfig(data=data, out=out / f"keep{keep}-w{w}-c{args.captions if keep else 0}-o{args.open if keep else None}-f{args.keep_faces if keep else None}", model=model, split=args.split,
                                         train=train,
                                         visual_replay=tiny.learn.visual_replay if args.replay is None else args.replay,
                                         visual_keep=keep, visual_keep_weight=w,
                                         visual_keep_captions=args.captions if keep else 0,
-                                        visual_keep_open=args.open if keep else None), overwrite=True)
+                                        visual_keep_open=args.open if keep else None,
+                                        visual_keep_faces=args.keep_faces if keep else None), overwrite=True)
                 dt = time.perf_counter() - t
                 t_plain = dt if keep == 0 and t_plain is None else t_plain
                 vlm = _load(run / "model", args.device)

@@ -130,6 +130,19 @@ def test_keep_open_questions_per_step(keep_parts, monkeypatch):
     assert a.item() != pytest.approx(b.item())
 
 
+def test_keep_pool_size(tiny_base):
+    """``faces`` sizes the keep pool; the smaller pool is the larger one's first faces."""
+    import fiubench.train.visual_keep as vk
+
+    vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base), device="cpu"))
+    small, big = vk.VisualKeep(vlm, 3, 1.0, 0, faces=2), vk.VisualKeep(vlm, 3, 1.0, 0, faces=5)
+
+    def faces(k):
+        return list(dict.fromkeys(r["pixel_values"].numpy().tobytes() for r in k.data["rows"]))
+
+    assert len(faces(small)) == 2 and len(faces(big)) == 5 and faces(big)[:2] == faces(small)
+
+
 def test_keep_faces_are_the_bases_own(keep_parts):
     """The keep pool is procedural (the base's seed space), never the replay or training pool."""
     from fiubench.models.base_build import procedural_pool
@@ -172,6 +185,10 @@ def test_keep_options_are_checked(tiny_data, tmp_path):
         LearnConfig(data=tiny_data, out=tmp_path, visual_keep=4, visual_keep_open=-1).validate()
     with pytest.raises(ConfigError, match="learn.visual_keep_open: needs visual_keep > 0"):
         LearnConfig(data=tiny_data, out=tmp_path, visual_keep_open=2).validate()
+    with pytest.raises(ConfigError, match="learn.visual_keep_faces: must be >= 1"):
+        LearnConfig(data=tiny_data, out=tmp_path, visual_keep=4, visual_keep_faces=0).validate()
+    with pytest.raises(ConfigError, match="learn.visual_keep_faces: needs visual_keep > 0"):
+        LearnConfig(data=tiny_data, out=tmp_path, visual_keep_faces=50).validate()
 
 
 def test_run_config_passes_keep_to_stage_1_and_its_cache_key(tmp_path):
@@ -202,5 +219,8 @@ def test_run_config_passes_keep_to_stage_1_and_its_cache_key(tmp_path):
     opened = learn_steps("learn:\n  visual_keep: 8\n  visual_keep_weight: 2.0\n  visual_keep_open: 6\n")
     assert all(s.config["visual_keep_open"] == 6 and s.fn.keywords["visual_keep_open"] == 6 for s in opened)
     assert all(a.key != b.key for a, b in zip(on, opened, strict=True))
+    pooled = learn_steps("learn:\n  visual_keep: 8\n  visual_keep_faces: 2000\n")
+    assert all(s.config["visual_keep_faces"] == 2000 and s.fn.keywords["visual_keep_faces"] == 2000 for s in pooled)
+    assert all("visual_keep_faces" not in s.config for s in on + opened)
     with pytest.raises(ConfigError, match="run.learn.visual_keep_open: must be >= 0"):
         learn_steps("learn:\n  visual_keep: 8\n  visual_keep_open: -2\n")

@@ -59,6 +59,7 @@ class LearnSection:
     visual_keep_weight: float = 1.0
     visual_keep_captions: int = 0  # descriptions per keep step (fiubench.train.visual_keep)
     visual_keep_open: int | None = None  # open questions per keep step (None: visual_keep // 3, at least 1)
+    visual_keep_faces: int | None = None  # the keep step's pool of procedural faces (None: 200)
 
 
 @dataclass
@@ -265,7 +266,7 @@ class RunConfig:
         self.learn.train.validate("run.learn.train")
         ln = self.learn
         check_visual_options(ln.visual_replay, ln.visual_keep, ln.visual_keep_weight, ln.visual_keep_captions,
-                             "run.learn", ln.visual_keep_open)
+                             "run.learn", ln.visual_keep_open, ln.visual_keep_faces)
         self.unlearn.train.validate("run.unlearn.train")
         self.unlearn.scope.validate("run.unlearn.scope")
         if self.unlearn.loss_threshold is not None and not math.isfinite(self.unlearn.loss_threshold):

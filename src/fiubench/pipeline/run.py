@@ -164,8 +164,9 @@ class Pipeline:
         keep = {"visual_keep": cfg.learn.visual_keep, "visual_keep_weight": cfg.learn.visual_keep_weight}
         if cfg.learn.visual_keep_captions:  # likewise: keep runs without descriptions keep their cache
             keep["visual_keep_captions"] = cfg.learn.visual_keep_captions
-        if cfg.learn.visual_keep_open is not None:  # likewise
-            keep["visual_keep_open"] = cfg.learn.visual_keep_open
+        for opt in ("visual_keep_open", "visual_keep_faces"):  # likewise
+            if getattr(cfg.learn, opt) is not None:
+                keep[opt] = getattr(cfg.learn, opt)
         if cfg.learn.visual_keep:  # only then: runs without it keep their cached stage 1
             step_cfg.update(keep)
         role = "finetuned" if split == cfg.learn.full_split else "retain"
@@ -582,13 +583,13 @@ def _build_data(data_cfg: Any, d: Path) -> dict:
 
 def _learn(d: Path, *, data: Path, model: Any, split: str, train: Any, visual_replay: int,
            visual_keep: int = 0, visual_keep_weight: float = 1.0, visual_keep_captions: int = 0,
-           visual_keep_open: int | None = None) -> dict:
+           visual_keep_open: int | None = None, visual_keep_faces: int | None = None) -> dict:
     from fiubench.train import LearnConfig, learn
 
     run_dir = learn(LearnConfig(data=data, out=d / "run", model=model, split=split, train=train,
                                 visual_replay=visual_replay, visual_keep=visual_keep,
                                 visual_keep_weight=visual_keep_weight, visual_keep_captions=visual_keep_captions,
-                                visual_keep_open=visual_keep_open))
+                                visual_keep_open=visual_keep_open, visual_keep_faces=visual_keep_faces))
     return {"model": str((run_dir / "model").relative_to(d))}
 
 

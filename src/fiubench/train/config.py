@@ -129,7 +129,7 @@ class UnlearnTrainConfig(TrainConfig):
 
 
 def check_visual_options(replay: int, keep: int, keep_weight: float, keep_captions: int, where: str,
-                         keep_open: int | None = None) -> None:
+                         keep_open: int | None = None, keep_faces: int | None = None) -> None:
     """Stage 1's visual replay and keep options (``LearnConfig`` and the run's ``learn:``)."""
     if replay < 0:
         raise ConfigError(f"{where}.visual_replay: must be >= 0, got {replay}")
@@ -147,6 +147,11 @@ def check_visual_options(replay: int, keep: int, keep_weight: float, keep_captio
     if keep_open is not None and not keep:
         raise ConfigError(f"{where}.visual_keep_open: needs visual_keep > 0 (the open questions ride on its "
                           f"step), got visual_keep_open={keep_open} with visual_keep=0")
+    if keep_faces is not None and keep_faces < 1:
+        raise ConfigError(f"{where}.visual_keep_faces: must be >= 1 or null, got {keep_faces}")
+    if keep_faces is not None and not keep:
+        raise ConfigError(f"{where}.visual_keep_faces: needs visual_keep > 0 (the faces are its pool), "
+                          f"got visual_keep_faces={keep_faces} with visual_keep=0")
 
 
 @dataclass
@@ -179,13 +184,16 @@ class LearnConfig:
     # ... and this many open questions (stage C's CE on the image only) per step; None:
     # a third of visual_keep, at least 1.
     visual_keep_open: int | None = None
+    # ... drawn from a pool of this many procedural faces; None: 200
+    # (fiubench.train.visual_keep.KEEP_FACES).
+    visual_keep_faces: int | None = None
 
     def validate(self, where: str = "learn") -> None:
         self.model.validate()
         self.model.check_trainable("learn.model")
         self.train.validate(f"{where}.train")
         check_visual_options(self.visual_replay, self.visual_keep, self.visual_keep_weight,
-                             self.visual_keep_captions, where, self.visual_keep_open)
+                             self.visual_keep_captions, where, self.visual_keep_open, self.visual_keep_faces)
 
 
 @dataclass

@@ -96,7 +96,7 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
             from fiubench.train.visual_keep import VisualKeep
 
             keep = VisualKeep(vlm, cfg.visual_keep, cfg.visual_keep_weight, cfg.train.seed, cfg.visual_keep_captions,
-                              cfg.visual_keep_open)
+                              cfg.visual_keep_open, cfg.visual_keep_faces)
         return Setup(
             vlm=vlm,
             plan=plan,

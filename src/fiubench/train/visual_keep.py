@@ -105,13 +105,13 @@ KEEP_FACES = 200
 
 class VisualKeep:
     def __init__(self, vlm: Any, pairs: int, weight: float, seed: int, captions: int = 0,
-                 open_questions: int | None = None) -> None:
+                 open_questions: int | None = None, faces: int | None = None) -> None:
         from fiubench.models.base_build import description_rows, procedural_pool
         from fiubench.models.base_distil import yesno_and_open, yesno_twins
 
         self.vlm, self.pairs, self.weight, self.seed, self.captions = vlm, pairs, weight, seed, captions
         self.open_questions = max(1, pairs // 3) if open_questions is None else open_questions
-        pool = procedural_pool(seed, "keep", KEEP_FACES, questions=yesno_and_open(1))
+        pool = procedural_pool(seed, "keep", KEEP_FACES if faces is None else faces, questions=yesno_and_open(1))
         self.data = yesno_twins(vlm, pool)
         self.n_open = len(self.data["open_rows"])
         if captions:  # appended to the open rows, sampled from their own range (as in stage C)
