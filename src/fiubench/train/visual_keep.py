@@ -23,30 +23,30 @@ Measured (retain model of the tiny preset's stage 1, 240 replayed QA; 50 unseen 
 invocation, two at a time on a 2-core CPU, one thread each). From the shipped base's
 ancestors on renderer 2 with ``--vision-features full`` (``fiubench.models.base_build``):
 
-==========================================  =========  ======  ======  =========  ==========
-stage 1                                     base       open    yes/no  retain EM  stage 1 s
-==========================================  =========  ======  ======  =========  ==========
-(the base itself)                           C 12000    0.77    0.82
-no keep                                     C 12000    0.57    0.58    0.92       275
-keep 8 pairs, lambda 0.1                    C 12000    0.75    0.77    0.83       492
-keep 8 pairs, lambda 0.3                    C 12000    0.72    0.79    0.74       502
-keep 16 pairs, lambda 0.1                   C 12000    0.71    0.80    0.89       774
-(the base itself)                           C 15000    0.79    0.84
-keep 8 pairs, lambda 0.1                    C 15000    0.73    0.79    0.79       541
-(the base itself: shipped until 11-30)      C 18000    0.79    0.86
-keep 8 pairs, lambda 0.1 (``tiny`` preset)  C 18000    0.74    0.81    0.86       659*
-keep 16 pairs, lambda 0.1                   C 18000    0.72    0.80    0.89       649
-keep 16 pairs, lambda 0.1, 28 epochs        C 18000    0.71    0.80    0.30       473
-keep 8, lambda 0.1, projector frozen        C 18000    0.74    0.81    0.83       435
-keep 8, lambda 0.1, no label replay         C 18000    0.77    0.81    0.61       326
-keep 8, lambda 0.2, no label replay         C 18000    0.76    0.80    0.56       325
-keep 8, lambda 0.1 (rerun, beside a build)  C 18000    0.74    0.82    0.83       312
-  + 3 descriptions per step                 C 18000    0.74    0.80    0.89       455
-(the base itself: shipped, 3000/6000 faces) C 30000    0.82    0.90
-keep 8 pairs, lambda 0.1, 40 epochs        C 30000    0.75    0.88    0.64       488
-keep 8 pairs, lambda 0.05, 40 epochs       C 30000    0.74    0.88    0.68       367
-keep 8, lambda 0.1, 50 epochs (``tiny``)   C 30000    0.77    0.87    0.94       433
-==========================================  =========  ======  ======  =========  ==========
+==============================================  =========  ======  ======  =========  ==========
+stage 1                                         base       open    yes/no  retain EM  stage 1 s
+==============================================  =========  ======  ======  =========  ==========
+(the base itself)                               C 12000    0.77    0.82
+no keep                                         C 12000    0.57    0.58    0.92       275
+keep 8 pairs, lambda 0.1                        C 12000    0.75    0.77    0.83       492
+keep 8 pairs, lambda 0.3                        C 12000    0.72    0.79    0.74       502
+keep 16 pairs, lambda 0.1                       C 12000    0.71    0.80    0.89       774
+(the base itself)                               C 15000    0.79    0.84
+keep 8 pairs, lambda 0.1                        C 15000    0.73    0.79    0.79       541
+(the base itself: shipped until 11-30)          C 18000    0.79    0.86
+keep 8 pairs, lambda 0.1 (``tiny`` preset)      C 18000    0.74    0.81    0.86       659*
+keep 16 pairs, lambda 0.1                       C 18000    0.72    0.80    0.89       649
+keep 16 pairs, lambda 0.1, 28 epochs            C 18000    0.71    0.80    0.30       473
+keep 8, lambda 0.1, projector frozen            C 18000    0.74    0.81    0.83       435
+keep 8, lambda 0.1, no label replay             C 18000    0.77    0.81    0.61       326
+keep 8, lambda 0.2, no label replay             C 18000    0.76    0.80    0.56       325
+keep 8, lambda 0.1 (rerun, beside a build)      C 18000    0.74    0.82    0.83       312
+  + 3 descriptions per step                     C 18000    0.74    0.80    0.89       455
+(the base itself: shipped, 3000/6000 faces)     C 30000    0.82    0.90
+keep 8 pairs, lambda 0.1, 40 epochs             C 30000    0.75    0.88    0.64       488
+keep 8 pairs, lambda 0.05, 40 epochs            C 30000    0.74    0.88    0.68       367
+keep 8, lambda 0.1, 50 epochs (``tiny``)        C 30000    0.77    0.87    0.94       433
+==============================================  =========  ======  ======  =========  ==========
 
 (* beside a test suite on the same 2 cores, not beside another row. The rows after it:
 ``--keep K --weight W [--epochs N] [--frozen-projector] [--replay 0] [--captions N]``.)
@@ -55,32 +55,32 @@ On 100 unseen faces (``--faces 100``; the shipped base answers 0.802 open / 0.86
 on them), two rows at a time on a 2-core CPU, 2026-11-30 (``--keep 8 --weight W
 [--open N] [--keep-faces N] [--epochs N] --faces 100``):
 
-=============================================  ======  ======  =========  =========
-stage 1 (keep 8 pairs)                         open    yes/no  retain EM  stage 1 s
-=============================================  ======  ======  =========  =========
-lambda 0.1, 200 faces, 50 epochs (until 11-30)  0.748   0.844   0.943      381
-  + 8 open questions per step (not 2)           0.748   0.842   0.938      435
-lambda 0.1, 2000 faces                          0.753   0.852   0.938      435
-lambda 0.2, 200 faces                           0.746   0.848   0.888      393
-lambda 0.2, 2000 faces                          0.767   0.862   0.892      438
-lambda 0.3, 2000 faces                          0.768   0.860   0.832      434
-lambda 0.2, 5000 faces                          0.757   0.859   0.925      498
-lambda 0.2, 2000 faces, 55 epochs (``tiny``)    0.764   0.859   0.965      463
-=============================================  ======  ======  =========  =========
+================================================  ======  ======  =========  =========
+stage 1 (keep 8 pairs)                            open    yes/no  retain EM  stage 1 s
+================================================  ======  ======  =========  =========
+lambda 0.1, 200 faces, 50 epochs (until 11-30)    0.748   0.844   0.943      381
+  + 8 open questions per step (not 2)             0.748   0.842   0.938      435
+lambda 0.1, 2000 faces                            0.753   0.852   0.938      435
+lambda 0.2, 200 faces                             0.746   0.848   0.888      393
+lambda 0.2, 2000 faces                            0.767   0.862   0.892      438
+lambda 0.3, 2000 faces                            0.768   0.860   0.832      434
+lambda 0.2, 5000 faces                            0.757   0.859   0.925      498
+lambda 0.2, 2000 faces, 55 epochs (``tiny``)      0.764   0.859   0.965      463
+================================================  ======  ======  =========  =========
 
 What stage 1 erodes is reading, not answering: the retain model's wrong open answers
 are well-formed values of the right attribute (young read as middle-aged, square face as
 oval), spread over every attribute. More open questions per keep step
 (``learn.visual_keep_open``) keep no more of them. A larger keep pool does, together with
-a larger lambda: with 200 faces the keep step fits those faces (each is drawn ~100 times
-in 50 epochs) and a larger lambda only costs memorised answers; with 2000 it rehearses
+a larger lambda: with 200 faces the keep step fits those faces (each is drawn ~130 times
+in 50 epochs: 2650 steps of 10 rows) and a larger lambda only costs memorised answers; with 2000 it rehearses
 reading as stage C trained it, on thousands of faces. Each 100-face figure has a standard
 error of ~0.015, so single rows are not told apart; the four 2000-5000-face rows at
 lambda >= 0.2 (0.757-0.768) against the three 200-face rows (0.746-0.748) are the
 evidence. Memorisation is noisier still (0.892 and 0.925 for neighbouring settings), so the
 preset adds 5 epochs to stay clear of the 40-epoch collapse. Interpolating the
 stage-1 weights back towards the base (WiSE-FT, Wortsman et al. 2022; alpha 0.9 / 0.8 /
-0.7 of the stage-1 model) gives open 0.754 / 0.768 / 0.779 at retain EM 0.827 / 0.198 /
+0.7 of the first row's stage-1 model; ``benchmarks/stage1_interpolate.py``) gives open 0.754 / 0.768 / 0.779 at retain EM 0.827 / 0.198 /
 0.002: reading comes back only as the identities go.
 
 The last row of the first table replays the base's stage-B reading too (``learn.visual_keep_captions: 3``:
