@@ -70,7 +70,8 @@ lambda 0.2, 2000 faces, 55 epochs (``tiny``)      0.764   0.859   0.965      463
 
 What stage 1 erodes is reading, not answering: the retain model's wrong open answers
 are well-formed values of the right attribute (young read as middle-aged, square face as
-oval), spread over every attribute. More open questions per keep step
+oval), spread over every attribute (``benchmarks/visual_misreads.py --after MODEL``:
+hair colour -0.10, face shape -0.09, glasses -0.09 on these faces). More open questions per keep step
 (``learn.visual_keep_open``) keep no more of them. A larger keep pool does, together with
 a larger lambda: with 200 faces the keep step fits those faces (each is drawn ~130 times
 in 50 epochs: 2650 steps of 10 rows) and a larger lambda only costs memorised answers; with 2000 it rehearses
