@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from .bench import load_benchmark
 
 pytestmark = pytest.mark.slow
 
@@ -17,10 +15,7 @@ SMALL = ["--steps", "2", "--faces", "4", "--eval-faces", "2", "--gap-faces", "2"
 
 
 def _chain():
-    spec = importlib.util.spec_from_file_location("base_chain", BENCH / "base_chain.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod.main
+    return load_benchmark("base_chain").main
 
 
 def test_chain_links_continue_each_other_and_resume(tmp_path, capsys):

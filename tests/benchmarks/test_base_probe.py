@@ -3,21 +3,16 @@ what it answers is found all along the reading path."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from .bench import load_benchmark
 
 
 def _probe():
-    spec = importlib.util.spec_from_file_location("base_probe", BENCH / "base_probe.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
+    return load_benchmark("base_probe")
 
 
 def test_probe_accuracy_separates_a_linear_signal_from_noise():

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from .bench import load_benchmark
 
 
 def _interpolate():
-    spec = importlib.util.spec_from_file_location("stage1_interpolate", BENCH / "stage1_interpolate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod.interpolate
+    return load_benchmark("stage1_interpolate").interpolate
 
 
 def test_interpolation_is_alpha_model_plus_rest_base_on_float_tensors_only():

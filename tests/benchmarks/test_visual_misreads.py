@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from .bench import load_benchmark
 
 
 def _misreads():
-    spec = importlib.util.spec_from_file_location("visual_misreads", BENCH / "visual_misreads.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod.misreads
+    return load_benchmark("visual_misreads").misreads
 
 
 def test_misreads_counts_right_before_and_wrong_after_only():
