@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fiubench.report.entries import Entry
-from fiubench.report.tables import Column, Table, _finals, _order
+from fiubench.report.table_base import Column, Table, finals, ordered
 
 FQ_GROUP = "Forget quality (forget)"
 
@@ -59,7 +59,7 @@ def strongest(entry: Entry, attacks: Sequence[str], informative: dict[str, bool 
 
 def robustness_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None) -> Table | None:
     """The robustness table of one forget split (None when no attack ran)."""
-    rows = [e for e in _finals(entries) if e.forget_split == split and e.role != "base"]
+    rows = [e for e in finals(entries) if e.forget_split == split and e.role != "base"]
     attacks = attack_names(rows)
     if not attacks:
         return None
@@ -78,7 +78,7 @@ def robustness_table(entries: Sequence[Entry], split: str, methods: Sequence[str
         Column("recovery", ("attack.worst_recovery",), higher_is_better=False, group="worst case"),
     ]
     t = Table(name=f"robustness_{split}", title=f"Robustness to attacks, {split}", columns=cols)
-    for e in _order(rows, methods):
+    for e in ordered(rows, methods):
         cells: list[float | str | None] = []
         for c in cols:
             if c.header == "strongest attack":

@@ -14,57 +14,13 @@ Scores in [0, 1] are shown x100 like the paper; KS is shown as log10 p.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from fiubench.report.entries import Entry, judge_backends, parent
 from fiubench.report.matched import MatchedPoint, matched_utility
+from fiubench.report.robustness import robust_columns
 from fiubench.report.store import ComparisonRow
+from fiubench.report.table_base import Column, Table, finals, ordered
 from fiubench.report.uncertainty import IntervalIndex
-
-
-@dataclass(frozen=True)
-class Column:
-    """A table column: header, the metric(s) it shows (first present wins), scale."""
-
-    header: str
-    metrics: tuple[str, ...] = ()
-    scale: float = 100.0
-    decimals: int = 1
-    higher_is_better: bool | None = None
-    group: str = ""  # columns sharing a group are drawn together ("MU side" / "FQ side")
-
-
-@dataclass
-class Table:
-    """A rendered-agnostic table: a label column then numeric (or text) cells."""
-
-    name: str  # file stem, e.g. "main_forget5"
-    title: str
-    columns: list[Column]
-    rows: list[tuple[str, list[float | str | None]]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    row_header: str = "model"
-    # Optional bootstrap intervals, parallel to ``rows``: (low, high) per cell or None.
-    ci: list[list[tuple[float, float] | None]] | None = None
-
-    def cell_text(self, col: Column, value: float | str | None) -> str:
-        if value is None:
-            return "—"
-        if isinstance(value, str):
-            return value
-        return f"{value * col.scale:.{col.decimals}f}"
-
-    def cell_texts(self, i: int) -> list[str]:
-        """Row ``i``'s cells as text, each with its interval ("52.1 [41.0, 63.2]") when known."""
-        _label, cells = self.rows[i]
-        out = []
-        for j, (c, v) in enumerate(zip(self.columns, cells, strict=True)):
-            text = self.cell_text(c, v)
-            iv = self.ci[i][j] if self.ci is not None and i < len(self.ci) else None
-            if iv is not None and v is not None and not isinstance(v, str):
-                text += f" [{iv[0] * c.scale:.{c.decimals}f}, {iv[1] * c.scale:.{c.decimals}f}]"
-            out.append(text)
-        return out
 
 
 def _judge_header(entries: Sequence[Entry]) -> str:
@@ -78,19 +34,6 @@ def _value(entry: Entry, col: Column) -> float | None:
         if v is not None:
             return v
     return None
-
-
-def _finals(entries: Sequence[Entry]) -> list[Entry]:
-    return [e for e in entries if e.role != "unlearned" or e.final]
-
-
-def _order(entries: Sequence[Entry], methods: Sequence[str] | None) -> list[Entry]:
-    role_rank = {"base": 0, "retain": 1, "finetuned": 2, "unlearned": 3}
-    mrank = {m: i for i, m in enumerate(methods or [])}
-    return sorted(
-        entries,
-        key=lambda e: (role_rank.get(e.role, 9), mrank.get(e.method or "", 99), e.method or "", e.variant),
-    )
 
 
 def forget_splits(entries: Sequence[Entry]) -> list[str]:
@@ -138,10 +81,9 @@ def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | No
     Runs that differ only by their seed are one row (the mean over seeds); every cell
     with a bootstrap interval in ``intervals`` shows it.
     """
-    from fiubench.report.robustness import robust_columns
     from fiubench.report.uncertainty import seedless
 
-    rows = [e for e in _finals(entries) if e.forget_split == split and e.role != "base"]
+    rows = [e for e in finals(entries) if e.forget_split == split and e.role != "base"]
     cols = main_columns(_judge_header(rows)) + robust_columns(rows)
     t = Table(
         name=f"main_{split}",
@@ -150,7 +92,7 @@ def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | No
         ci=[] if intervals else None,
     )
     n_seeds = 1
-    for group in seed_groups(_order(rows, methods)):
+    for group in seed_groups(ordered(rows, methods)):
         e = group[0]
         variant = seedless(e.variant)
         label = _seedless_label(e)
@@ -202,7 +144,7 @@ _ATTACKS = (("loss", "LOSS"), ("zlib", "zlib"), ("min_k", "Min-K%"), ("min_k_pp"
 
 def mia_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None) -> Table:
     """Every MIA attack of every final model: AUC, TPR at 1 % / 5 % FPR, privacy leak vs retain."""
-    rows = [e for e in _finals(entries) if e.forget_split == split and e.role != "base"]
+    rows = [e for e in finals(entries) if e.forget_split == split and e.role != "base"]
     cols: list[Column] = []
     for a, name in _ATTACKS:
         cols += [
@@ -213,7 +155,7 @@ def mia_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | Non
         ]
     t = Table(name=f"mia_{split}", title=f"Membership inference, {split} (forget vs never-seen identities)",
               columns=cols)
-    for e in _order(rows, methods):
+    for e in ordered(rows, methods):
         t.rows.append((e.label, [_value(e, c) for c in cols]))
     t.notes.append(
         "x100. AUC: 50 = chance (best); TPR@x%: forget QA detected while at most x% of never-seen QA "
@@ -264,7 +206,7 @@ def learning_table(entries: Sequence[Entry]) -> Table:
 
 def detail_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | None = None) -> Table:
     """Every stored metric (rows) for every final model (columns) on one forget split."""
-    models = _order([e for e in _finals(entries) if e.forget_split == split], methods)
+    models = ordered([e for e in finals(entries) if e.forget_split == split], methods)
     metrics = sorted({m for e in models for m in e.metrics})
     t = Table(
         name=f"detail_{split}",
@@ -288,10 +230,10 @@ def curve_points(entry_group: Sequence[Entry], finetuned: Entry | None) -> list[
     pts: dict[tuple[int, int], tuple[float, float | None, float | None]] = {}
     for e in entry_group:
         pts[(e.step, int(e.final))] = (float(e.step), e.get("model_utility"), e.get("forget_quality"))
-    ordered = [pts[k] for k in sorted(pts)]
+    in_order = [pts[k] for k in sorted(pts)]
     # The final model duplicates the last checkpoint when training ended on a save.
     dedup: list[tuple[float, float | None, float | None]] = []
-    for p in ordered:
+    for p in in_order:
         if dedup and dedup[-1][0] == p[0] and dedup[-1][1:] == p[1:]:
             continue
         dedup.append(p)
@@ -415,7 +357,7 @@ def visual_table(entries: Sequence[Entry], intervals: IntervalIndex | None = Non
     if not splits:
         return None
     split = splits[0]
-    rows = [e for e in _finals(entries) if e.forget_split == split]
+    rows = [e for e in finals(entries) if e.forget_split == split]
     if not any(e.get("visual.acc_holdout") is not None for e in rows):
         return None
     cols = [
@@ -425,7 +367,7 @@ def visual_table(entries: Sequence[Entry], intervals: IntervalIndex | None = Non
     ]
     t = Table(name="visual", title=f"Visual ability on unseen faces (holdout identities; {split} evaluations)",
               columns=cols, ci=[] if intervals else None)
-    for group in seed_groups(_order(rows, methods)):
+    for group in seed_groups(ordered(rows, methods)):
         e = group[0]
         cells: list[float | str | None] = []
         cis: list[tuple[float, float] | None] = []
