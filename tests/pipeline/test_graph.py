@@ -22,7 +22,6 @@ from fiubench.pipeline.graph import (
     Scheduler,
     Step,
     StepFailed,
-    make_executor,
 )
 
 from . import graph_steps
@@ -131,6 +130,8 @@ def test_gpus_are_shared_out_between_workers() -> None:
 
 
 def test_executor_options_are_checked() -> None:
+    from fiubench.pipeline.executors import make_executor
+
     with pytest.raises(FiubenchError, match="--jobs"):
         make_executor("local", jobs=0)
     with pytest.raises(FiubenchError, match="--address"):

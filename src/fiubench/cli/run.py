@@ -60,7 +60,8 @@ def run(args: argparse.Namespace, cfg: Any = None) -> int:
         cfg.validate()
     out = args.out or Path("runs") / cfg.name
     from fiubench.errors import ConfigError
-    from fiubench.pipeline.graph import StepFailed, make_executor
+    from fiubench.pipeline.executors import make_executor
+    from fiubench.pipeline.graph import StepFailed
     from fiubench.pipeline.run import run_pipeline
 
     if args.jobs is not None and args.jobs < 1:

@@ -16,8 +16,11 @@ its executor has room for it, in declaration order among the ready ones:
   process -- exactly the historic sequential loop;
 * :class:`ProcessExecutor` (``--jobs N``): up to N steps at once, each in a fresh
   process, a GPU each when steps ask for GPUs (``CUDA_VISIBLE_DEVICES``);
-* :class:`fiubench.pipeline.ray_executor.RayExecutor` (``--executor ray``): Ray
+* ``RayExecutor`` (``--executor ray``, :mod:`fiubench.pipeline.ray_executor`): Ray
   tasks with the steps' resource requests, on one machine or a cluster.
+
+Executors depend on this module, never the reverse: :mod:`fiubench.pipeline.executors`
+picks one (``make_executor``).
 
 A finished step is skipped (its marker exists), whatever the executor. A step that
 raises is retried up to ``retries`` times (in the same directory: training resumes
@@ -357,22 +360,8 @@ class Scheduler:
         return done
 
 
-def make_executor(kind: str = "local", *, jobs: int = 1, address: str | None = None,
-                  log: Callable[[str], None] | None = None) -> Executor:
-    """``local`` (inline for one job, processes for more) or ``ray``."""
-    if kind == "local":
-        if address is not None:
-            raise FiubenchError("--address: only with --executor ray")
-        return InlineExecutor() if jobs == 1 else ProcessExecutor(jobs)
-    if kind == "ray":
-        from fiubench.pipeline.ray_executor import RayExecutor
-
-        return RayExecutor(address, log=log)
-    raise FiubenchError(f"--executor: {kind!r} is not local or ray")
-
-
 __all__ = [
     "Executor", "InlineExecutor", "Outcome", "ProcessExecutor", "Resources", "Scheduler", "Step",
-    "StepFailed", "make_executor", "visible_gpus",
+    "StepFailed", "visible_gpus",
 ]
 
