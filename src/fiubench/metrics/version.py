@@ -18,6 +18,9 @@ History
        sum of exp(mean lowest-k log-probs); ``visual.open_em`` scores the attribute
        span with a generation budget that fits every reference answer; the offline
        judge scores the private value (keywords), not the sentence.
+    3  forget quality's KS term on the paper's scale by default
+       (``aggregate.ks_norm: paper_log``): clip(1 + log10 p / 26, 0, 1), s fixed at 26
+       whatever the number of answers; the raw p (versions 1-2) is ``ks_norm: raw_p``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-METRICS_VERSION = 2
+METRICS_VERSION = 3
 UNVERSIONED = 1  # results written before the version existed
 
 
