@@ -39,8 +39,8 @@ from fiubench.methods import (  # noqa: F401  (registration)
     wga,
 )
 from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
-from fiubench.methods.plugins import BROKEN, load_plugins
-from fiubench.methods.registry import METHODS, build_method, method_names, register_method
+from fiubench.methods.plugins import load_plugins
+from fiubench.methods.registry import BROKEN, METHODS, build_method, method_names, register_method
 
 load_plugins()
 

@@ -9,7 +9,7 @@ The entry point's name is the method's name; its object is what the built-in
 registry holds for a method: an :class:`~fiubench.methods.base.UnlearningMethod`
 subclass whose options all have defaults. Plugins load when :mod:`fiubench.methods`
 is imported. A plugin that fails to import or is not a valid method is recorded in
-:data:`BROKEN` with an error naming it; it never stops the built-in methods, and
+:data:`fiubench.methods.registry.BROKEN` with an error naming it; it never stops the built-in methods, and
 asking for it by name raises that error.
 """
 
@@ -19,13 +19,12 @@ import importlib.metadata as md
 from typing import Any
 
 from fiubench.methods.base import UnlearningMethod
-from fiubench.methods.registry import METHODS
+from fiubench.methods.registry import BROKEN, METHODS
 
 GROUP = "fiubench.methods"
 BUILTIN = "built-in"
 
 SOURCES: dict[str, str] = {}  # method name -> "built-in" or "<distribution> <version>"
-BROKEN: dict[str, str] = {}  # entry-point name -> why it could not be used
 
 
 def _dist_label(ep: Any) -> str:

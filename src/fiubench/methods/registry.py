@@ -10,6 +10,9 @@ from fiubench.utils.config import from_dict
 from fiubench.utils.registry import Registry
 
 METHODS: Registry[type[UnlearningMethod]] = Registry("unlearning method")
+# Entry-point name -> why that plugin could not be used. Filled by
+# :mod:`fiubench.methods.plugins` (plugins import the registry, never the other way).
+BROKEN: dict[str, str] = {}
 
 M = TypeVar("M", bound=type[UnlearningMethod])
 
@@ -44,7 +47,6 @@ def build_method(name: str, options: Mapping[str, Any] | None = None, where: str
     plugin that failed to load raises the error that names it.
     """
     from fiubench.errors import FiubenchError
-    from fiubench.methods.plugins import BROKEN
 
     if name.lower() in BROKEN and name.lower() not in METHODS:
         raise FiubenchError(BROKEN[name.lower()])
