@@ -29,13 +29,21 @@ def write(d: Path, *, value: str, reads: tuple[str, ...] = (), meet: tuple[str, 
     return {"value": value}
 
 
-def flaky(d: Path, *, fail_times: int) -> dict:
-    """Fail the first ``fail_times`` attempts (counted in the step directory)."""
+class OutOfMemoryError(RuntimeError):
+    """Named as torch's CUDA out-of-memory error."""
+
+
+def flaky(d: Path, *, fail_times: int, infra: bool = False, oom: bool = False) -> dict:
+    """Fail the first ``fail_times`` attempts (counted in the step directory); ``infra``:
+    as the machine would (InfrastructureError); ``oom``: out of memory; else as a bug would."""
     n = int((d / "attempts").read_text()) if (d / "attempts").exists() else 0
     (d / "attempts").write_text(str(n + 1))
     print(f"attempt {n + 1}: the step's own output")
     if n < fail_times:
-        raise RuntimeError(f"planned failure {n + 1}")
+        from fiubench.pipeline.graph import InfrastructureError
+
+        raise (InfrastructureError if infra else OutOfMemoryError if oom else RuntimeError)(
+            f"planned failure {n + 1}")
     return {"attempts": n + 1}
 
 

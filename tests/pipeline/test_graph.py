@@ -80,10 +80,10 @@ def test_jobs_run_independent_steps_concurrently_with_the_same_outputs(tmp_path:
     assert span["c"][0] >= max(a[1], b[1])  # c waited for both
 
 
-def test_failed_step_is_retried_then_succeeds(tmp_path: Path) -> None:
+def test_infrastructure_failure_is_retried_then_succeeds(tmp_path: Path) -> None:
     logs: list[str] = []
     cache = StepCache(tmp_path, logs.append)
-    s = Step("flaky", {}, functools.partial(graph_steps.flaky, fail_times=1))
+    s = Step("flaky", {}, functools.partial(graph_steps.flaky, fail_times=1, infra=True))
     done = Scheduler(cache, ProcessExecutor(1, gpus=[]), retries=2).run([s])
     assert done[s].ran
     assert any("retrying (attempt 2 of 3)" in m for m in logs)
@@ -91,9 +91,35 @@ def test_failed_step_is_retried_then_succeeds(tmp_path: Path) -> None:
     assert marker["summary"] == {"attempts": 2}
 
 
+def test_a_steps_own_error_is_never_retried(tmp_path: Path) -> None:
+    logs: list[str] = []
+    cache = StepCache(tmp_path, logs.append)
+    s = Step("buggy", {}, functools.partial(graph_steps.flaky, fail_times=1))  # would pass a second time
+    with pytest.raises(StepFailed, match="planned failure 1"):
+        Scheduler(cache, ProcessExecutor(1, gpus=[]), retries=2).run([s])
+    assert not any("retrying" in m for m in logs)
+    assert (cache.path(s.name, s.key) / "attempts").read_text() == "1"
+    assert any("not retried: the step's own error" in m for m in logs)
+
+
+def test_out_of_memory_is_retried_once_only(tmp_path: Path) -> None:
+    from fiubench.pipeline.graph import InfrastructureError, retryable
+
+    assert retryable(graph_steps.OutOfMemoryError("CUDA out of memory")) == "out of memory"
+    assert retryable(InfrastructureError("node lost")) == "infrastructure"
+    assert retryable(RuntimeError("shape mismatch")) is None and retryable(KeyError("x")) is None
+    cache = StepCache(tmp_path)
+    once = Step("once", {}, functools.partial(graph_steps.flaky, fail_times=1, oom=True))
+    twice = Step("twice", {}, functools.partial(graph_steps.flaky, fail_times=2, oom=True))
+    sched = Scheduler(cache, InlineExecutor(), retries=5, keep_going=True)
+    done = sched.run([once, twice])
+    assert once in done and set(sched.failed) == {twice}
+    assert (cache.path(twice.name, twice.key) / "attempts").read_text() == "2"
+
+
 def test_step_failing_every_retry_is_reported_with_its_log(tmp_path: Path) -> None:
     cache = StepCache(tmp_path)
-    bad = Step("bad", {}, functools.partial(graph_steps.flaky, fail_times=9))
+    bad = Step("bad", {}, functools.partial(graph_steps.flaky, fail_times=9, infra=True))
     after = Step("after", {}, functools.partial(graph_steps.write, value="x"), deps=[bad])
     with pytest.raises(StepFailed) as e:
         Scheduler(cache, ProcessExecutor(1, gpus=[]), retries=1).run([bad, after])
@@ -102,6 +128,22 @@ def test_step_failing_every_retry_is_reported_with_its_log(tmp_path: Path) -> No
     assert "attempt 2: the step's own output" in msg  # the tail of its log
     assert not (cache.path(bad.name, bad.key) / MARKER).exists()
     assert not cache.path(after.name, after.key).exists()  # nothing downstream started
+
+
+def test_keep_going_finishes_the_rest_and_reports_what_is_missing(tmp_path: Path) -> None:
+    logs: list[str] = []
+    cache = StepCache(tmp_path, logs.append)
+    bad = Step("bad", {}, functools.partial(graph_steps.flaky, fail_times=9))
+    child = Step("bad/child", {}, functools.partial(graph_steps.write, value="c"), deps=[bad])
+    grandchild = Step("bad/grandchild", {}, functools.partial(graph_steps.write, value="g"), deps=[child])
+    other = Step("other", {}, functools.partial(graph_steps.write, value="o"))
+    sched = Scheduler(cache, InlineExecutor(), keep_going=True)
+    done = sched.run([bad, child, grandchild, other])
+    assert set(done) == {other}
+    assert set(sched.failed) == {bad} and sched.skipped == [child, grandchild]
+    assert not cache.path(child.name, child.key).exists()
+    assert any(m.startswith("progress: 2/4 steps") for m in logs)  # bad (failed) and other, in order
+    assert any("--keep-going: step bad failed" in m for m in logs)
 
 
 def test_inline_failure_raises_the_step_error_itself(tmp_path: Path) -> None:

@@ -23,9 +23,13 @@ Executors depend on this module, never the reverse: :mod:`fiubench.pipeline.exec
 picks one (``make_executor``).
 
 A finished step is skipped (its marker exists), whatever the executor. A step that
-raises is retried up to ``retries`` times (in the same directory: training resumes
-from its checkpoints), then reported with the tail of its log; no new step starts
-after a failure, the running ones finish, and :class:`StepFailed` is raised.
+fails for the machine's sake (a lost node, a dead worker, out of memory once:
+:func:`retryable`) is retried up to ``retries`` times in the same directory (training
+resumes from its checkpoints); a step's own error is not retried. A failed step is
+reported with the tail of its log; no new step starts after a failure, the running
+ones finish, and :class:`StepFailed` is raised -- or, with ``keep_going``, its
+dependants are skipped and everything else runs. Progress is logged as ``k/N steps``
+per stage with an ETA.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import math
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -259,17 +264,79 @@ class ProcessExecutor:
         self._busy.clear()
 
 
+def retryable(error: BaseException) -> str | None:
+    """Why ``error`` is worth another attempt (None: it is not).
+
+    Only the machine's failures are retried: a lost node or a dead worker
+    (:class:`InfrastructureError`, a broken worker pool) and running out of memory
+    (once: another process may have held the memory). A step's own error (a bug, a bad
+    file, a diverged loss) would fail the same way again."""
+    if isinstance(error, (InfrastructureError, cf.process.BrokenProcessPool)):
+        return "infrastructure"
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return "out of memory"
+    return None
+
+
+class InfrastructureError(FiubenchError):
+    """The machine failed, not the step: a node was lost, its worker died or was killed."""
+
+
+@dataclass
+class _Progress:
+    """``k/N steps`` overall and per stage (the first part of a step's name), with an ETA
+    from the pace of the steps this run has executed so far."""
+
+    log: Callable[[str], None]
+    total: dict[str, int] = field(default_factory=dict)
+    done: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of the executed (not cached) steps' attempts
+    ran: int = 0
+    t0: float = field(default_factory=time.monotonic)
+
+    @staticmethod
+    def stage(step: Step) -> str:
+        return step.name.split("/", 1)[0]
+
+    def planned(self, step: Step) -> None:
+        st = self.stage(step)
+        self.total[st] = self.total.get(st, 0) + 1
+
+    def finished(self, step: Step, ran: bool, show: bool = True) -> None:
+        st = self.stage(step)
+        self.done[st] = self.done.get(st, 0) + 1
+        self.ran += ran
+        if not show:
+            return
+        k, n = sum(self.done.values()), sum(self.total.values())
+        stages = ", ".join(f"{s} {self.done.get(s, 0)}/{t}" for s, t in self.total.items())
+        eta = ""
+        if self.ran and k < n:
+            per = (time.monotonic() - self.t0) / self.ran  # wall per executed step, parallelism included
+            left = round(per * (n - k))
+            eta = f", ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} (at this run's pace; more steps may be added)"
+        self.log(f"progress: {k}/{n} steps ({stages}){eta}")
+
+
 class Scheduler:
-    """Runs a step graph with one executor (see the module docstring)."""
+    """Runs a step graph with one executor (see the module docstring).
+
+    ``retries``: further attempts of a step that failed for the machine's sake
+    (:func:`retryable`); ``keep_going``: a failed step does not stop the run: its
+    dependants are skipped, everything else finishes, and :attr:`failed` /
+    :attr:`skipped` say what is missing."""
 
     def __init__(self, cache: StepCache, executor: Executor | None = None, *, retries: int = 0,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, keep_going: bool = False) -> None:
         self.cache = cache
         self.executor = executor or InlineExecutor()
         self.retries = retries
+        self.keep_going = keep_going
         self.log = log or cache.log
         self.order: dict[Step, tuple[int, ...]] = {}  # each step's place in the sequential order
         self.done: dict[Step, StepResult] = {}  # every finished step, over every call of run()
+        self.failed: dict[Step, BaseException] = {}  # with keep_going: steps that failed for good
+        self.skipped: list[Step] = []  # with keep_going: steps not run because a dependency failed
 
     def order_of(self, step: Step) -> tuple[int, ...]:
         return self.order[step]
@@ -281,87 +348,131 @@ class Scheduler:
         """Run (or find cached) every step and every step their ``then`` adds; their results.
 
         Dependencies may be steps of an earlier call (the dataset, built and checked first)."""
-        queue: list[tuple[tuple[int, ...], int, Step]] = []  # (order, tiebreak, step), sorted
-        counter = 0
-
-        def add(new: Sequence[Step], parent: tuple[int, ...]) -> None:
-            nonlocal counter
-            for i, s in enumerate(new):
-                counter += 1
-                bisect.insort(queue, (parent + (i,), counter, s), key=lambda t: (t[0], t[1]))
-
-        add(list(steps), ())
-        done: dict[Step, StepResult] = {}  # this call's steps
-        order = self.order
-        running: dict[Any, tuple[Step, int]] = {}
-        attempts: dict[Step, int] = {}
-        failed: list[tuple[Step, BaseException]] = []
-
-        def finish(step: Step, res: StepResult, pos: tuple[int, ...]) -> None:
-            done[step] = self.done[step] = res
-            if step.then is not None:
-                add(step.then(res), pos)
-
+        r = _Run(self)
+        r.add(list(steps), ())
         while True:
-            started = True
-            while started and not failed:
-                started = False
-                for item in list(queue):
-                    pos, _, step = item
-                    if not all(d in self.done for d in step.deps):
-                        continue
-                    res = self.cache.lookup(step.name, step.config, step.inputs)
-                    if res is not None:
-                        queue.remove(item)
-                        order[step] = pos
-                        finish(step, res, pos)
-                        started = True
-                        break  # `then` may have added steps ahead of the rest: rescan
-                    why = self.executor.fits(step)
-                    if why is not None:
-                        raise FiubenchError(f"step {step.name}: {why}")
-                    if not self.executor.has_room(step):
-                        continue
-                    queue.remove(item)
-                    order[step] = pos
-                    attempts[step] = attempts.get(step, 0) + 1
-                    out = self.cache.start(step.name, step.key)
-                    running[self.executor.submit(step, out)] = (step, attempts[step])
-                    started = True
-                    break  # an inline executor has already finished it: rescan from the top
-            if not running:
+            r.start_ready()
+            if not r.running:
                 break
-            outcome = self.executor.wait()
-            step, attempt = running.pop(outcome.handle)
-            if outcome.error is None:
-                finish(step, self.cache.finished(step.name, step.key, outcome.seconds), order[step])
-                continue
-            out = self.cache.path(step.name, step.key)
-            if attempt <= self.retries:
-                self.log(f"{step.name}: failed ({type(outcome.error).__name__}: {outcome.error}); "
-                         f"retrying (attempt {attempt + 1} of {self.retries + 1})")
-                bisect.insort(queue, (order[step], -1, step), key=lambda t: (t[0], t[1]))
-                continue
-            self.log(f"{step.name}: FAILED after {attempt} attempt(s) ({out.name})")
-            if not self.executor.capture:
-                raise outcome.error
-            failed.append((step, outcome.error))
-        if failed:
-            step, err = failed[0]
-            out = self.cache.path(step.name, step.key)
-            tail = log_tail(out)
-            raise StepFailed(
-                f"step {step.name} failed ({type(err).__name__}: {err}); its directory: {out}; "
-                f"its log: {out / LOG}" + (f"\n--- last lines of {LOG}:\n{tail}" if tail else "")
-            )
-        if queue:
-            names = ", ".join(s.name for _, _, s in queue[:5])
+            r.collect(self.executor.wait())
+        if r.failed and not self.keep_going:
+            raise _step_failed(self.cache, *r.failed[0])
+        r.skip_blocked()
+        if r.queue:
+            names = ", ".join(s.name for _, _, s in r.queue[:5])
             raise FiubenchError(f"steps that could not start (a dependency never finished): {names}")
-        return done
+        return r.done
+
+
+def _step_failed(cache: StepCache, step: Step, err: BaseException) -> StepFailed:
+    out = cache.path(step.name, step.key)
+    tail = log_tail(out)
+    return StepFailed(
+        f"step {step.name} failed ({type(err).__name__}: {err}); its directory: {out}; "
+        f"its log: {out / LOG}" + (f"\n--- last lines of {LOG}:\n{tail}" if tail else "")
+    )
+
+
+class _Run:
+    """The state of one :meth:`Scheduler.run` call."""
+
+    def __init__(self, sched: Scheduler) -> None:
+        self.s = sched
+        self.queue: list[tuple[tuple[int, ...], int, Step]] = []  # (order, tiebreak, step), sorted
+        self.counter = 0
+        self.done: dict[Step, StepResult] = {}  # this call's steps
+        self.running: dict[Any, tuple[Step, int]] = {}
+        self.attempts: dict[Step, int] = {}
+        self.oom: set[Step] = set()
+        self.failed: list[tuple[Step, BaseException]] = []
+        self.progress = _Progress(sched.log)
+
+    def add(self, new: Sequence[Step], parent: tuple[int, ...]) -> None:
+        for i, st in enumerate(new):
+            self.counter += 1
+            self.progress.planned(st)
+            bisect.insort(self.queue, (parent + (i,), self.counter, st), key=lambda t: (t[0], t[1]))
+
+    def finish(self, step: Step, res: StepResult, pos: tuple[int, ...]) -> None:
+        self.done[step] = self.s.done[step] = res
+        self.progress.finished(step, res.ran, show=res.ran)
+        if step.then is not None:
+            self.add(step.then(res), pos)
+
+    def blocked(self, step: Step) -> bool:
+        return any(d in self.s.failed or d in self.s.skipped for d in step.deps)
+
+    def start_ready(self) -> None:
+        s, ex = self.s, self.s.executor
+        started = True
+        while started and (not self.failed or s.keep_going):
+            started = False
+            for item in list(self.queue):
+                pos, _, step = item
+                if not all(d in s.done for d in step.deps):
+                    continue
+                res = s.cache.lookup(step.name, step.config, step.inputs)
+                if res is not None:
+                    self.queue.remove(item)
+                    s.order[step] = pos
+                    self.finish(step, res, pos)
+                    started = True
+                    break  # `then` may have added steps ahead of the rest: rescan
+                why = ex.fits(step)
+                if why is not None:
+                    raise FiubenchError(f"step {step.name}: {why}")
+                if not ex.has_room(step):
+                    continue
+                self.queue.remove(item)
+                s.order[step] = pos
+                self.attempts[step] = self.attempts.get(step, 0) + 1
+                out = s.cache.start(step.name, step.key)
+                self.running[ex.submit(step, out)] = (step, self.attempts[step])
+                started = True
+                break  # an inline executor has already finished it: rescan from the top
+
+    def collect(self, outcome: Outcome) -> None:
+        s = self.s
+        step, attempt = self.running.pop(outcome.handle)
+        if outcome.error is None:
+            self.finish(step, s.cache.finished(step.name, step.key, outcome.seconds), s.order[step])
+            return
+        err = outcome.error
+        why = retryable(err)
+        again = why is not None and attempt <= s.retries and not (why == "out of memory" and step in self.oom)
+        if again:
+            if why == "out of memory":
+                self.oom.add(step)
+            s.log(f"{step.name}: failed ({why}: {type(err).__name__}: {err}); "
+                  f"retrying (attempt {attempt + 1} of {s.retries + 1})")
+            bisect.insort(self.queue, (s.order[step], -1, step), key=lambda t: (t[0], t[1]))
+            return
+        kind = "" if why else ", not retried: the step's own error"
+        s.log(f"{step.name}: FAILED after {attempt} attempt(s){kind} ({s.cache.path(step.name, step.key).name})")
+        if not s.executor.capture and not s.keep_going:
+            raise err
+        self.failed.append((step, err))
+        s.failed[step] = err
+        self.progress.finished(step, False)
+
+    def skip_blocked(self) -> None:
+        """With keep_going: the steps left waiting on a failed step are reported skipped."""
+        changed = True
+        while changed:
+            changed = False
+            for item in list(self.queue):
+                step = item[2]
+                if self.blocked(step):
+                    self.queue.remove(item)
+                    self.s.skipped.append(step)
+                    self.s.log(f"{step.name}: skipped (a step it reads failed)")
+                    changed = True
+        for step, err in self.failed:
+            self.s.log(f"--keep-going: {_step_failed(self.s.cache, step, err)}")
 
 
 __all__ = [
-    "Executor", "InlineExecutor", "Outcome", "ProcessExecutor", "Resources", "Scheduler", "Step",
-    "StepFailed", "visible_gpus",
+    "Executor", "InfrastructureError", "InlineExecutor", "Outcome", "ProcessExecutor", "Resources", "Scheduler", "Step",
+    "StepFailed", "retryable", "visible_gpus",
 ]
 
