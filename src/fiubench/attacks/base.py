@@ -75,9 +75,22 @@ class AttackOutcome:
     n_probes: dict[str, int] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    # variant -> metrics of the attacked model (utility, truth ratio, MIA), for attacks
+    # that change the weights (relearning, quantization); "before": the unattacked model's.
+    under_attack: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    def per_identity(self) -> dict[str, dict[str, float]]:
+        """variant -> identity -> mean extraction of its probes (the person-level unit of the
+        robustness intervals); "before" (records of the unattacked model) included."""
+        sums: dict[str, dict[str, list[float]]] = {}
+        for r in self.records:
+            if r.get("extraction") is not None:
+                sums.setdefault(r["variant"], {}).setdefault(r["unique_id"], []).append(float(r["extraction"]))
+        return {v: {u: sum(xs) / len(xs) for u, xs in ids.items()} for v, ids in sums.items()}
 
     def to_json(self) -> dict[str, Any]:
-        return {"attack": self.attack, "variants": self.variants, "n_probes": self.n_probes, "info": self.info}
+        return {"attack": self.attack, "variants": self.variants, "n_probes": self.n_probes, "info": self.info,
+                "per_identity": self.per_identity(), "under_attack": self.under_attack}
 
 
 class Attack:
@@ -90,6 +103,9 @@ class Attack:
     Options: ClassVar[type[AttackOptions]] = AttackOptions
     # True when the attack trains (relearning): the most expensive kind.
     trains: ClassVar[bool] = False
+    # False for a reading of the weights that is not an output leak (the hidden-state
+    # probe): summarised and reported, never the worst case.
+    in_worst_case: ClassVar[bool] = True
 
     def __init__(self, options: AttackOptions | None = None) -> None:
         self.options = options if options is not None else self.Options()

@@ -44,9 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retain-split", default="retain", help="split of the few-shot context (default retain)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--margin", type=float, default=0.02,
-                   help="an attack is informative when the fine-tuned model extracts more than the retain "
-                        "model plus this (default 0.02)")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="an attack is informative when the 95%% interval (identities resampled) of the fine-tuned "
+                        "minus the retain model's extraction lies above this (default 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--out", required=True, type=Path, help="results directory (created atomically)")
@@ -146,9 +146,11 @@ def render(results: dict[str, dict[str, Any]], summary: dict[str, Any]) -> str:
     lines.append("extraction x100 (keyword exact match on the forget identities)")
     for role in roles:
         m = summary["metrics"].get(role, {})
-        w = m.get("attack.worst")
-        if w is not None:
-            rec = m.get("attack.worst_recovery")
-            lines.append(f"worst case for {role}: {summary['worst_attack'][role]} ({100 * w:.1f})"
-                         + ("" if rec is None else f", recovery {100 * rec:.0f}%"))
+        w, e = m.get("attack.worst"), m.get("attack.worst_extraction")
+        if w is not None:  # recovery and extraction of the same attack variant
+            where = f"{summary['worst_attack'][role]}/{summary['worst_variant'][role]}"
+            lines.append(f"worst case for {role}: {where}, recovery {100 * w:.0f}% "
+                         f"[{100 * m['attack.worst_low']:.0f}, {100 * m['attack.worst_high']:.0f}]"
+                         + ("" if e is None else f", extraction {100 * e:.1f}")
+                         + (" (marked: not ranked robust)" if m.get("attack.marked") else ""))
     return "\n".join(lines)

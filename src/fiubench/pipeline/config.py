@@ -143,15 +143,15 @@ class AttacksSection:
     model, with the fine-tuned and retain models attacked the same way as baselines.
 
     ``names``: attacks to run (empty: none); ``options``: attack -> its options;
-    ``margin``: an attack is informative when the fine-tuned model extracts more than
-    the retain model plus this. Generation uses ``eval.batch_size`` and
+    ``margin``: an attack is informative when the 95 % interval (identities resampled)
+    of the fine-tuned minus the retain model's extraction lies above this. Generation uses ``eval.batch_size`` and
     ``eval.max_new_tokens``; relearning uses the stage-1 recipe (``learn.train``,
     ``model.scope``) for its few steps.
     """
 
     names: list[str] = field(default_factory=list)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    margin: float = 0.02
+    margin: float = 0.0
 
     def validate(self) -> None:
         from fiubench.attacks import attack_names, build_attack

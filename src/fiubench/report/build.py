@@ -32,7 +32,7 @@ from fiubench.report.entries import (
 )
 from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
-from fiubench.report.robustness import robustness_table
+from fiubench.report.robustness import robustness_tables
 from fiubench.report.selection import load_selection, selection_table
 from fiubench.report.store import ComparisonRow, IntervalRow, ResultsStore
 from fiubench.report.tables import (
@@ -98,11 +98,9 @@ class Report:
         self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
         self.mia: dict[str, Table] = {s: mia_table(self.entries, s, methods) for s in self.splits}
         self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
-        self.robustness: dict[str, Table] = {}
-        for s in self.splits:
-            rob = robustness_table(self.entries, s, methods)
-            if rob is not None:
-                self.robustness[s] = rob
+        # robustness, utility under attack, hidden-state probes (those with data)
+        self.robustness: dict[str, list[Table]] = {s: robustness_tables(self.entries, s, methods)
+                                                   for s in self.splits}
         multi = len({e.run for e in self.entries}) > 1
         for s in self.splits:
             mark_incomplete(self.main[s], [(plan_label(p, multi), n) for p, _, n in self.incomplete
@@ -121,8 +119,7 @@ class Report:
             out.append(self.visual)
         for s in self.splits:
             out += [self.main[s], self.matched[s], self.mia[s]]
-            if s in self.robustness:
-                out.append(self.robustness[s])
+            out += self.robustness[s]
             if s in self.comparisons:
                 out.append(self.comparisons[s])
         out += [self.detail[s] for s in self.splits]
@@ -159,8 +156,7 @@ class Report:
             parts += ["## Can the models still see?", "", to_markdown(self.visual)]
         for s in self.splits:
             parts += [f"## Forget split {s}", "", to_markdown(self.main[s]), to_markdown(self.matched[s])]
-            if s in self.robustness:
-                parts += [to_markdown(self.robustness[s])]
+            parts += [to_markdown(t) for t in self.robustness[s]]
             if s in self.comparisons:
                 parts.append(to_markdown(self.comparisons[s]))
             if s in self.plots:
@@ -193,8 +189,7 @@ class Report:
                     "model.</figcaption></figure>"
                 )
             body.append(to_html(self.matched[s]))
-            if s in self.robustness:
-                body.append(to_html(self.robustness[s]))
+            body += [to_html(t) for t in self.robustness[s]]
             body.append(to_html(self.mia[s]))
             if s in self.comparisons:
                 body.append(to_html(self.comparisons[s]))
