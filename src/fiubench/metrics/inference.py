@@ -1,0 +1,447 @@
+"""Person-level inference: intervals, tests and verdicts with the identity as the unit.
+
+The answers about one person are not independent (one face, one profile, one memory
+the model kept or lost), so every interval and test here resamples or permutes
+*identities*. Everything is a pure function of per-identity statistics: a statistic is
+a function of the identities drawn, ``statistic(idx)`` where ``idx`` maps each group
+("forget", "holdout", "retain", ...) to an array of identity indices, and it returns
+one number or a vector of numbers (NaN where undefined).
+
+- Intervals (:func:`person_bootstrap`): BCa bootstrap (Efron 1987) over identities,
+  ``scipy.stats.bootstrap`` with each group resampled on its own (a stratified cluster
+  bootstrap), on the *effect size*: a mean, a difference of means, the KS distance D,
+  a difference of FQ, never a p-value. Every interval carries k, the number of
+  identities per group it rests on.
+- "Differs" (:func:`sign_flip_p`): for two models evaluated on the same people,
+  ``scipy.stats.permutation_test`` swapping the two models' records person by person
+  (exact over all 2^k swap patterns when they are few, else Monte Carlo). Under "the
+  two models are exchangeable on every person" this is exact whatever the dependence
+  between one person's answers.
+- "Equivalent" (:func:`tost_p`): two one-sided tests (Schuirmann 1987) against a
+  stated margin, p-values from the BCa bootstrap distribution inverted at -margin and
+  +margin (the dual of "the (1 - 2 alpha) BCa interval lies inside the margin").
+- Multiplicity (:func:`adjust`): Holm (1979) by default, or Benjamini-Hochberg
+  (``scipy.stats.false_discovery_control``), across the comparisons of one table,
+  separately for the "differs" and the "equivalent" p-values.
+- Verdict (:func:`verdict`): "better" / "worse" when the adjusted "differs" p < alpha
+  (direction from the estimate and the metric's direction), else "equivalent" when
+  the adjusted TOST p < alpha, else "undecided".
+- KS against the retain model (:func:`person_ks_test`): the distance D between the
+  model's and the retain model's truth ratios, its identity-level sign-flip p (exact
+  floor 2 / 2^k), and an asymptotic p with resolution below that floor: D scaled by
+  the effective number of answers n* at which the Kolmogorov limit law matches the
+  permutation null's mean (a design-effect correction for answers clustered in people).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+from scipy import stats
+from scipy.special import ndtr, ndtri
+
+LEVEL = 0.95
+ALPHA = 0.05
+VERDICTS = ("better", "worse", "equivalent", "undecided")
+# Equivalence margins, in the metric's own unit (fractions, not points). A comparison
+# is "equivalent" only when its whole (1 - 2 alpha) interval lies inside +-margin.
+DEFAULT_MARGIN = 0.05
+MARGINS: dict[str, float] = {
+    "forget.ks_d": 0.10,  # KS distance: its exchangeable level at 10 people is ~0.1 already
+    "forget.ks_log10_p": 2.0,
+    "forget.ks_p": 0.05,
+}
+Correction = Literal["holm", "bh"]
+Indices = Mapping[str, np.ndarray]  # group -> identity indices drawn
+Statistic = Callable[[Indices], "float | np.ndarray"]
+# E[K] of the Kolmogorov limit law (sup of a Brownian bridge): sqrt(pi / 2) ln 2
+_KOLMOGOROV_MEAN = math.sqrt(math.pi / 2.0) * math.log(2.0)
+
+
+def margin_of(metric: str) -> float:
+    return MARGINS.get(metric, DEFAULT_MARGIN)
+
+
+def k_label(k: Mapping[str, int]) -> str:
+    """"k=10" for one group, "k=10 forget + 20 holdout" for several."""
+    if len(k) == 1:
+        return f"k={next(iter(k.values()))}"
+    return "k=" + " + ".join(f"{n} {g}" for g, n in k.items())
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its interval over identities; ``k``: identities per group."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    k: dict[str, int]
+    method: str  # "BCa", "percentile" (BCa undefined), "exact" (no spread: every draw equal)
+
+    def contains(self, x: float) -> bool:
+        return self.low <= x <= self.high
+
+    @property
+    def k_label(self) -> str:
+        return k_label(self.k)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "level": self.level,
+                "k": dict(self.k), "method": self.method}
+
+
+@dataclass
+class PersonBootstrap:
+    """One bootstrap over identities of a (vector) statistic: intervals and BCa p-values.
+
+    ``distribution``: (n_metrics, n_resamples); ``jackknife``: per group, the
+    (n_metrics, k_g) leave-one-identity-out values (for the BCa acceleration).
+    """
+
+    estimate: np.ndarray
+    distribution: np.ndarray
+    jackknife: list[np.ndarray]
+    low: np.ndarray
+    high: np.ndarray
+    level: float
+    k: dict[str, int]
+    methods: list[str]
+
+    def interval(self, i: int = 0) -> Interval | None:
+        """The i-th statistic's interval (None when its estimate is undefined)."""
+        if not np.isfinite(self.estimate[i]):
+            return None
+        return Interval(float(self.estimate[i]), float(self.low[i]), float(self.high[i]), self.level,
+                        dict(self.k), self.methods[i])
+
+    def _z0_a(self, i: int) -> tuple[float, float]:
+        b = self.distribution[i]
+        b = b[np.isfinite(b)]
+        z0 = float(ndtri(np.clip(np.mean(b < self.estimate[i]), 0.5 / b.size, 1 - 0.5 / b.size)))
+        nums = dens = 0.0
+        for jk in self.jackknife:  # scipy's multi-sample acceleration
+            t = jk[i][np.isfinite(jk[i])]
+            if t.size:
+                d = t.mean() - t
+                nums += float(np.sum(d**3))
+                dens += float(np.sum(d**2))
+        a = nums / (6.0 * dens**1.5) if dens > 0 else 0.0
+        return z0, a
+
+    def p_above(self, theta0: float, i: int = 0) -> float:
+        """One-sided p of H0: theta <= theta0 (evidence that theta > theta0), BCa-inverted:
+        the alpha at which the lower (1 - alpha) BCa bound reaches theta0."""
+        return self._p(theta0, i, upper=False)
+
+    def p_below(self, theta0: float, i: int = 0) -> float:
+        """One-sided p of H0: theta >= theta0 (evidence that theta < theta0)."""
+        return self._p(theta0, i, upper=True)
+
+    def _p(self, theta0: float, i: int, upper: bool) -> float:
+        b = self.distribution[i]
+        b = b[np.isfinite(b)]
+        if not np.isfinite(self.estimate[i]) or b.size == 0:
+            return float("nan")
+        if self.methods[i] == "exact":  # no spread: the estimate is the only value drawn
+            return 0.0 if (self.estimate[i] < theta0 if upper else self.estimate[i] > theta0) else 1.0
+        z0, a = self._z0_a(i) if self.methods[i] == "BCa" else (0.0, 0.0)
+        g = np.clip(np.mean(b <= theta0), 0.5 / b.size, 1 - 0.5 / b.size)
+        v = float(ndtri(g)) - z0
+        den = 1.0 + a * v
+        if den <= 0:  # beyond the range the BCa map covers: as extreme as it gets
+            z = -math.inf if v > 0 else math.inf
+        else:
+            z = v / den - z0
+        p = float(ndtr(z))  # P(lower bound <= theta0) direction
+        return 1.0 - p if upper else p
+
+
+def _clean_stat(statistic: Statistic, groups: Sequence[str]) -> Callable[..., np.ndarray]:
+    def f(*idx: np.ndarray) -> np.ndarray:
+        return np.atleast_1d(np.asarray(statistic(dict(zip(groups, idx, strict=True))), dtype=np.float64))
+    return f
+
+
+def person_bootstrap(statistic: Statistic, sizes: Mapping[str, int], *, level: float = LEVEL,
+                     n_resamples: int = 2000, seed: int = 0) -> PersonBootstrap:
+    """BCa bootstrap of ``statistic`` with the identities of each group resampled.
+
+    ``sizes``: group -> number of identities (groups of one identity are held fixed:
+    one unit cannot be resampled or jackknifed). The same ``sizes``, ``n_resamples``
+    and ``seed`` give the same draws, so a statistic that is a difference of two models
+    computed on the same draws is their paired bootstrap. A statistic whose BCa bound
+    is undefined (e.g. the jackknife has no spread) gets the percentile interval; one
+    that is the same in every draw gets [estimate, estimate] ("exact").
+    """
+    groups = [g for g in sizes if int(sizes[g]) > 1]
+    fixed = {g: np.arange(int(n)) for g, n in sizes.items() if int(n) <= 1}
+    if any(int(n) < 1 for n in sizes.values()):
+        raise ValueError(f"person_bootstrap: every group needs >= 1 identity, got {dict(sizes)}")
+
+    def stat(idx: Indices) -> Any:
+        return statistic({**fixed, **idx})
+
+    f = _clean_stat(stat, groups)
+    data = tuple(np.arange(int(sizes[g])) for g in groups)
+    est = f(*data)
+    k = {g: int(n) for g, n in sizes.items()}
+    if not groups:  # nothing to resample
+        return PersonBootstrap(est, est[:, None].copy(), [], est.copy(), est.copy(), level, k, ["exact"] * est.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate BCa is handled below, metric by metric
+        res = stats.bootstrap(data, f, n_resamples=n_resamples, method="BCa", vectorized=False, paired=False,
+                              confidence_level=level, random_state=np.random.default_rng(seed))
+    dist = np.atleast_2d(res.bootstrap_distribution)
+    low, high = np.atleast_1d(res.confidence_interval.low).copy(), np.atleast_1d(res.confidence_interval.high).copy()
+    jack = []
+    for gi, g in enumerate(groups):
+        n = int(sizes[g])
+        cols = [f(*[np.delete(d, j) if i == gi else d for i, d in enumerate(data)]) for j in range(n)]
+        jack.append(np.stack(cols, axis=1))
+    methods = []
+    for i in range(est.size):
+        b = dist[i][np.isfinite(dist[i])]
+        if not np.isfinite(est[i]) or b.size == 0:
+            methods.append("undefined")
+            low[i] = high[i] = np.nan
+        elif np.all(b == est[i]):
+            methods.append("exact")
+            low[i] = high[i] = est[i]
+        elif np.isfinite(low[i]) and np.isfinite(high[i]):
+            methods.append("BCa")
+        else:
+            methods.append("percentile")
+            a = (1.0 - level) / 2.0
+            low[i], high[i] = np.quantile(b, [a, 1.0 - a])
+    return PersonBootstrap(est, dist, jack, low, high, level, k, methods)
+
+
+def sign_flip_p(pair_statistic: Callable[[Indices], float | np.ndarray], sizes: Mapping[str, int], *,
+                alternative: Literal["two-sided", "greater", "less"] = "two-sided", n_resamples: int = 1999,
+                seed: int = 0) -> np.ndarray:
+    """Person-level permutation p of two models evaluated on the same identities.
+
+    ``pair_statistic(swap)``: the statistic (e.g. model a minus model b, one number or a
+    vector) with the two models' records exchanged on the identities where
+    ``swap[g][i]`` is True. Under "the two models are exchangeable on every person"
+    each swap pattern is equally likely; ``scipy.stats.permutation_test`` enumerates all
+    2^k of them when that is at most ``n_resamples``, else draws ``n_resamples``.
+    Returns one p per statistic; its floor is 2 / 2^k (two-sided, exact).
+    """
+    groups = [g for g in sizes if int(sizes[g]) > 0]
+    offsets = np.cumsum([0] + [int(sizes[g]) for g in groups])
+    n = int(offsets[-1])
+    cache: dict[bytes, np.ndarray] = {}
+
+    def vector(x: np.ndarray) -> np.ndarray:
+        key = np.asarray(x >= n).tobytes()
+        if key not in cache:
+            swapped = np.asarray(x) >= n
+            swap = {g: swapped[offsets[i]:offsets[i + 1]] for i, g in enumerate(groups)}
+            cache[key] = np.atleast_1d(np.asarray(pair_statistic(swap), dtype=np.float64))
+        return cache[key]
+
+    first = vector(np.arange(n))
+    out = np.full(first.size, np.nan)
+    for i in range(first.size):
+        if not np.isfinite(first[i]):
+            continue
+
+        def stat(x: np.ndarray, y: np.ndarray, i: int = i) -> float:
+            return float(vector(x)[i])
+
+        res = stats.permutation_test((np.arange(n), np.arange(n) + n), stat, permutation_type="samples",
+                                     vectorized=False, n_resamples=n_resamples, alternative=alternative,
+                                     random_state=np.random.default_rng(seed))
+        out[i] = float(res.pvalue)
+    return out
+
+
+def tost_p(boot: PersonBootstrap, margin: float, i: int = 0) -> float:
+    """Two one-sided tests of |theta| < margin: max of the BCa p of theta > -margin and of
+    theta < +margin (< alpha iff the (1 - 2 alpha) BCa interval lies inside the margin)."""
+    if not margin > 0:
+        raise ValueError(f"equivalence margin must be > 0, got {margin}")
+    return max(boot.p_above(-margin, i), boot.p_below(margin, i))
+
+
+def adjust(p: Sequence[float], correction: Correction = "holm") -> np.ndarray:
+    """Multiplicity-adjusted p-values over one family; NaN entries stay NaN and do not count."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    q = p[ok]
+    if correction == "bh":
+        out[ok] = stats.false_discovery_control(q, method="bh")
+        return out
+    if correction != "holm":
+        raise ValueError(f"multiplicity correction: unknown {correction!r} (holm or bh)")
+    order = np.argsort(q, kind="stable")
+    adj = np.maximum.accumulate((m - np.arange(m)) * q[order])  # Holm step-down
+    res = np.empty(m)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def verdict(estimate: float, p_differs: float, p_equivalent: float, higher_is_better: bool,
+            alpha: float = ALPHA) -> str:
+    """better / worse (adjusted "differs" p < alpha), equivalent (adjusted TOST p < alpha),
+    else undecided. ``estimate`` is a - b: its sign and the metric's direction say which."""
+    if np.isfinite(p_differs) and p_differs < alpha and estimate != 0:
+        return "better" if (estimate > 0) == higher_is_better else "worse"
+    if np.isfinite(p_equivalent) and p_equivalent < alpha:
+        return "equivalent"
+    return "undecided"
+
+
+@dataclass
+class Comparison:
+    """One comparison a - b on one metric, with everything its verdict rests on."""
+
+    metric: str
+    estimate: float
+    low: float
+    high: float
+    level: float
+    k: dict[str, int]
+    margin: float
+    higher_is_better: bool
+    p_differs: float
+    p_equivalent: float
+    method: str = "BCa"
+    p_differs_adjusted: float = float("nan")
+    p_equivalent_adjusted: float = float("nan")
+    verdict: str = "undecided"
+    labels: dict[str, str] = field(default_factory=dict)  # e.g. model_a, model_b
+
+    @property
+    def k_label(self) -> str:
+        return k_label(self.k)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.labels, "metric": self.metric, "estimate": self.estimate, "low": self.low,
+                "high": self.high, "level": self.level, "k": self.k_label, "margin": self.margin,
+                "p_differs": self.p_differs, "p_differs_adjusted": self.p_differs_adjusted,
+                "p_equivalent": self.p_equivalent, "p_equivalent_adjusted": self.p_equivalent_adjusted,
+                "verdict": self.verdict, "method": self.method}
+
+
+def decide(comparisons: Sequence[Comparison], *, alpha: float = ALPHA,
+           correction: Correction = "holm") -> list[Comparison]:
+    """Adjust the p-values across one table's comparisons and give each its verdict."""
+    pd = adjust([c.p_differs for c in comparisons], correction)
+    pe = adjust([c.p_equivalent for c in comparisons], correction)
+    out = []
+    for c, a, b in zip(comparisons, pd, pe, strict=True):
+        out.append(replace(c, p_differs_adjusted=float(a), p_equivalent_adjusted=float(b),
+                           verdict=verdict(c.estimate, float(a), float(b), c.higher_is_better, alpha)))
+    return out
+
+
+def compare_boot(metric: str, boot: PersonBootstrap, p_differs: float, *, i: int = 0,
+                 margin: float | None = None, higher_is_better: bool = True,
+                 labels: Mapping[str, str] | None = None) -> Comparison | None:
+    """A :class:`Comparison` from the paired bootstrap of a - b and its sign-flip p."""
+    iv = boot.interval(i)
+    if iv is None:
+        return None
+    m = margin_of(metric) if margin is None else margin
+    c = Comparison(metric, iv.estimate, iv.low, iv.high, iv.level, dict(iv.k), m, higher_is_better,
+                   float(p_differs), tost_p(boot, m, i), iv.method, labels=dict(labels or {}))
+    return decide([c])[0]  # a family of one until :func:`decide` adjusts it within its table
+
+
+# ------------------------------------------------------------------ per-identity statistics
+Units = Sequence[np.ndarray]  # one array of per-sample values per identity
+
+
+def pooled(units: Units, idx: np.ndarray | None = None) -> np.ndarray:
+    """The samples of the identities ``idx`` (with repeats), one array."""
+    chosen = units if idx is None else [units[int(i)] for i in idx]
+    return np.concatenate([np.asarray(u, dtype=np.float64) for u in chosen]) if len(chosen) else np.zeros(0)
+
+
+def pooled_mean(units: Units, idx: np.ndarray | None = None) -> float:
+    """Mean over all answers of the identities drawn (undefined values left out)."""
+    v = pooled(units, idx)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
+def mix(a: Units, b: Units, swap: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Two models' per-identity samples with the identities where ``swap`` is True exchanged."""
+    x = [bi if s else ai for ai, bi, s in zip(a, b, swap, strict=True)]
+    y = [ai if s else bi for ai, bi, s in zip(a, b, swap, strict=True)]
+    return x, y
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample KS distance D = sup |F_a - F_b| (``ks_2samp(a, b).statistic``)."""
+    x, y = np.sort(np.asarray(a, dtype=np.float64)), np.sort(np.asarray(b, dtype=np.float64))
+    if x.size == 0 or y.size == 0:
+        return float("nan")
+    grid = np.concatenate([x, y])
+    fa = np.searchsorted(x, grid, side="right") / x.size
+    fb = np.searchsorted(y, grid, side="right") / y.size
+    return float(np.abs(fa - fb).max())
+
+
+@dataclass(frozen=True)
+class PersonKS:
+    """The person-level KS comparison of a model with the retain model."""
+
+    d: float  # pooled KS distance between the model's and the retain model's truth ratios
+    p_permutation: float  # sign-flip over identities; floor 2 / 2^k when exact
+    n_permutations: int
+    exact: bool
+    p_asymptotic: float  # Kolmogorov law at the effective number of answers n*
+    n_effective: float
+    k: int
+
+
+def person_ks_test(model: Units, reference: Units, *, n_resamples: int = 9999, seed: int = 0) -> PersonKS:
+    """KS distance of ``model`` from ``reference`` (same identities, same order) with
+    identity-level p-values.
+
+    ``p_permutation``: share of the 2^k person-wise swap patterns (all when
+    2^k <= n_resamples, else ``n_resamples`` random ones) whose D reaches the observed
+    one. ``p_asymptotic``: P(K >= sqrt(n*) D) under the Kolmogorov limit law, n* chosen
+    so that the law's mean matches the permutation null's mean of D (clustering lowers
+    n* below the number of answers). It keeps ordering models whose D all sit beyond the
+    exact test's floor; it is an approximation, checked against the exact test in the
+    tests (``tests/metrics/test_inference.py``).
+    """
+    k = len(model)
+    if k == 0 or len(reference) != k:
+        raise ValueError("person KS test: need the same identities (>= 1) on both sides")
+    units = [np.asarray(u, dtype=np.float64) for u in (*model, *reference)]
+
+    def stat(x: np.ndarray, y: np.ndarray) -> float:
+        return ks_distance(pooled(units, x), pooled(units, y))
+
+    d = stat(np.arange(k), np.arange(k) + k)
+    if not np.isfinite(d):
+        raise ValueError("person KS test: no truth ratios")
+    res = stats.permutation_test((np.arange(k), np.arange(k) + k), stat, permutation_type="samples",
+                                 vectorized=False, n_resamples=n_resamples, alternative="greater",
+                                 random_state=np.random.default_rng(seed))
+    null = np.asarray(res.null_distribution, dtype=np.float64)
+    exact = 2**k <= n_resamples
+    mean0 = float(null.mean())
+    if mean0 > 0:
+        n_eff = (_KOLMOGOROV_MEAN / mean0) ** 2
+        p_asym = float(stats.kstwobign.sf(math.sqrt(n_eff) * d))
+    else:  # every swap gives D = 0 (identical models): no evidence at all
+        n_eff, p_asym = float("nan"), 1.0
+    return PersonKS(d, float(res.pvalue), int(null.size), exact, p_asym, n_eff, k)
