@@ -155,10 +155,8 @@ class PersonBootstrap:
         g = np.clip(np.mean(b <= theta0), 0.5 / b.size, 1 - 0.5 / b.size)
         v = float(ndtri(g)) - z0
         den = 1.0 + a * v
-        if den <= 0:  # beyond the range the BCa map covers: as extreme as it gets
-            z = -math.inf if v > 0 else math.inf
-        else:
-            z = v / den - z0
+        # den <= 0: beyond the range the BCa map covers, as extreme as it gets
+        z = (-math.inf if v > 0 else math.inf) if den <= 0 else v / den - z0
         p = float(ndtr(z))  # P(lower bound <= theta0) direction
         return 1.0 - p if upper else p
 
