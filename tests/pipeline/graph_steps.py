@@ -56,3 +56,24 @@ def wait_for(d: Path, *, flag: str) -> dict:
     while not Path(flag).exists() and time.time() < deadline:
         time.sleep(0.05)
     return {}
+
+
+def where(d: Path, *, value: str, flag: str | None = None) -> dict:
+    """Record the process, node, visible GPUs, threads and HF_TOKEN presence of the task;
+    with ``flag``: first announce the node (``flag``.node) and wait for ``flag`` to exist."""
+    import hashlib
+
+    import ray
+    import torch
+
+    node = ray.get_runtime_context().get_node_id()
+    if flag is not None:
+        Path(flag + ".tmp").write_text(node)
+        Path(flag + ".tmp").rename(flag + ".node")
+        deadline = time.time() + 120
+        while not Path(flag).exists() and time.time() < deadline:
+            time.sleep(0.05)
+    info = {"value": value, "pid": os.getpid(), "node": node, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "threads": torch.get_num_threads(), "token": hashlib.sha256(os.environ.get("HF_TOKEN", "").encode()).hexdigest()}  # not the value
+    (d / "where.json").write_text(json.dumps(info))
+    return {"value": value}

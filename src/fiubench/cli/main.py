@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("fiubench.cli.eval", "evaluate a model: forget quality and model utility"),
     "attack": ("fiubench.cli.attack", "attack a model: does it still leak the forget identities?"),
     "run": ("fiubench.cli.run", "the whole benchmark in one command, with a report"),
+    "plan": ("fiubench.cli.plan", "estimate a run's steps, GPUs, GPU-hours and checkpoint storage before running it"),
     "sweep": ("fiubench.cli.sweep", "tune each method on validation identities, then run the chosen settings"),
     "config": ("fiubench.cli.config", "show or validate a run configuration"),
     "results": ("fiubench.cli.results", "list, filter, compare and export stored results"),

@@ -1,7 +1,8 @@
 """`fiubench run`: the whole benchmark in one command, with a report.
 
     fiubench run [--preset tiny|smoke|paper|...] [--config FILE] [--out DIR] [--no-report]
-                 [--jobs N] [--executor local|ray [--address auto|HOST:PORT]] [--retries K]
+                 [--jobs N] [--executor local|ray [--address auto|HOST:PORT] [--runtime-env F]]
+                 [--retries K]
 
 Default: the `tiny` preset into ./runs/<name>. Rerunning skips finished steps; a
 killed run continues where it stopped; a changed config or dataset redoes what it
@@ -36,8 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "see docs/scale.md")
     p.add_argument("--address", metavar="auto|HOST:PORT",
                    help="--executor ray: the Ray cluster to join (default: start a local Ray instance)")
+    p.add_argument("--runtime-env", metavar="FILE|JSON",
+                   help="--executor ray: Ray runtime_env for the steps (working_dir, pip, conda, container "
+                        "image...), a YAML/JSON file or inline JSON; see docs/scale.md")
     p.add_argument("--retries", type=int, default=None, metavar="K",
-                   help="retry a failed step up to K times before reporting it with its log "
+                   help="retry a step that failed for the machine's sake (node lost, worker died, out of "
+                        "memory once) up to K times; a step's own error is never retried "
                         "(default: 2 with --executor ray or --jobs > 1, else 0)")
     p.add_argument("--overwrite", action="store_true",
                    help="start over in place: delete every step and result of --out first")
@@ -73,7 +78,19 @@ def run(args: argparse.Namespace, cfg: Any = None) -> int:
         raise ConfigError(f"--retries: must be >= 0, got {args.retries}")
     workers = args.executor == "ray" or jobs > 1
     retries = args.retries if args.retries is not None else (2 if workers else 0)
-    executor = make_executor(args.executor, jobs=jobs, address=args.address)
+    if args.executor == "ray":
+        from fiubench.pipeline.ray_plan import ray_options, ray_preflight
+
+        executor = make_executor("ray", address=args.address, **ray_options(cfg, args.runtime_env))
+        try:
+            ray_preflight(executor, cfg, out)
+        except BaseException:
+            executor.close()
+            raise
+    else:
+        if args.runtime_env is not None:
+            raise ConfigError("--runtime-env: only with --executor ray")
+        executor = make_executor(args.executor, jobs=jobs, address=args.address)
     try:
         result = run_pipeline(cfg, out, report=not args.no_report, executor=executor, retries=retries,
                               overwrite=args.overwrite)

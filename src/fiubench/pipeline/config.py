@@ -91,9 +91,10 @@ class SweepSection:
 class StepResources:
     """What one step of a kind asks an executor for (``--jobs N``, ``--executor ray``).
 
-    ``gpus``: null -> one GPU when the model runs on a GPU (``model.device`` cuda, or
-    unset on a machine with one), none on CPU; set it for a model that spans several
-    GPUs (``model.device_map``). ``memory_gb``: host memory Ray reserves (null: none).
+    ``gpus``: null -> when the model runs on a GPU (``model.device`` cuda, or unset on a
+    machine -- or, with Ray, a cluster -- with one), the GPUs the family's size needs
+    for this kind of step (``fiubench.pipeline.cost.gpus_for``, docs/scale.md), none on
+    CPU; a model over several GPUs also needs ``model.device_map``. ``memory_gb``: host memory Ray reserves (null: none).
     """
 
     cpus: float = 1.0
@@ -133,8 +134,19 @@ def step_resources(cfg: RunConfig, kind: str) -> Any:
     if gpus is None:
         device = cfg.model.device
         on_gpu = device.startswith("cuda") if device is not None else bool(visible_gpus())
-        gpus = 1.0 if on_gpu else 0.0
+        gpus = auto_gpus(cfg, kind) if on_gpu else 0.0
     return Resources(cpus=r.cpus, gpus=float(gpus), memory_gb=r.memory_gb)
+
+
+def auto_gpus(cfg: RunConfig, kind: str) -> float:
+    """``gpus: null`` on a GPU: what the model's size needs (docs/scale.md's table), one GPU
+    when the planner does not know the family's size."""
+    from fiubench.pipeline.cost import gpus_for
+
+    try:
+        return float(gpus_for(cfg, kind))
+    except ConfigError:
+        return 0.0 if kind == "data" else 1.0
 
 
 @dataclass
