@@ -1,4 +1,4 @@
-"""UNDIAL, WGA, SatImp, CE-U, SCRUB, MMUnlearner, task vectors, adaptive RMU against
+"""UNDIAL, WGA, SatImp, CE-U, SCRUB, task vectors, adaptive RMU against
 hand-computed values (plain-Python maths in fake.py, independent of torch)."""
 
 import math
@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from fiubench.methods import UnlearnBatch, build_method
-from fiubench.methods.mmunlearner import saliency_masks
 from fiubench.methods.taskvector import implied_forget_weights, negate
 
 from .fake import (
@@ -137,22 +136,6 @@ def test_scrub_alternates_max_and_min_steps():
     loss, _ = m.compute_loss(ctx, f, r)
     kl_r = sum(kl(LOGITS[b][t], LOGITS_B[b][t]) for b, t in R_POS) / 4  # teacher = LOGITS on retain
     assert loss.item() == pytest.approx(2.0 * kl_r + 0.5 * R_NLL, rel=1e-5)
-
-
-def test_mmunlearner_masks_per_group_and_gd_loss():
-    ff = {"v.w": torch.tensor([4.0, 0.0, 1.0, 3.0]), "l.w": torch.tensor([[1.0, 9.0], [2.0, 2.0]])}
-    fr = {"v.w": torch.tensor([1.0, 1.0, 1.0, 0.5]), "l.w": torch.tensor([[1.0, 1.0], [4.0, 1.0]])}
-    groups = {"v.w": "vision", "l.w": "language"}
-    m = saliency_masks(ff, fr, groups, ratio=0.5, eps=0.0)
-    # vision scores 4, 0, 1, 6 -> top 2: entries 0 and 3; language 1, 9, 0.5, 2 -> top 2: (0,1), (1,1)
-    assert m["v.w"].tolist() == [True, False, False, True]
-    assert m["l.w"].tolist() == [[False, True], [False, True]]
-    # a group is ranked on its own: scaling one group's Fisher does not move the other's mask
-    m2 = saliency_masks({**ff, "l.w": ff["l.w"] * 1e6}, fr, groups, ratio=0.5, eps=0.0)
-    assert m2["v.w"].tolist() == m["v.w"].tolist()
-    ctx, f, r = setup_ctx()
-    loss, _ = build_method("mmunlearner", {"retain_weight": 0.5}).compute_loss(ctx, f, r)
-    assert loss.item() == pytest.approx(-token_mean_nll(LOGITS, LABELS) + 0.5 * R_NLL, rel=1e-6)
 
 
 class _Lookup(nn.Module):

@@ -9,7 +9,7 @@ unit-tested on hand-made logits with a fake context.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -52,6 +52,21 @@ class MethodContext(Protocol):
         ...
 
 
+def option(default: Any, source: str) -> Any:
+    """A method option's default plus where that default comes from (paper section, or
+    reference repository, file and line): the method card shows both."""
+    return field(default=default, metadata={"source": source})
+
+
+def default_source(f: Any) -> str:
+    """The ``source`` a field was declared with by :func:`option` ("" when none)."""
+    return str(f.metadata.get("source", "")) if f.metadata else ""
+
+
+# ``prepare_batches()`` may return this: one epoch of forget batches (the engine knows its size).
+ONE_EPOCH = -1
+
+
 @dataclass
 class MethodOptions:
     """Options shared by every method. Subclasses add their own fields.
@@ -86,6 +101,14 @@ class UnlearningMethod:
             (None: never); the user can override it per run.
         description: one line for ``fiubench methods``.
         paper: where the method comes from (authors, year, venue or arXiv id).
+        reference: the implementation whose defaults and terms this one follows
+            (repository and files); "" for a plugin that names none.
+        deviations: every deliberate difference from ``reference``, each with its
+            reason (empty: faithful). ``fiubench methods`` shows them on the card.
+        alternatives: other references that disagree, and how.
+        updates: which parts of the model the method trains ("" means the run's
+            ``unlearn.scope``, unchanged).
+        renamed_options: old option name -> message for a user who still passes it.
 
     Optional hooks, in the order the engine calls them: ``configure_trainable``,
     ``setup``, ``prepare`` (only when ``prepare_batches()`` > 0), then per optimiser
@@ -99,6 +122,11 @@ class UnlearningMethod:
     needs_reference: ClassVar[bool] = False
     needs_refusal: ClassVar[bool] = False
     default_loss_threshold: ClassVar[float | None] = None
+    reference: ClassVar[str] = ""
+    deviations: ClassVar[tuple[str, ...]] = ()
+    alternatives: ClassVar[tuple[str, ...]] = ()
+    updates: ClassVar[str] = ""
+    renamed_options: ClassVar[dict[str, str]] = {}
 
     def __init__(self, options: MethodOptions | None = None) -> None:
         self.options = options if options is not None else self.Options()
@@ -110,7 +138,8 @@ class UnlearningMethod:
         """Prepare state derived from the model and the seed (RMU's random direction)."""
 
     def prepare_batches(self) -> int:
-        """How many (forget, retain) batches ``prepare`` wants (0: it is not called)."""
+        """How many optimiser steps' worth of (forget, retain) batches ``prepare`` wants
+        (0: it is not called; ``ONE_EPOCH``: one pass over the forget set)."""
         return 0
 
     def prepare(self, ctx: MethodContext, batches: list[tuple[UnlearnBatch, UnlearnBatch]]) -> None:
@@ -139,3 +168,8 @@ class UnlearningMethod:
             tp = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
             out.append((f.name, str(tp), f.default))
         return out
+
+    @classmethod
+    def option_sources(cls) -> dict[str, str]:
+        """Option name -> where its default comes from ("" when the method names none)."""
+        return {f.name: default_source(f) for f in fields(cls.Options)}

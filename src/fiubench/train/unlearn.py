@@ -16,6 +16,7 @@ import torch
 
 from fiubench.errors import DataError
 from fiubench.methods import UnlearnBatch, UnlearningMethod, build_method
+from fiubench.methods.base import ONE_EPOCH
 from fiubench.models.vlm import read_meta
 from fiubench.train import data as D
 from fiubench.train.config import UnlearnConfig
@@ -54,6 +55,8 @@ class UnlearnObjective:
         """The method's one-off preparation on the starting weights (before any resume
         state loads): the micro-batches of the first ``prepare_batches()`` steps."""
         n = self.method.prepare_batches()
+        if n == ONE_EPOCH:
+            n = self.plan.steps_per_epoch
         if n > 0:
             pairs = [p for step in range(n) for p in self._pairs(step)]
             self.method.prepare(self.ctx, pairs)
