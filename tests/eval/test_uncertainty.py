@@ -1,4 +1,4 @@
-"""Identity bootstrap of the headline figures from hand-made per-sample records."""
+"""Person-level intervals and verdicts of the headline figures from hand-made per-sample records."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 from fiubench.eval.compute import RetainReference, compute_metrics, forget_truth_ratios
-from fiubench.eval.uncertainty import IdentitySamples, bootstrap_model, compare
+from fiubench.eval.uncertainty import IdentitySamples, ModelFigures, compare_models, model_intervals
 from fiubench.metrics.aggregate import AggregateConfig, aggregates
 
 AGG = AggregateConfig(mia_metric="mia.auc_loss")
 
 
 def _records(em_shift: float = 0.0, seed: int = 0) -> list[dict]:
-    """Forget people f0..f5, retain r0..r3, holdout h0..h3, 4 QA and 2 yes/no visual each."""
+    """Forget people f0..f9, retain r0..r3, holdout h0..h3, 4 QA and 2 yes/no visual each."""
     rng = np.random.default_rng(seed)
     recs: list[dict] = []
-    for split, prefix, n in (("forget", "f", 6), ("retain", "r", 4), ("holdout", "h", 4)):
+    for split, prefix, n in (("forget", "f", 10), ("retain", "r", 4), ("holdout", "h", 4)):
         for p in range(n):
             uid = f"{prefix}{p}"
             person = rng.normal(0, 0.5)  # an identity effect shared by its answers
@@ -40,47 +40,61 @@ def _reference() -> dict:
     return forget_truth_ratios(_records(seed=11))
 
 
+def _model(em_shift: float = 0.0, seed: int = 0, reference=None) -> ModelFigures:
+    return ModelFigures([IdentitySamples(_records(em_shift, seed), AGG,
+                                         reference=_reference() if reference is None else reference)])
+
+
 def test_estimates_are_the_point_metrics():
     recs, ref = _records(), _reference()
-    boot = bootstrap_model([IdentitySamples(recs, AGG, reference=ref)], n_boot=50)
+    ivs = model_intervals(ModelFigures([IdentitySamples(recs, AGG, reference=ref)]), n_resamples=200)
     flat = compute_metrics(recs, judged=True, reference=RetainReference(ref, "geometric", None, {}))
     agg = aggregates(flat, AGG)
     for m in ("retain.rouge_l", "retain.judge", "retain.truth_ratio", "visual.acc", "visual.acc_holdout",
-              "forget.ks_p", "forget.exact_match", "mia.auc_loss", "forget.ape"):
-        assert boot.estimates[m] == pytest.approx(flat[m]), m
-    assert boot.estimates["model_utility"] == pytest.approx(agg["model_utility"])
-    assert boot.estimates["forget_quality"] == pytest.approx(agg["forget_quality"])
-    iv = boot.interval("forget.exact_match")
-    assert iv.low < iv.estimate < iv.high
+              "forget.exact_match", "mia.auc_loss", "forget.ape"):
+        assert ivs[m].estimate == pytest.approx(flat[m]), m
+    assert ivs["model_utility"].estimate == pytest.approx(agg["model_utility"])
+    assert ivs["forget_quality"].estimate == pytest.approx(agg["forget_quality"])
+    iv = ivs["forget.exact_match"]
+    assert iv.low < iv.estimate < iv.high and iv.k_label == "k=10" and iv.method == "BCa"
+    assert ivs["mia.auc_loss"].k == {"forget": 10, "holdout": 4}  # the people it reads
+    assert ivs["model_utility"].k == {"forget": 10, "retain": 4, "holdout": 4}  # visual.acc: every face
+    # intervals go on effect sizes: D, not the KS p-value
+    assert "forget.ks_p" not in ivs and "forget.ks_log10_p" not in ivs
+    assert ivs["forget.ks_d"].estimate == pytest.approx(flat["forget.ks_d"])
 
 
-def test_retain_model_against_itself_has_ks_p_one_everywhere():
-    boot = bootstrap_model([IdentitySamples(_records(), AGG, reference="self")], n_boot=40)
-    assert np.all(boot.replicates["forget.ks_p"] == 1.0)
+def test_retain_model_against_itself_has_d_zero_exactly():
+    ivs = model_intervals(_model(reference="self"), n_resamples=100)
+    d = ivs["forget.ks_d"]
+    assert (d.estimate, d.low, d.high, d.method) == (0.0, 0.0, 0.0, "exact")
 
 
-def test_paired_comparison():
-    ref = _reference()
-    a = bootstrap_model([IdentitySamples(_records(), AGG, reference=ref)], n_boot=200)
-    same = bootstrap_model([IdentitySamples(_records(), AGG, reference=ref)], n_boot=200)
-    worse = bootstrap_model([IdentitySamples(_records(em_shift=0.2), AGG, reference=ref)], n_boot=200)
-    assert compare(a, same)["forget.exact_match"].contains(0.0)
-    d = compare(worse, a)["forget.exact_match"]
-    assert d.low > 0  # the same people, every answer more memorised: a clear difference
+def test_exchangeable_models_are_not_called_different_and_a_shift_is():
+    a, same = _model(), _model()
+    verdicts = {c.metric: c.verdict for c in compare_models(a, same, n_resamples=200, n_permutations=200)}
+    assert verdicts["forget.exact_match"] == "equivalent"  # identical records: D = 0 within the margin
+    assert not {"better", "worse"} & set(verdicts.values())
+    worse = _model(em_shift=0.2)
+    c = {c.metric: c for c in compare_models(worse, a, n_resamples=200, n_permutations=200)}
+    em = c["forget.exact_match"]
+    # the same people, every answer more memorised: EM higher (lower is better) -> worse
+    assert em.low > 0 and em.verdict == "worse" and em.k_label == "k=10"
+    # EM reads the 10 forget people only: with 2^10 <= 1024 permutations the test is exact
+    exact = {c.metric: c for c in compare_models(worse, a, n_resamples=200, n_permutations=1024)}
+    p = exact["forget.exact_match"].p_differs
+    assert p < 0.01 and (p * 2**10) == pytest.approx(round(p * 2**10))
 
 
 def test_seeds_are_a_resampled_level():
     ref = _reference()
-    one = bootstrap_model([IdentitySamples(_records(), AGG, reference=ref)], n_boot=100, seed=3)
-    twice = bootstrap_model([IdentitySamples(_records(), AGG, reference=ref)] * 2, n_boot=100, seed=3)
-    # identical seeds: seed resampling adds nothing, the identity draws are the same
-    assert np.allclose(one.replicates["forget.exact_match"], twice.replicates["forget.exact_match"])
-    two = bootstrap_model([IdentitySamples(_records(), AGG, reference=ref),
-                           IdentitySamples(_records(em_shift=0.3), AGG, reference=ref)], n_boot=100, seed=3)
-    assert two.n_seeds == 2
-    assert two.estimates["forget.exact_match"] == pytest.approx(
-        (one.estimates["forget.exact_match"] + bootstrap_model(
-            [IdentitySamples(_records(em_shift=0.3), AGG, reference=ref)], n_boot=10).estimates["forget.exact_match"]) / 2)
-    w1 = one.interval("forget.exact_match")
-    w2 = two.interval("forget.exact_match")
-    assert (w2.high - w2.low) > (w1.high - w1.low)  # seed-to-seed spread widens the interval
+    one = ModelFigures([IdentitySamples(_records(), AGG, reference=ref)])
+    twice = ModelFigures([IdentitySamples(_records(), AGG, reference=ref)] * 2)
+    # identical seeds: the seed level adds nothing to the interval of the same estimate
+    a = model_intervals(one, n_resamples=200, seed=3)["forget.exact_match"]
+    b = model_intervals(twice, n_resamples=200, seed=3)["forget.exact_match"]
+    assert b.estimate == pytest.approx(a.estimate) and b.k == {**a.k, "seed": 2}
+    two = ModelFigures([IdentitySamples(_records(), AGG, reference=ref),
+                        IdentitySamples(_records(em_shift=0.3), AGG, reference=ref)])
+    c = model_intervals(two, n_resamples=200, seed=3)["forget.exact_match"]
+    assert c.high - c.low > a.high - a.low  # seed-to-seed variation widens it

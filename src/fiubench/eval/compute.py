@@ -226,11 +226,12 @@ def compute_metrics(
         reference = RetainReference(forget_truth_ratios(records), tr_mean, metrics_version, mia_aucs(own))
     out.update(mia_metrics(forget, hold, mia_k, None if reference is None else reference.mia_aucs))
     out.update(visual_metrics(records))
-    out["forget.ks_p"] = out["forget.ks_log10_p"] = out["forget.ks_perm_p"] = None
+    out["forget.ks_p"] = out["forget.ks_log10_p"] = out["forget.ks_perm_p"] = out["forget.ks_d"] = None
     if reference is not None:
         mine = forget_truth_ratios(records)
         ks = ks_test(list(mine.values()), list(reference.truth_ratios.values()))
         out["forget.ks_p"], out["forget.ks_log10_p"] = ks.p_value, ks.log10_p
+        out["forget.ks_d"] = ks.statistic  # the effect size the person-level intervals go on
         out["forget.ks_perm_p"] = identity_ks_p(mine, reference.truth_ratios)
     if calibration:
         out.update(calibration_metrics(records))

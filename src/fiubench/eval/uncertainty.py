@@ -1,24 +1,30 @@
-"""Identity-level bootstrap intervals of the headline figures, from per-sample records.
+"""Person-level intervals and verdicts of the headline figures, from per-sample records.
 
 For one model (possibly trained under several seeds) the per-sample statistics of its
 evaluation records are grouped by identity (forget / retain / holdout people; the
-visual questions go with the person whose face they show), and every headline figure
-(the main table: retain ROUGE-L, judge, truth ratio, ACC, MU; KS, EM, MIA, APE, FQ;
-plus the holdout-face visual accuracy) is recomputed in each replicate of
-:func:`fiubench.metrics.bootstrap.bootstrap` with the identities (and seeds) drawn.
-MU and FQ go through :func:`fiubench.metrics.aggregate.aggregates`, so the replicates
-use the very formulas of the point estimates. The KS test resamples the model's and the
-retain reference's truth ratios of the *same* drawn identities.
+visual questions go with the person whose face they show). Every headline figure
+(retain ROUGE-L, judge, truth ratio, ACC, MU; the KS distance D, EM, the MIA AUC and
+its FQ term, APE, FQ; the visual accuracy on unseen faces) is then a function of the
+identities drawn, and :mod:`fiubench.metrics.inference` puts BCa intervals over
+identities on it and compares two models by a person-wise sign-flip test and a TOST.
+MU and FQ go through :func:`fiubench.metrics.aggregate.aggregates`, so a replicate uses
+the very formulas of the point estimate.
 
-Several seeds: a replicate also draws seeds with replacement and averages each
-figure over the drawn seeds (a two-level bootstrap: seeds, then identities); the
-estimate is the mean over seeds.
+The KS p-value is not given an interval (intervals go on effect sizes): the KS effect
+is D, the distance between the model's and the retain model's truth ratios of the
+*same* drawn people. The retain model against itself has D = 0 in every draw, so its
+interval is [0, 0] by construction and "method vs retain" on KS is the method's D
+with its interval, tested by the person-level sign flip.
+
+Several seeds: the figure is the mean over seeds, and seeds are one more resampled
+group (seeds drawn with replacement, then identities).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,64 +32,49 @@ import numpy as np
 from fiubench.errors import ConfigError
 from fiubench.eval.compute import Record
 from fiubench.metrics import accuracy as acc
-from fiubench.metrics import bootstrap as bs
+from fiubench.metrics import inference as inf
 from fiubench.metrics import mia
-from fiubench.metrics.aggregate import AggregateConfig, aggregates
-from fiubench.metrics.ks import ks_statistic, ks_test
+from fiubench.metrics.aggregate import AggregateConfig, aggregates, mia_term
+from fiubench.metrics.bootstrap import weighted_auc
+from fiubench.metrics.info import METRICS
+from fiubench.metrics.ks import ks_test
 
 GROUPS = ("forget", "retain", "holdout")
-SEED_GROUP = "seed"  # sorts after the identity groups: identity draws do not depend on it
-MEANS = ("retain.rouge_l", "retain.judge", "retain.truth_ratio", "visual.acc", "visual.acc_holdout",
-         "visual.open_em_holdout", "forget.exact_match", "forget.ape")
+SEED_GROUP = "seed"
+MEANS = {  # series -> its group
+    "retain.rouge_l": "retain", "retain.judge": "retain", "retain.truth_ratio": "retain",
+    "visual.acc": None, "visual.acc_holdout": "holdout", "visual.open_em_holdout": "holdout",
+    "forget.exact_match": "forget", "forget.ape": "forget",
+}
+# figures compared between models: effect sizes only (no p-values), MIA as its FQ term
+# (AUC 0.5 is best, so "higher" is meaningless for the AUC itself)
+NOT_COMPARED = ("forget.ks_log10_p",)
+# the identity groups a figure reads (for the k printed next to it)
+_READS = {"forget.exact_match": ("forget",), "forget.ape": ("forget",), "forget.ks_d": ("forget",),
+          "retain.rouge_l": ("retain",), "retain.judge": ("retain",), "retain.truth_ratio": ("retain",),
+          "visual.acc_holdout": ("holdout",), "visual.open_em_holdout": ("holdout",),
+          "mia.fq_term": ("forget", "holdout"), "forget_quality": ("forget", "holdout")}
+
+
+def _k_of(name: str, k: Mapping[str, int]) -> dict[str, int]:
+    """The k of the groups ``name`` reads (a mia.auc_* reads forget and holdout people;
+    MU and the all-faces visual accuracy read every group), seeds kept."""
+    reads = _READS.get(name, ("forget", "holdout") if name.startswith("mia.") else tuple(k))
+    return {g: n for g, n in k.items() if g in reads or g not in GROUPS}
 
 
 def headline_metrics(agg: AggregateConfig) -> tuple[str, ...]:
-    """The figures that get an interval, in report order."""
-    return (*agg.mu_metrics, "model_utility", "forget.ks_p", "forget.ks_log10_p", "forget.exact_match",
-            agg.mia_metric, "forget.ape", "forget_quality", "visual.acc_holdout", "visual.open_em_holdout")
+    """The figures that get an interval, in report order (no p-values)."""
+    return (*agg.mu_metrics, "model_utility", "forget.ks_d", "forget.exact_match", agg.mia_metric,
+            "mia.fq_term", "forget.ape", "forget_quality", "visual.acc_holdout", "visual.open_em_holdout")
 
 
-class _Series:
-    """Per-sample values with the (group, unit index) of the identity they belong to."""
-
-    def __init__(self) -> None:
-        self._groups: list[str] = []
-        self._units: list[int] = []
-        self._values: list[float] = []
-        self.values = np.zeros(0)
-        self._parts: list[tuple[str, np.ndarray, np.ndarray]] = []
-
-    def add(self, group: str, unit: int, value: float | None) -> None:
-        self._groups.append(group)
-        self._units.append(unit)
-        self._values.append(np.nan if value is None else float(value))
-
-    def freeze(self) -> _Series:
-        """To arrays; undefined values (None, e.g. a QA without keywords) are left out."""
-        values = np.asarray(self._values, dtype=np.float64)
-        keep = np.isfinite(values)
-        self.values = values[keep]
-        groups, units = np.asarray(self._groups)[keep], np.asarray(self._units, dtype=np.int64)[keep]
-        self._parts = [(g, np.flatnonzero(groups == g), units[groups == g]) for g in sorted(set(self._groups))]
-        return self
-
-    def __len__(self) -> int:
-        return int(self.values.size)
-
-    def weights(self, w: bs.Weights) -> np.ndarray:
-        out = np.zeros(self.values.size)
-        for g, where, units in self._parts:
-            out[where] = w[g][units]
-        return out
-
-    def mean(self, w: bs.Weights) -> float | None:
-        ws = self.weights(w)
-        total = ws.sum()
-        return float(self.values @ ws / total) if total > 0 else None
+def _vector_names(agg: AggregateConfig) -> tuple[str, ...]:
+    return (*headline_metrics(agg), "forget.ks_log10_p")
 
 
 class IdentitySamples:
-    """One evaluation's per-sample statistics, grouped by identity.
+    """One evaluation's per-sample statistics, as one array per identity and series.
 
     ``reference``: the retain model's forget truth ratios ((unique_id, qa_index) -> R),
     ``"self"`` for the retain model itself, None when there is no KS reference.
@@ -91,83 +82,111 @@ class IdentitySamples:
 
     def __init__(self, records: Sequence[Record], agg: AggregateConfig, *, mia_k: float = 0.2,
                  reference: Mapping[tuple[str, int], float] | str | None = None) -> None:
-        self.units: dict[str, list[str]] = {}
         qa = [r for r in records if r.get("kind") == "qa"]
-        for g in GROUPS:
-            self.units[g] = sorted({r["unique_id"] for r in qa if r.get("split") == g})
-        index = {g: {u: i for i, u in enumerate(ids)} for g, ids in self.units.items()}
-        where = {u: (g, i) for g, ids in index.items() for u, i in ids.items()}
-        self.series: dict[str, _Series] = {name: _Series() for name in MEANS}
-        self.ks_model, self.ks_ref = _Series(), _Series()
-        self.members, self.nonmembers = _Series(), _Series()
+        self.units: dict[str, list[str]] = {g: sorted({r["unique_id"] for r in qa if r.get("split") == g})
+                                            for g in GROUPS}
+        where = {u: (g, i) for g, ids in self.units.items() for i, u in enumerate(ids)}
+        raw: dict[str, dict[str, list[list[float]]]] = {}
+
+        def add(name: str, g: str, i: int, value: float | None) -> None:
+            if value is None or not np.isfinite(value):
+                return  # undefined for this sample (e.g. a QA without keywords): left out
+            per = raw.setdefault(name, {}).setdefault(g, [[] for _ in self.units[g]])
+            per[i].append(float(value))
+
         attack = agg.mia_metric.removeprefix("mia.auc_")
         self.has_reference = reference is not None
         for r in qa:
             g, i = where[r["unique_id"]]
             if g == "forget":
-                self.series["forget.exact_match"].add(g, i, r.get("exact_match"))
-                self.series["forget.ape"].add(g, i, r.get("ape"))
+                add("forget.exact_match", g, i, r.get("exact_match"))
+                add("forget.ape", g, i, r.get("ape"))
                 if r.get("truth_ratio") is not None and reference is not None:
                     key = (r["unique_id"], int(r["qa_index"]))
                     ref = r["truth_ratio"] if reference == "self" else reference[key]  # type: ignore[index]
-                    self.ks_model.add(g, i, r["truth_ratio"])
-                    self.ks_ref.add(g, i, ref)
+                    add("ks_model", g, i, r["truth_ratio"])
+                    add("ks_ref", g, i, ref)
             elif g == "retain":
-                self.series["retain.rouge_l"].add(g, i, r.get("rouge_l"))
-                self.series["retain.judge"].add(g, i, r.get("judge"))
+                add("retain.rouge_l", g, i, r.get("rouge_l"))
+                add("retain.judge", g, i, r.get("judge"))
                 tr = r.get("truth_ratio")
-                self.series["retain.truth_ratio"].add(g, i, None if tr is None else max(0.0, 1.0 - tr))
+                add("retain.truth_ratio", g, i, None if tr is None else max(0.0, 1.0 - tr))
             if g in ("forget", "holdout") and r.get("answer_logprobs"):
-                (self.members if g == "forget" else self.nonmembers).add(g, i, _attack_score(r, attack, mia_k))
+                add("member" if g == "forget" else "nonmember", g, i, _attack_score(r, attack, mia_k))
         for r in records:
             if r.get("kind") != "visual" or r.get("unique_id") not in where:
                 continue
             g, i = where[r["unique_id"]]
             if r.get("type") == "yesno":
                 ok = float(acc.yes_no_correct(r["generation"], r["answer"]))
-                self.series["visual.acc"].add(g, i, ok)
+                add("visual.acc", g, i, ok)
                 if g == "holdout":
-                    self.series["visual.acc_holdout"].add(g, i, ok)
+                    add("visual.acc_holdout", g, i, ok)
             elif r.get("type") == "open" and g == "holdout":
-                self.series["visual.open_em_holdout"].add(g, i, float(acc.open_match(r.get("span") or r["answer"], r["generation"])))
-        for series in (*self.series.values(), self.ks_model, self.ks_ref, self.members, self.nonmembers):
-            series.freeze()
+                add("visual.open_em_holdout", g, i,
+                    float(acc.open_match(r.get("span") or r["answer"], r["generation"])))
+        # series -> group -> per-identity arrays (a series may span groups: visual.acc)
+        self.series = {n: {g: [np.asarray(v, dtype=np.float64) for v in per] for g, per in d.items()}
+                       for n, d in raw.items()}
         self.agg = agg
-        self._ks_cache: dict[tuple[float, int, int], tuple[float, float]] = {}
+        self._ks_cache: dict[tuple[float, int, int], float] = {}
 
     def sizes(self) -> dict[str, int]:
         return {g: len(ids) for g, ids in self.units.items() if ids}
 
-    def statistic(self, w: bs.Weights, skip: Sequence[str]) -> dict[str, float | None]:
+    def view(self, idx: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """series -> the pooled samples of the identities drawn (all when ``idx`` is None)."""
+        out = {}
+        for name, per in self.series.items():
+            parts = [inf.pooled(units, None if idx is None else idx.get(g, np.arange(len(units))))
+                     for g, units in per.items()]
+            out[name] = np.concatenate(parts) if parts else np.zeros(0)
+        return out
+
+    def mixed_view(self, other: IdentitySamples, swap: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """series -> this model's samples with ``other``'s on the identities where ``swap``."""
+        out = {}
+        for name, per in self.series.items():
+            theirs = other.series.get(name, {})
+            parts = []
+            for g, units in per.items():
+                if g in theirs and g in swap:
+                    units = inf.mix(units, theirs[g], swap[g])[0]
+                parts.append(inf.pooled(units))
+            out[name] = np.concatenate(parts) if parts else np.zeros(0)
+        return out
+
+    def figures(self, view: Mapping[str, np.ndarray], skip: Sequence[str]) -> dict[str, float | None]:
+        """Every headline figure of the samples in ``view``."""
         out: dict[str, float | None] = {}
-        for name, s in self.series.items():
-            out[name] = s.mean(w) if len(s) else None
-        out["forget.ks_p"] = out["forget.ks_log10_p"] = None
-        if self.has_reference and len(self.ks_model):
-            wk = self.ks_model.weights(w)  # the same drawn identities on both sides
-            a = bs.repeat_by_weight(self.ks_model.values, wk)
-            b = bs.repeat_by_weight(self.ks_ref.values, wk)
-            if a.size and b.size:
-                out["forget.ks_p"], out["forget.ks_log10_p"] = self._ks(a, b)
-        out[self.agg.mia_metric] = None
-        if len(self.members) and len(self.nonmembers):
-            out[self.agg.mia_metric] = bs.weighted_auc(
-                self.members.values, self.members.weights(w), self.nonmembers.values, self.nonmembers.weights(w))
+        for name in MEANS:
+            v = view.get(name, np.zeros(0))
+            out[name] = float(v.mean()) if v.size else None
+        out["forget.ks_d"] = out["forget.ks_p"] = out["forget.ks_log10_p"] = None
+        a, b = view.get("ks_model", np.zeros(0)), view.get("ks_ref", np.zeros(0))
+        if self.has_reference and a.size and b.size:
+            out["forget.ks_d"] = inf.ks_distance(a, b)
+            out["forget.ks_p"] = self._ks_p(out["forget.ks_d"], a, b)
+            out["forget.ks_log10_p"] = float(np.log10(max(out["forget.ks_p"], 1e-300)))
+        out[self.agg.mia_metric] = out["mia.fq_term"] = None
+        m, n = view.get("member", np.zeros(0)), view.get("nonmember", np.zeros(0))
+        if m.size and n.size:
+            auc = weighted_auc(m, np.ones(m.size), n, np.ones(n.size))
+            out[self.agg.mia_metric] = auc
+            out["mia.fq_term"] = None if auc is None else mia_term(auc, self.agg.mia_norm)
         try:
             ag = aggregates(out, self.agg, skip)
             out["model_utility"], out["forget_quality"] = ag["model_utility"], ag["forget_quality"]
-        except ConfigError:  # a replicate without some input: the aggregate is undefined there
+        except ConfigError:  # a draw without some input: the aggregate is undefined there
             out["model_utility"] = out["forget_quality"] = None
         return out
 
-
-    def _ks(self, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-        """ks_test's (p, log10 p). The p-value is a function of (D, n_a, n_b) only, and D
-        takes few values, so scipy (slow per call) runs once per distinct key."""
-        key = (round(ks_statistic(a, b), 12), a.size, b.size)
+    def _ks_p(self, d: float, a: np.ndarray, b: np.ndarray) -> float:
+        """ks_test's p. It is a function of (D, n_a, n_b) only and D takes few values, so
+        scipy (slow per call) runs once per distinct key."""
+        key = (round(d, 12), a.size, b.size)
         if key not in self._ks_cache:
-            res = ks_test(a, b)
-            self._ks_cache[key] = (res.p_value, res.log10_p)
+            self._ks_cache[key] = ks_test(a, b).p_value
         return self._ks_cache[key]
 
 
@@ -184,65 +203,118 @@ def _attack_score(r: Record, attack: str, k: float) -> float:
     raise ConfigError(f"eval.aggregate.mia_metric: unknown attack {attack!r}")
 
 
-@dataclass
-class ModelBootstrap:
-    """Estimates and replicates of one model's headline figures (over its seeds)."""
+class ModelFigures:
+    """One model group (its evaluations over seeds, same identities): the headline vector
+    of any draw of identities and seeds, memoised (models compared on the same draws
+    reuse it)."""
 
-    estimates: dict[str, float | None]
-    replicates: dict[str, np.ndarray]
-    units: dict[str, list[str]]
-    n_seeds: int
-    n_boot: int
+    def __init__(self, samples: Sequence[IdentitySamples], skip: Sequence[str] = ()) -> None:
+        if not samples:
+            raise ValueError("no evaluations")
+        self.samples = list(samples)
+        self.units = samples[0].units
+        for s in samples[1:]:
+            if s.units != self.units:
+                raise ConfigError("bootstrap over seeds: the seeds' evaluations cover different identities")
+        self.skip = list(skip)
+        self.names = _vector_names(samples[0].agg)
+        self._memo: dict[tuple[int, bytes], np.ndarray] = {}
 
-    def interval(self, metric: str, level: float = 0.95) -> bs.Interval | None:
-        if metric not in self.estimates:
-            return None
-        return bs.percentile_interval(self.estimates[metric], self.replicates[metric], level)
+    @property
+    def n_seeds(self) -> int:
+        return len(self.samples)
 
-    def intervals(self, level: float = 0.95) -> dict[str, bs.Interval | None]:
-        return {m: self.interval(m, level) for m in self.estimates}
+    def sizes(self) -> dict[str, int]:
+        return self.samples[0].sizes()
 
+    def _one(self, s: int, view: Mapping[str, np.ndarray]) -> np.ndarray:
+        f = self.samples[s].figures(view, self.skip)
+        return np.array([np.nan if f.get(n) is None else f[n] for n in self.names], dtype=np.float64)
 
-def bootstrap_model(samples: Sequence[IdentitySamples], skip: Sequence[str] = (), n_boot: int = 1000,
-                    seed: int = 0) -> ModelBootstrap:
-    """Identity (and seed) bootstrap of one model's headline figures.
+    def vector(self, idx: Mapping[str, np.ndarray] | None = None, seeds: np.ndarray | None = None) -> np.ndarray:
+        """Mean over the drawn ``seeds`` (default: all) of the figures on the drawn identities."""
+        ids = {g: np.asarray(i) for g, i in (idx or {}).items() if g in GROUPS}
+        key = b"|".join(g.encode() + np.sort(i).tobytes() for g, i in sorted(ids.items()))
+        seeds = np.arange(self.n_seeds) if seeds is None else np.asarray(seeds)
+        vals = []
+        for s in seeds:
+            k = (int(s), key)
+            if k not in self._memo:
+                self._memo[k] = self._one(int(s), self.samples[int(s)].view(ids or None))
+            vals.append(self._memo[k])
+        return _seed_mean(vals)
 
-    ``samples``: one :class:`IdentitySamples` per training seed, all on the same
-    identities. Models bootstrapped with the same identities, ``n_boot`` and ``seed``
-    share their identity draws, so their replicate differences are paired.
-    """
-    if not samples:
-        raise ValueError("bootstrap_model: no evaluations")
-    units = samples[0].units
-    for s in samples[1:]:
-        if s.units != units:
-            raise ConfigError("bootstrap over seeds: the seeds' evaluations cover different identities")
-    sizes = {**samples[0].sizes(), SEED_GROUP: len(samples)}
-    names = headline_metrics(samples[0].agg)
-
-    def stat(w: bs.Weights) -> dict[str, float | None]:
-        per = [s.statistic(w, skip) for s in samples]
-        if len(per) == 1:
-            return {m: per[0].get(m) for m in names}
-        sw = np.asarray(w[SEED_GROUP], dtype=np.float64)
-        out: dict[str, float | None] = {}
-        for m in names:
-            vals = np.array([np.nan if p.get(m) is None else p[m] for p in per], dtype=np.float64)
-            out[m] = bs.weighted_mean(vals, sw)
-        return out
-
-    est, reps = bs.bootstrap(sizes, stat, n_boot=n_boot, seed=seed)
-    return ModelBootstrap(est, reps, units, len(samples), n_boot)
-
-
-def compare(a: ModelBootstrap, b: ModelBootstrap, level: float = 0.95) -> dict[str, bs.Interval | None]:
-    """Paired interval of a - b per headline figure (same identities and draws required)."""
-    if a.units != b.units or a.n_boot != b.n_boot:
-        raise ConfigError("compare: the two models were bootstrapped over different identities or draws")
-    return {m: bs.difference_interval(a.estimates[m], a.replicates[m], b.estimates.get(m),
-                                      b.replicates.get(m, np.full(a.n_boot, np.nan)), level)
-            for m in a.estimates if m in b.estimates}
+    def mixed(self, other: ModelFigures, swap: Mapping[str, np.ndarray]) -> np.ndarray:
+        """self - other with the two models' records exchanged on the swapped identities
+        (seeds paired by index; the shorter list of seeds sets how many)."""
+        n = min(self.n_seeds, other.n_seeds)
+        diffs = []
+        for s in range(n):
+            a, b = self.samples[s], other.samples[s]
+            diffs.append(self._one(s, a.mixed_view(b, swap)) - other._one(s, b.mixed_view(a, swap)))
+        return _seed_mean(diffs)
 
 
-def intervals_json(boot: ModelBootstrap) -> dict[str, Any]:
-    return {m: (None if iv is None else iv.as_dict()) for m, iv in boot.intervals().items()}
+def _seed_mean(vals: list[np.ndarray]) -> np.ndarray:
+    """Mean over seeds of each figure; NaN where no seed defines it."""
+    if len(vals) == 1:
+        return vals[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: the figure stays NaN
+        return np.nanmean(np.stack(vals), axis=0)
+
+
+def _seed_sizes(sizes: dict[str, int], **seeds: int) -> dict[str, int]:
+    return {**sizes, **{g: n for g, n in seeds.items() if n > 1}}
+
+
+def model_intervals(model: ModelFigures, *, level: float = inf.LEVEL, n_resamples: int = 2000,
+                    seed: int = 0) -> dict[str, inf.Interval | None]:
+    """BCa interval over identities (and seeds) of every headline figure of one model."""
+    sizes = _seed_sizes(model.sizes(), **{SEED_GROUP: model.n_seeds})
+    boot = inf.person_bootstrap(lambda idx: model.vector(idx, idx.get(SEED_GROUP)), sizes, level=level,
+                                n_resamples=n_resamples, seed=seed)
+    out: dict[str, inf.Interval | None] = {}
+    for i, n in enumerate(model.names):
+        if n not in NOT_COMPARED:
+            iv = boot.interval(i)
+            out[n] = None if iv is None else replace(iv, k=_k_of(n, iv.k))
+    return out
+
+
+def compare_models(a: ModelFigures, b: ModelFigures, *, level: float = inf.LEVEL, n_resamples: int = 2000,
+                   n_permutations: int = 1999, seed: int = 0,
+                   labels: Mapping[str, str] | None = None) -> list[inf.Comparison]:
+    """a - b on every compared figure: paired BCa interval over identities (and seeds),
+    person-wise sign-flip p, TOST p at the metric's margin; verdicts not yet adjusted
+    for multiplicity (:func:`fiubench.metrics.inference.decide` does that per table)."""
+    if a.units != b.units:
+        raise ConfigError("compare: the two models were evaluated on different identities")
+    sizes = _seed_sizes(a.sizes(), seed_a=a.n_seeds, seed_b=b.n_seeds)
+
+    def diff(idx: Mapping[str, np.ndarray]) -> np.ndarray:
+        return a.vector(idx, idx.get("seed_a")) - b.vector(idx, idx.get("seed_b"))
+
+    boot = inf.person_bootstrap(diff, sizes, level=level, n_resamples=n_resamples, seed=seed)
+    # swap only the people a figure reads: exact enumeration when they are few (2^k)
+    p = np.full(len(a.names), np.nan)
+    reads = {n: tuple(_k_of(n, a.sizes())) for n in a.names}
+    for groups in dict.fromkeys(reads.values()):
+        which = [i for i, n in enumerate(a.names) if reads[n] == groups]
+        sub = {g: n for g, n in a.sizes().items() if g in groups}
+        p[which] = inf.sign_flip_p(lambda swap, w=which: a.mixed(b, swap)[w], sub,
+                                   n_resamples=n_permutations, seed=seed)
+    out = []
+    for i, name in enumerate(a.names):
+        hib = METRICS.get(name).higher_is_better if name in METRICS else None
+        if name in NOT_COMPARED or hib is None:
+            continue  # no direction (the MIA AUC itself: its FQ term is compared instead)
+        c = inf.compare_boot(name, boot, float(p[i]), i=i, higher_is_better=hib, labels=labels)
+        if c is not None:
+            c.k = _k_of(name, c.k)
+            out.append(c)
+    return out
+
+
+def intervals_json(intervals: Mapping[str, inf.Interval | None]) -> dict[str, Any]:
+    return {m: (None if iv is None else iv.as_dict()) for m, iv in intervals.items()}

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS results (
     final INTEGER NOT NULL,        -- 1: the run's final model
     config_hash TEXT NOT NULL,     -- hash of everything that determined this evaluation
     metric TEXT NOT NULL,          -- flat metric name, e.g. "forget.ks_log10_p"
-    value REAL,                    -- NULL: not computed (never silently 0)
+    value REAL,                    -- NULL: not computed (never silently 0); why in `undefined`
     higher_is_better INTEGER,      -- NULL: unknown
     judge TEXT,                    -- judge backend label, e.g. "similarity, offline"
     metrics_version INTEGER,       -- fiubench.metrics.version of the evaluation (1: before versioning)
@@ -79,9 +79,11 @@ CREATE TABLE IF NOT EXISTS intervals (
     level REAL NOT NULL,
     n_seeds INTEGER NOT NULL,
     n_boot INTEGER NOT NULL,
+    k TEXT,                        -- identities the interval rests on, e.g. "k=10 forget + 20 holdout"
+    ci_method TEXT,                -- BCa | percentile | exact (no spread) | undefined
     PRIMARY KEY (run, model, forget_split, variant, metric)
 );
--- paired bootstrap intervals of differences a - b between two model groups
+-- differences a - b between two model groups: paired interval over identities and verdict
 CREATE TABLE IF NOT EXISTS comparisons (
     run TEXT NOT NULL,
     forget_split TEXT NOT NULL DEFAULT '',
@@ -93,6 +95,15 @@ CREATE TABLE IF NOT EXISTS comparisons (
     high REAL,
     level REAL NOT NULL,
     indistinguishable INTEGER,     -- 1: the interval includes 0
+    k TEXT,
+    margin REAL,                   -- equivalence margin (the metric's unit)
+    p_differs REAL,                -- person-wise sign-flip permutation p
+    p_differs_adjusted REAL,       -- Holm within (family, metric)
+    p_equivalent REAL,             -- TOST p at +-margin (BCa)
+    p_equivalent_adjusted REAL,
+    verdict TEXT,                  -- better | worse | equivalent | undecided
+    family TEXT,                   -- vs retain | vs best | pairs
+    ci_method TEXT,
     PRIMARY KEY (run, forget_split, model_a, model_b, metric)
 );
 """
@@ -121,6 +132,8 @@ class IntervalRow(ModelKey):
     level: float
     n_seeds: int
     n_boot: int
+    k: str | None = None
+    ci_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,15 @@ class ComparisonRow:
     high: float | None
     level: float
     indistinguishable: bool | None
+    k: str | None = None
+    margin: float | None = None
+    p_differs: float | None = None
+    p_differs_adjusted: float | None = None
+    p_equivalent: float | None = None
+    p_equivalent_adjusted: float | None = None
+    verdict: str | None = None
+    family: str | None = None
+    ci_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,22 +174,40 @@ class ResultRow(ModelKey):
     judge: str | None
     metrics_version: int | None = None
     definitions: str | None = None  # JSON text
+    undefined: str | None = None  # why ``value`` is NULL: "not computed", "NaN", "+inf", "-inf"
 
 
 COLUMNS = tuple(f.name for f in fields(ResultRow))
 # Columns added after the first release of the store: older databases get them on open.
-_ADDED_COLUMNS = {"metrics_version": "INTEGER", "definitions": "TEXT"}
+_ADDED_COLUMNS = {"metrics_version": "INTEGER", "definitions": "TEXT", "undefined": "TEXT"}
+_ADDED_ELSEWHERE = {
+    "intervals": {"k": "TEXT", "ci_method": "TEXT"},
+    "comparisons": {"k": "TEXT", "margin": "REAL", "p_differs": "REAL", "p_differs_adjusted": "REAL",
+                    "p_equivalent": "REAL", "p_equivalent_adjusted": "REAL", "verdict": "TEXT",
+                    "family": "TEXT", "ci_method": "TEXT"},
+}
 
 
-def _clean(value: Any) -> float | None:
-    """NaN/inf/non-numbers become NULL: SQLite and CSV readers choke on them."""
-    if value is None or isinstance(value, bool):
-        return None if value is None else float(value)
+def _checked(value: Any, what: str) -> tuple[float | None, str | None]:
+    """(number or NULL, why NULL). NaN and +-inf are stored as NULL *with their name* (SQLite
+    and CSV readers choke on them); something that is not a number is an error."""
+    if value is None:
+        return None, "not computed"
+    if isinstance(value, bool):
+        return float(value), None
     try:
         v = float(value)
     except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+        raise FiubenchError(f"results store: {what} is not a number ({value!r})") from None
+    if math.isnan(v):
+        return None, "NaN"
+    if math.isinf(v):
+        return None, "+inf" if v > 0 else "-inf"
+    return v, None
+
+
+def _clean(value: Any, what: str = "a value") -> float | None:
+    return _checked(value, what)[0]
 
 
 class ResultsStore:
@@ -191,15 +231,15 @@ class ResultsStore:
                 self._con.close()
                 what = "an empty file" if self.path.stat().st_size == 0 else "SQLite without fiubench's results table"
                 raise FiubenchError(f"{self.path} is not a fiubench results store ({what})")
-            missing = [c for c in _ADDED_COLUMNS if c not in cols]
+            missing = self._missing_columns(cols)
             if missing:  # an older store: upgraded in memory, the file stays as it is
                 mem = sqlite3.connect(":memory:")
                 self._con.backup(mem)
                 self._con.close()
                 self._con = mem
                 with mem:
-                    for col in missing:
-                        mem.execute(f"ALTER TABLE results ADD COLUMN {col} {_ADDED_COLUMNS[col]}")
+                    for table, col, typ in missing:
+                        mem.execute(f"ALTER TABLE {table} ADD COLUMN {col} {typ}")
             self._has_plan = bool(list(self._con.execute("PRAGMA table_info(plan)")))
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,12 +252,19 @@ class ResultsStore:
             self._con.executescript(_SCHEMA)
             have = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
             with self._con:
-                for col, typ in _ADDED_COLUMNS.items():
-                    if col not in have:
-                        self._con.execute(f"ALTER TABLE results ADD COLUMN {col} {typ}")
+                for table, col, typ in self._missing_columns(have):
+                    self._con.execute(f"ALTER TABLE {table} ADD COLUMN {col} {typ}")
         except sqlite3.DatabaseError as e:
             raise FiubenchError(f"{self.path} is not a fiubench results database: {e}") from None
         self._has_plan = True
+
+    def _missing_columns(self, results_cols: set[str]) -> list[tuple[str, str, str]]:
+        """(table, column, type) added since a store was written (tables it lacks are skipped)."""
+        out = [("results", c, t) for c, t in _ADDED_COLUMNS.items() if c not in results_cols]
+        for table, added in _ADDED_ELSEWHERE.items():
+            have = {r[1] for r in self._con.execute(f"PRAGMA table_info({table})")}
+            out += [(table, c, t) for c, t in added.items() if have and c not in have]
+        return out
 
     def close(self) -> None:
         self._con.close()
@@ -259,10 +306,11 @@ class ResultsStore:
         rows = []
         for name, value in metrics.items():
             hib = info.get(name, {}).get("higher_is_better")
+            v, why = _checked(value, f"metric {name} of {model}")
             rows.append((
                 run, model, role, method, forget_split or "", variant, int(step), int(bool(final)),
-                config_hash, str(name), _clean(value), None if hib is None else int(bool(hib)), judge,
-                metrics_version, defs,
+                config_hash, str(name), v, None if hib is None else int(bool(hib)), judge,
+                metrics_version, defs, why,
             ))
         with self._con:
             self._con.executemany(
@@ -330,8 +378,8 @@ class ResultsStore:
             vals = []
             for c in cols:
                 v = getattr(r, c)
-                if c in ("estimate", "low", "high"):
-                    v = _clean(v)
+                if c in ("estimate", "low", "high", "margin") or c.startswith("p_"):
+                    v = _clean(v, f"{table}.{c}")
                 elif c == "forget_split":
                     v = v or ""
                 elif isinstance(v, bool):
