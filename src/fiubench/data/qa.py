@@ -192,6 +192,10 @@ def _fill(template: str, value: str) -> str:
     return _capital(template.format(v=value, a=_article(value)))
 
 
+# Public: an answer sentence of a template with another value (eval.exposure's candidates).
+fill_template = _fill
+
+
 def _capital(s: str) -> str:
     return s[0].upper() + s[1:] if s else s
 

@@ -6,7 +6,10 @@ A record is a JSON-able dict (one line of ``per_sample.jsonl``):
   keywords, generation, paraphrased_generations, answer_nll (mean token NLL),
   answer_logprobs / answer_mu / answer_sigma (per answer token: log p, and the mean and
   std of log p under the model's next-token distribution, for Min-K%++),
-  paraphrased_nll, perturbed_nll (list), judge (score or None).
+  paraphrased_nll, perturbed_nll (list), judge (score or None); forget QA about a
+  vocabulary field also exposure_candidates (answer sentences, the true one first) and
+  exposure_nll (their mean NLLs), from which ``add_derived`` computes exposure_rank,
+  exposure (bits) and exposure_n (``metrics.exposure``).
 - ``kind="visual"``: type (yesno/open), question, answer, generation; open questions
   also ``span``, the attribute span of the answer that ``visual.open_em`` looks for.
 - ``kind="pope"`` / ``kind="mme"``: question, label/answer, generation (+ task, image).
@@ -21,6 +24,7 @@ from typing import Any
 from fiubench.metrics import accuracy as acc
 from fiubench.metrics import mia
 from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
+from fiubench.metrics.exposure import exposure_metrics, record_exposure
 from fiubench.metrics.ks import identity_permutation_ks, ks_test, require_same_definition
 from fiubench.metrics.probability import forget_probability, retain_probability
 from fiubench.metrics.text import keyword_match, mean_defined, rouge_l_recall
@@ -55,7 +59,7 @@ def qa_records(records: Sequence[Record], split: str) -> list[Record]:
 
 
 def add_derived(r: Record, tr_mean: TRMean = DEFAULT_TR_MEAN) -> Record:
-    """Per-sample derived statistics (ROUGE-L, EM, APE, truth ratio), stored for readers."""
+    """Per-sample derived statistics (ROUGE-L, EM, APE, truth ratio, exposure), stored for readers."""
     if r.get("kind") != "qa":
         return r
     generated = r.get("generation") is not None  # holdout QA are only scored, by default
@@ -67,6 +71,10 @@ def add_derived(r: Record, tr_mean: TRMean = DEFAULT_TR_MEAN) -> Record:
         r["truth_ratio"] = truth_ratio(r["paraphrased_nll"], r["perturbed_nll"], tr_mean)
     else:
         r["truth_ratio"] = None
+    nlls = r.get("exposure_nll")
+    if nlls and all(x is not None for x in nlls):
+        r["exposure_rank"], r["exposure"] = record_exposure(nlls)
+        r["exposure_n"] = len(nlls)
     return r
 
 
@@ -219,6 +227,7 @@ def compute_metrics(
     out: dict[str, float | None] = {}
     out.update(split_metrics(forget, "forget", judged))
     out.update(split_metrics(retain, "retain", judged))
+    out.update(exposure_metrics(forget, "forget"))
     if reference is not None:
         require_same_definition(tr_mean, reference.truth_ratio_mean, metrics_version, reference.metrics_version)
     if self_reference:

@@ -54,7 +54,9 @@ class EvalConfig:
             lines "image<TAB>question<TAB>answer") and POPE (a jsonl with question/text,
             label, image); images resolved next to the file or under ``*_images``.
         mme_max / pope_max: cap on questions read from each (None = all).
-        seed: subsampling seed (generation is greedy).
+        exposure_candidates: wrong values scored per forget QA about a vocabulary field for
+            exposure (``fiubench.eval.exposure``; a field with fewer uses all of them); 0 = off.
+        seed: subsampling seed (generation is greedy); also draws the exposure candidates.
     """
 
     forget: str = "forget5"
@@ -81,6 +83,7 @@ class EvalConfig:
     pope: Path | None = None
     pope_images: Path | None = None
     pope_max: int | None = None
+    exposure_candidates: int = 15
     seed: int = 0
 
     def validate(self) -> None:
@@ -97,6 +100,8 @@ class EvalConfig:
             raise ConfigError("eval.max_new_tokens / visual_max_new_tokens: must be >= 1")
         if self.visual_open_max_new_tokens is not None and self.visual_open_max_new_tokens < 1:
             raise ConfigError("eval.visual_open_max_new_tokens: must be >= 1 or null (automatic)")
+        if self.exposure_candidates < 0:
+            raise ConfigError(f"eval.exposure_candidates: must be >= 0 (0 = no exposure), got {self.exposure_candidates}")
         if not 0 < self.mia_k <= 1:
             raise ConfigError(f"eval.mia_k: must be in (0, 1], got {self.mia_k}")
         for name in ("retain_max_identities", "holdout_max_identities", "mme_max", "pope_max"):
