@@ -89,7 +89,8 @@ def test_po_uses_refusal_targets():
     loss, logs = build_method("po").compute_loss(ctx, f, r)
     idk = token_mean_nll(LOGITS_B, [[-100, 2, 2, 0], [-100, -100, 1, 1]])
     assert logs["refusal_nll"] == pytest.approx(idk, rel=1e-6)
-    assert loss.item() == pytest.approx(idk + token_mean_nll(LOGITS_B, LABELS_R), rel=1e-6)
+    # one token mean over both batches (5 refusal + 4 retain answer tokens)
+    assert loss.item() == pytest.approx((5 * idk + 4 * token_mean_nll(LOGITS_B, LABELS_R)) / 9, rel=1e-6)
 
 
 def test_gradient_sign_of_ga_lowers_answer_probability():

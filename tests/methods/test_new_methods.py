@@ -1,4 +1,4 @@
-"""UNDIAL, WGA, SatImp, CE-U, SCRUB, task vectors, adaptive RMU against
+"""UNDIAL, WGA, SatImp, CE-U, task vectors against
 hand-computed values (plain-Python maths in fake.py, independent of torch)."""
 
 import math
@@ -109,7 +109,7 @@ def test_satimp():
 
 def test_ceu():
     ctx, f, r = setup_ctx()
-    loss, logs = build_method("ceu", {"retain_weight": 0}).compute_loss(ctx, f, r)
+    loss, logs = build_method("ceu", {"ignore_first_n_answer_tokens": 0}).compute_loss(ctx, f, r)
     total = 0.0
     for b, t, y in F_POS:
         row = LOGITS[b][t]
@@ -120,22 +120,8 @@ def test_ceu():
     # its gradient pushes the true token's logit down
     lg = torch.tensor(LOGITS, requires_grad=True)
     ctx.set(f.inputs, lg)
-    build_method("ceu", {"retain_weight": 0}).compute_loss(ctx, f, r)[0].backward()
+    build_method("ceu", {"ignore_first_n_answer_tokens": 0}).compute_loss(ctx, f, r)[0].backward()
     assert lg.grad[0, 1, 1] > 0 and lg.grad[1, 0, 0] > 0
-
-
-def test_scrub_alternates_max_and_min_steps():
-    m = build_method("scrub", {"alpha": 2.0, "gamma": 0.5, "forget_weight": 1.5, "max_phase_steps": 4})
-    assert [m.phase_of(s) for s in range(7)] == ["max", "min", "max", "min", "min", "min", "min"]
-    ctx, f, r = setup_ctx()
-    m.begin_step(0)
-    loss, _ = m.compute_loss(ctx, f, r)
-    kl_f = sum(kl(LOGITS_B[b][t], LOGITS[b][t]) for b, t, _ in F_POS) / 4  # teacher = LOGITS_B on forget
-    assert loss.item() == pytest.approx(-1.5 * kl_f, rel=1e-5)
-    m.begin_step(1)
-    loss, _ = m.compute_loss(ctx, f, r)
-    kl_r = sum(kl(LOGITS[b][t], LOGITS_B[b][t]) for b, t in R_POS) / 4  # teacher = LOGITS on retain
-    assert loss.item() == pytest.approx(2.0 * kl_r + 0.5 * R_NLL, rel=1e-5)
 
 
 class _Lookup(nn.Module):
@@ -181,20 +167,3 @@ def test_task_vector_loss_is_forget_ce_at_the_implied_weights():
                                            torch.tensor(labels)[:, 1:].reshape(-1), ignore_index=-100)
     ce.backward()
     assert torch.allclose(model.w.grad, -w.grad / 2.0, atol=1e-6)
-
-
-def test_adaptive_rmu_target_scales_with_the_frozen_norm():
-    from .test_rmu import TinyVLM
-
-    m = build_method("armu", {"beta": 2.0, "alpha": 10.0, "positions": "all"})
-    m.setup(TinyVLM(hidden=2), seed=0)
-    m.control = torch.tensor([0.6, 0.8]) * 7.0  # only the direction is used
-    ctx = FakeContext()
-    f, r = inputs([[-100, 1]]), inputs([[-100, 0]])
-    ctx.set_hidden(f, torch.tensor([[[1.0, 1.0], [0.0, 2.0]]]), ref=torch.tensor([[[3.0, 4.0], [0.0, 1.0]]]))
-    ctx.set_hidden(r, torch.tensor([[[1.0, 0.0], [0.0, 0.0]]]), ref=torch.tensor([[[1.0, 1.0], [0.0, 0.0]]]))
-    loss, logs = m.compute_loss(ctx, UnlearnBatch(f), UnlearnBatch(r))
-    # targets: 2*5*(0.6, 0.8) = (6, 8); 2*1*(0.6, 0.8) = (1.2, 1.6)
-    f_mse = ((1 - 6) ** 2 + (1 - 8) ** 2 + 1.2**2 + 0.4**2) / 4
-    assert logs["forget_mse"] == pytest.approx(f_mse, rel=1e-6)
-    assert loss.item() == pytest.approx(f_mse + 10.0 * (1.0 / 4), rel=1e-6)

@@ -53,14 +53,14 @@ def test_npo_at_reference_is_2_log2_over_beta():
 
 def test_simnpo():
     ctx, f, r = setup_ctx()
-    beta, gamma = 2.0, 0.5
+    beta, delta = 2.0, 0.5
     loss, _ = build_method(
-        "simnpo", {"beta": beta, "gamma": gamma, "retain_weight": 0}
+        "simnpo", {"beta": beta, "delta": delta, "forget_weight": 1.0, "retain_weight": 0}
     ).compute_loss(ctx, f, r)
     lp = seq_logp(LOGITS, LABELS)
     lengths = [2, 2]
     expect = sum(
-        -2 / beta * logsigmoid(-(beta / n) * a - gamma) for a, n in zip(lp, lengths, strict=True)
+        -2 / beta * logsigmoid(beta * (-a / n - delta)) for a, n in zip(lp, lengths, strict=True)
     ) / 2
     assert loss.item() == pytest.approx(expect, rel=1e-5)
 

@@ -15,7 +15,10 @@ class TinyVLM:
     """Just enough of the VLM interface for RMU's setup."""
 
     def __init__(self, n_layers=4, hidden=2):
-        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(n_layers))
+        self.layers = nn.ModuleList(
+            nn.ModuleDict({"attn": nn.Linear(hidden, hidden),
+                           "mlp": nn.ModuleDict({"down_proj": nn.Linear(hidden, hidden)})})
+            for _ in range(n_layers))
         self.model = nn.ModuleDict({"layers": self.layers, "head": nn.Linear(hidden, 3)})
         self._h = hidden
 
@@ -55,15 +58,22 @@ def test_rmu_control_is_seeded_unit_vector_times_c():
 
 def test_rmu_trains_only_layers_up_to_the_chosen_one():
     vlm = TinyVLM(n_layers=5)
-    m = build_method("rmu", {"layer": 3, "trained_layers": 2})
+    m = build_method("rmu", {"layer": 3, "trained_layers": 2, "params": ""})
     m.configure_trainable(vlm)
     trainable = [n for n, p in vlm.model.named_parameters() if p.requires_grad]
     assert sorted({n.split(".")[1] for n in trainable}) == ["2", "3"]
+    assert any(".attn." in n for n in trainable)  # params="": the whole layers
     assert not any(n.startswith("head") for n in trainable)
+    m = build_method("rmu", {"layer": 3, "trained_layers": 2})  # default: mlp.down_proj only
+    m.configure_trainable(vlm)
+    trainable = [n for n, p in vlm.model.named_parameters() if p.requires_grad]
+    assert sorted(trainable) == [f"layers.{i}.mlp.down_proj.{w}" for i in (2, 3) for w in ("bias", "weight")]
+    with pytest.raises(ConfigError, match="params='mlp.gate_proj'"):
+        build_method("rmu", {"params": "mlp.gate_proj"}).configure_trainable(vlm)
 
 
 def test_resolve_layer():
-    assert resolve_layer(None, 32) == 8
+    assert resolve_layer(None, 32) == 7  # WMDP's layer 7 of Zephyr-7B's 32
     assert resolve_layer(-1, 4) == 3
     with pytest.raises(ConfigError, match="decoder layers"):
         resolve_layer(7, 4)

@@ -111,7 +111,7 @@ class UnlearningMethod:
         renamed_options: old option name -> message for a user who still passes it.
 
     Optional hooks, in the order the engine calls them: ``configure_trainable``,
-    ``setup``, ``prepare`` (only when ``prepare_batches()`` > 0), then per optimiser
+    ``setup``, ``begin_run``, ``prepare`` (only when ``prepare_batches()`` != 0), then per optimiser
     step ``begin_step``, ``compute_loss`` (once per micro-batch) and ``after_step``.
     """
 
@@ -136,6 +136,10 @@ class UnlearningMethod:
 
     def setup(self, vlm: Any, seed: int) -> None:
         """Prepare state derived from the model and the seed (RMU's random direction)."""
+
+    def begin_run(self, steps_per_epoch: int) -> None:
+        """Called once before ``prepare`` with the number of optimiser steps in one pass
+        over the forget set (SCRUB schedules its max and min passes by epoch)."""
 
     def prepare_batches(self) -> int:
         """How many optimiser steps' worth of (forget, retain) batches ``prepare`` wants

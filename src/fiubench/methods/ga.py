@@ -13,14 +13,20 @@ from dataclasses import dataclass
 
 import torch
 
-from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.base import (
+    MethodContext,
+    MethodOptions,
+    UnlearnBatch,
+    UnlearningMethod,
+    option,
+)
 from fiubench.methods.registry import register_method
 from fiubench.methods.terms import nll
 
 
 @dataclass
 class GAOptions(MethodOptions):
-    forget_weight: float = 1.0  # scale of the ascent term
+    forget_weight: float = option(1.0, "locuslab/tofu dataloader.py:93-99 (grad_ascent: -loss, unweighted)")
 
 
 @register_method
@@ -30,6 +36,8 @@ class GradientAscent(UnlearningMethod):
     paper = "Jang et al. 2023, Knowledge Unlearning for Mitigating Privacy Risks, ACL 2023, arXiv 2210.01504"
     Options = GAOptions
     default_loss_threshold = -20.0
+    reference = "FIUBench (Ma et al., ICLR 2025) Sec. 4 baselines, following locuslab/tofu dataloader.py:93-99; " \
+                "loss threshold -20 from the FIUBench authors' reply to reviewers"
 
     def compute_loss(
         self, ctx: MethodContext, forget: UnlearnBatch, retain: UnlearnBatch

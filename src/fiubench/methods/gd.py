@@ -12,15 +12,21 @@ from dataclasses import dataclass
 
 import torch
 
-from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.base import (
+    MethodContext,
+    MethodOptions,
+    UnlearnBatch,
+    UnlearningMethod,
+    option,
+)
 from fiubench.methods.registry import register_method
 from fiubench.methods.terms import nll
 
 
 @dataclass
 class GDOptions(MethodOptions):
-    forget_weight: float = 1.0
-    retain_weight: float = 1.0
+    forget_weight: float = option(1.0, "locuslab/tofu dataloader.py:101-111 (grad_diff: -forget + retain)")
+    retain_weight: float = option(1.0, "locuslab/tofu dataloader.py:101-111 (grad_diff: -forget + retain)")
 
 
 @register_method
@@ -30,6 +36,7 @@ class GradientDifference(UnlearningMethod):
     paper = "Liu et al. 2022, Continual Learning and Private Unlearning, CoLLAs 2022, arXiv 2203.12817"
     Options = GDOptions
     default_loss_threshold = -20.0
+    reference = "FIUBench (Ma et al., ICLR 2025) Sec. 4 baselines, following locuslab/tofu dataloader.py:101-111"
 
     def compute_loss(
         self, ctx: MethodContext, forget: UnlearnBatch, retain: UnlearnBatch

@@ -14,16 +14,24 @@ from dataclasses import dataclass
 
 import torch
 
-from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.base import (
+    MethodContext,
+    MethodOptions,
+    UnlearnBatch,
+    UnlearningMethod,
+    option,
+)
 from fiubench.methods.registry import register_method
 from fiubench.methods.terms import dpo_loss, nll, seq_logprob
+
+_OU = "locuslab/open-unlearning configs/trainer/DPO.yaml"
 
 
 @dataclass
 class IdkDPOOptions(MethodOptions):
-    beta: float = 0.1
-    forget_weight: float = 1.0
-    retain_weight: float = 1.0
+    beta: float = option(0.1, f"{_OU}:6")
+    forget_weight: float = option(1.0, f"{_OU}:8 (gamma)")
+    retain_weight: float = option(1.0, f"{_OU}:7 (alpha; retain_loss_type NLL)")
 
 
 @register_method
@@ -31,6 +39,10 @@ class IdkDPO(UnlearningMethod):
     name = "idkdpo"
     description = "DPO preferring a refusal over the true answer"
     paper = "Rafailov et al. 2023 (DPO, arXiv 2305.18290); Maini et al. 2024 (TOFU)"
+    reference = "locuslab/open-unlearning src/trainer/unlearn/dpo.py, src/trainer/utils.py:47-67, " \
+                "configs/trainer/DPO.yaml"
+    alternatives = ("locuslab/tofu dataloader.py:147-171 (loss_type dpo): -log sigmoid(beta * margin) without "
+                    "the 2/beta scale and without a retain term",)
     Options = IdkDPOOptions
     needs_reference = True
     needs_refusal = True

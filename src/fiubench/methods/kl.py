@@ -3,8 +3,8 @@
     L = -CE(forget) + w_r * KL(p_ref || p_theta) on retain
 
 p_ref is the frozen fine-tuned model. The KL is taken per next-token distribution
-at retain *answer* positions only and averaged over them: prompt, image and padding
-positions are masked (upstream averaged over all of them).
+at retain *answer* positions only and averaged over them (token averaging): prompt,
+image and padding positions are masked (upstream averaged over all of them).
 """
 
 from __future__ import annotations
@@ -13,15 +13,21 @@ from dataclasses import dataclass
 
 import torch
 
-from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.base import (
+    MethodContext,
+    MethodOptions,
+    UnlearnBatch,
+    UnlearningMethod,
+    option,
+)
 from fiubench.methods.registry import register_method
 from fiubench.methods.terms import answer_kl, nll
 
 
 @dataclass
 class KLOptions(MethodOptions):
-    forget_weight: float = 1.0
-    retain_weight: float = 1.0
+    forget_weight: float = option(1.0, "locuslab/tofu dataloader.py:113-132 (KL: -forget + KL, unweighted)")
+    retain_weight: float = option(1.0, "locuslab/tofu dataloader.py:113-132 (KL: -forget + KL, unweighted)")
 
 
 @register_method
@@ -32,6 +38,12 @@ class KLMinimisation(UnlearningMethod):
     Options = KLOptions
     needs_reference = True
     default_loss_threshold = -20.0
+    reference = "FIUBench (Ma et al., ICLR 2025) Sec. 4 baselines, following locuslab/tofu dataloader.py:113-132"
+    deviations = (
+        "the KL is averaged over retain answer positions only; the reference's kl_div(batchmean) over the "
+        "flattened batch averages over every position, prompt, image and padding included, so answer "
+        "tokens weigh less the longer the prompt and the image",
+    )
 
     def compute_loss(
         self, ctx: MethodContext, forget: UnlearnBatch, retain: UnlearnBatch

@@ -9,7 +9,7 @@ set, with as many paired retain batches):
     F_f[i] = mean_b (d CE(forget batch b) / d W_i)^2,   F_r[i] likewise on retain
     M[i]   = (F_f[i] + eps) / (F_r[i] + eps) >= threshold            (threshold 1)
 
-Each step then descends
+Each step then descends L = -w_f * CE(forget) + w_r * CE(retain) with the gradient
 
     grad = M * grad(-w_f * CE(forget)) + grad(w_r * CE(retain))
 

@@ -13,16 +13,24 @@ from dataclasses import dataclass
 
 import torch
 
-from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.base import (
+    MethodContext,
+    MethodOptions,
+    UnlearnBatch,
+    UnlearningMethod,
+    option,
+)
 from fiubench.methods.registry import register_method
 from fiubench.methods.terms import nll, npo_loss, seq_logprob
+
+_OU = "locuslab/open-unlearning configs/trainer/NPO.yaml"
 
 
 @dataclass
 class NPOOptions(MethodOptions):
-    beta: float = 0.1
-    forget_weight: float = 1.0
-    retain_weight: float = 1.0
+    beta: float = option(0.1, f"{_OU}:6")
+    forget_weight: float = option(1.0, f"{_OU}:8 (gamma)")
+    retain_weight: float = option(1.0, f"{_OU}:7 (alpha; retain_loss_type NLL)")
 
 
 @register_method
@@ -30,6 +38,8 @@ class NPO(UnlearningMethod):
     name = "npo"
     description = "negative preference optimisation against the fine-tuned model"
     paper = "Zhang et al. 2024, Negative Preference Optimization, COLM 2024, arXiv 2404.05868"
+    reference = "locuslab/open-unlearning src/trainer/unlearn/npo.py, src/trainer/utils.py:47-67, " \
+                "configs/trainer/NPO.yaml"
     Options = NPOOptions
     needs_reference = True
 

@@ -1,7 +1,11 @@
 """PO, preference optimisation / "IDK" fine-tuning (Maini et al. 2024; FIUBench baseline).
 
-    L = CE(forget question -> refusal) + w_r * CE(retain)
+    L = (w_f * sum_{t in refusal answers} CE_t + w_r * sum_{t in retain answers} CE_t)
+        / (N_refusal + N_retain)
 
+one token mean over the forget-question -> refusal answers and the retain answers
+together, as TOFU's ``idk`` loss (which concatenates both batches and takes the
+model's mean loss): a term's weight in the sum is its share of the answer tokens.
 The refusal sentence of each forget example is drawn from the dataset's
 ``prompt.json`` deterministically from the seed (the engine builds those inputs).
 """
@@ -12,22 +16,31 @@ from dataclasses import dataclass
 
 import torch
 
-from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.base import (
+    MethodContext,
+    MethodOptions,
+    UnlearnBatch,
+    UnlearningMethod,
+    option,
+)
 from fiubench.methods.registry import register_method
-from fiubench.methods.terms import nll
+from fiubench.methods.terms import seq_logprob
+
+_TOFU = "locuslab/tofu dataloader.py:134-145 (idk: one mean loss over the concatenated batches)"
 
 
 @dataclass
 class POOptions(MethodOptions):
-    forget_weight: float = 1.0
-    retain_weight: float = 1.0
+    forget_weight: float = option(1.0, _TOFU)
+    retain_weight: float = option(1.0, _TOFU)
 
 
 @register_method
 class PreferenceOptimisation(UnlearningMethod):
     name = "po"
-    description = "fine-tune forget questions toward refusals, plus retain CE"
+    description = "fine-tune forget questions toward refusals, plus retain CE (one token mean)"
     paper = "Maini et al. 2024, TOFU, arXiv 2401.06121"
+    reference = "FIUBench (Ma et al., ICLR 2025) Sec. 4 baselines, following locuslab/tofu dataloader.py:134-145"
     Options = POOptions
     needs_refusal = True
 
@@ -36,7 +49,10 @@ class PreferenceOptimisation(UnlearningMethod):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         o: POOptions = self.options  # type: ignore[assignment]
         assert forget.refusal is not None, "PO needs refusal inputs"
-        idk = nll(ctx.logits(forget.refusal), forget.refusal["labels"])
-        r_nll = nll(ctx.logits(retain.inputs), retain.inputs["labels"])
-        loss = o.forget_weight * idk + o.retain_weight * r_nll
-        return loss, {"refusal_nll": idk.item(), "retain_nll": r_nll.item()}
+        lp_idk, n_idk = seq_logprob(ctx.logits(forget.refusal), forget.refusal["labels"])
+        lp_ret, n_ret = seq_logprob(ctx.logits(retain.inputs), retain.inputs["labels"])
+        total = (n_idk.sum() + n_ret.sum()).clamp(min=1)
+        loss = -(o.forget_weight * lp_idk.sum() + o.retain_weight * lp_ret.sum()) / total
+        logs = {"refusal_nll": (-lp_idk.sum() / n_idk.sum().clamp(min=1)).item(),
+                "retain_nll": (-lp_ret.sum() / n_ret.sum().clamp(min=1)).item()}
+        return loss, logs

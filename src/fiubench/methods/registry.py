@@ -51,7 +51,13 @@ def build_method(name: str, options: Mapping[str, Any] | None = None, where: str
     if name.lower() in BROKEN and name.lower() not in METHODS:
         raise FiubenchError(BROKEN[name.lower()])
     cls = METHODS.get(name.lower())
-    opts = from_dict(cls.Options, dict(options or {}), where=where or f"method {cls.name} options")
+    where = where or f"method {cls.name} options"
+    for key in dict(options or {}):
+        if key in cls.renamed_options:
+            from fiubench.errors import ConfigError
+
+            raise ConfigError(f"{where}.{key}: {cls.renamed_options[key]}")
+    opts = from_dict(cls.Options, dict(options or {}), where=where)
     return cls(opts)
 
 

@@ -29,15 +29,22 @@ from typing import Any
 import torch
 
 from fiubench.errors import ConfigError
-from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.base import (
+    MethodContext,
+    MethodOptions,
+    UnlearnBatch,
+    UnlearningMethod,
+    option,
+)
 from fiubench.methods.registry import register_method
 from fiubench.methods.terms import nll
 
 
 @dataclass
 class TaskVectorOptions(MethodOptions):
-    alpha: float = 1.0  # scaling of the subtracted task vector
-    retain_weight: float = 0.0
+    alpha: float = option(1.0, "Ilharco et al. 2023 Sec. 3 (negation, lambda; 1.0 = the plain negated vector; "
+                               "the paper picks lambda on held-out validation)")
+    retain_weight: float = option(0.0, "Ilharco et al. 2023 Sec. 3 (negation has no retain term)")
 
 
 def negate(theta_ft: torch.Tensor, theta_forget: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -55,6 +62,12 @@ class TaskVector(UnlearningMethod):
     name = "taskvector"
     description = "subtract alpha x the task vector of further fine-tuning on the forget set"
     paper = "Ilharco et al. 2023, Editing Models with Task Arithmetic, ICLR 2023, arXiv 2212.04089"
+    reference = "Ilharco et al. 2023 Sec. 3 (mlfoundations/task_vectors)"
+    deviations = (
+        "the forget fine-tuning and the negation happen in one run: every step trains the implied "
+        "fine-tuned weights phi at an effective learning rate lr / alpha, so checkpoints are negated models "
+        "(the paper fine-tunes first, then subtracts once); lambda is not selected on validation by default",
+    )
     Options = TaskVectorOptions
 
     def __init__(self, options: MethodOptions | None = None) -> None:

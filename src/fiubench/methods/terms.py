@@ -17,18 +17,21 @@ def nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return batch_nll(logits, labels)
 
 
-def answer_kl(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def answer_kl(ref_logits: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
+              temperature: float = 1.0) -> torch.Tensor:
     """KL(p_ref || p_theta) of the next-token distributions, mean over answer positions.
 
         KL = (1/N) * sum_{t: y_t answer} sum_v p_ref(v|<t) (log p_ref(v|<t) - log p_theta(v|<t))
+
+    With ``temperature`` T both distributions are softmax(z / T) (no T^2 factor here).
 
     Position t predicts labels[t+1] (the same shift as ``token_logprobs``); prompt,
     image and padding positions (label -100) are excluded. Upstream averaged over
     every position, padding included.
     """
     mask = labels[:, 1:].ne(IGNORE_INDEX)
-    ref_lp = torch.log_softmax(ref_logits[:, :-1, :].float(), dim=-1)[mask]
-    lp = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)[mask]
+    ref_lp = torch.log_softmax(ref_logits[:, :-1, :].float() / temperature, dim=-1)[mask]
+    lp = torch.log_softmax(logits[:, :-1, :].float() / temperature, dim=-1)[mask]
     if lp.numel() == 0:
         return logits.sum() * 0.0
     kl = (ref_lp.exp() * (ref_lp - lp)).sum(-1)
@@ -48,12 +51,14 @@ def npo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, beta: float) -> torch.T
     return (-2.0 / beta * F.logsigmoid(-beta * (logp - ref_logp))).mean()
 
 
-def simnpo_loss(logp: torch.Tensor, length: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:
-    """SimNPO (Fan et al. 2024, arXiv 2410.07163), mean over samples:
+def simnpo_loss(logp: torch.Tensor, length: torch.Tensor, beta: float, delta: float) -> torch.Tensor:
+    """SimNPO (Fan et al. 2024, arXiv 2410.07163) as OpenUnlearning writes it, mean over samples:
 
-        L = -(2/beta) * log sigmoid(-(beta/|y|) * log p_theta(y|x) - gamma)
+        L = -(2/beta) * log sigmoid(beta * (-log p_theta(y|x) / |y| - delta))
+
+    The paper's margin gamma is beta * delta.
     """
-    return (-2.0 / beta * F.logsigmoid(-(beta / length.clamp(min=1)) * logp - gamma)).mean()
+    return (-2.0 / beta * F.logsigmoid(beta * (-logp / length.clamp(min=1) - delta))).mean()
 
 
 def dpo_loss(

@@ -15,16 +15,24 @@ from dataclasses import dataclass
 
 import torch
 
-from fiubench.methods.base import MethodContext, MethodOptions, UnlearnBatch, UnlearningMethod
+from fiubench.methods.base import (
+    MethodContext,
+    MethodOptions,
+    UnlearnBatch,
+    UnlearningMethod,
+    option,
+)
 from fiubench.methods.registry import register_method
 from fiubench.methods.terms import nll, target_token_prob, weighted_ascent
+
+_OU = "locuslab/open-unlearning configs/trainer/WGA.yaml"
 
 
 @dataclass
 class WGAOptions(MethodOptions):
-    beta: float = 1.0  # power of the stopped-gradient token probability
-    forget_weight: float = 1.0
-    retain_weight: float = 1.0
+    beta: float = option(1.0, f"{_OU}:11 (power of the stopped-gradient token probability)")
+    forget_weight: float = option(1.0, f"{_OU}:13 (gamma)")
+    retain_weight: float = option(1.0, f"{_OU}:12 (alpha; retain_loss_type NLL)")
 
 
 @register_method
@@ -32,6 +40,7 @@ class WGA(UnlearningMethod):
     name = "wga"
     description = "gradient ascent with each token weighted by its stopped-gradient probability^beta"
     paper = "Wang et al. 2025, Rethinking LLM Unlearning Objectives, ICLR 2025, arXiv 2502.19301"
+    reference = "locuslab/open-unlearning src/trainer/utils.py:102-115 (compute_wga_loss), configs/trainer/WGA.yaml"
     Options = WGAOptions
 
     def compute_loss(

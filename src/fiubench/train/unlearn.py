@@ -54,6 +54,7 @@ class UnlearnObjective:
     def prepare(self) -> None:
         """The method's one-off preparation on the starting weights (before any resume
         state loads): the micro-batches of the first ``prepare_batches()`` steps."""
+        self.method.begin_run(self.plan.steps_per_epoch)
         n = self.method.prepare_batches()
         if n == ONE_EPOCH:
             n = self.plan.steps_per_epoch
