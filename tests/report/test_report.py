@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fiubench.metrics.version import METRICS_VERSION
 from fiubench.report.build import Report, write_report
 from fiubench.report.entries import load_entries
 from fiubench.report.render import to_latex
@@ -26,7 +27,7 @@ def test_main_table_has_paper_layout_and_final_models_only(entries: list) -> Non
     t = main_table(entries, "forget5", methods=["ga", "kl"])
     headers = [c.header for c in t.columns]
     assert headers == ["ROUGE", "judge (similarity, offline)", "Truth", "ACC", "MU",
-                       "KS log p", "KS p (people)", "EM", "MIA AUC", "APE", "FQ"]
+                       "KS log p", "KS D", "EM", "MIA AUC", "APE", "FQ"]
     assert [label for label, _ in t.rows] == ["Retain", "Fine-tuned", "GA", "KL"]
     ga = dict(zip(headers, t.rows[2][1], strict=True))
     assert ga["MU"] == pytest.approx(0.2) and ga["FQ"] == pytest.approx(0.8)  # final step 18
@@ -75,7 +76,7 @@ def test_write_report_writes_every_format(db: Path, tmp_path: Path) -> None:
     assert r"\toprule" in tex and r"\cmidrule" in tex and "GA & " in tex
     assert (out / "provenance.json").is_file()
     # the definitions behind the numbers and the MIA figures are shown
-    assert "Metrics version 2" in html and "geometric mean" in html and "1 - 2|AUC - 0.5|" in html
+    assert f"Metrics version {METRICS_VERSION}" in html and "geometric mean" in html and "1 - 2|AUC - 0.5|" in html
     assert 'id="mia_forget5"' in html and "TPR@1%" in html and "leak %" in md
     mia = list(csv.reader((out / "tables" / "mia_forget5.csv").open()))
     ga = dict(zip(mia[0], mia[3], strict=True))
@@ -139,7 +140,7 @@ def test_report_flags_mixed_metric_versions(db: Path, tmp_path: Path) -> None:
         st.add_results_json(old, run="r1", model="old", role="unlearned", method="ga", forget_split="forget5",
                             variant="old", step=3, final=True, config_hash="o")
     html = write_report(db, tmp_path / "rep").read_text()
-    assert "WARNING: these results mix metric definitions (versions 1, 2)" in html
+    assert f"WARNING: these results mix metric definitions (versions 1, {METRICS_VERSION})" in html
 
 
 def test_rows_without_a_version_take_their_evaluations(db: Path, tmp_path: Path) -> None:
@@ -148,4 +149,4 @@ def test_rows_without_a_version_take_their_evaluations(db: Path, tmp_path: Path)
         st.add({"attack.worst": 0.1}, run="r1", model="finetuned", role="finetuned", forget_split="forget5",
                config_hash="att")
     html = write_report(db, tmp_path / "rep").read_text()
-    assert "WARNING" not in html and "Metrics version 2 " in html
+    assert "WARNING" not in html and f"Metrics version {METRICS_VERSION} " in html

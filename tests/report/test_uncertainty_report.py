@@ -35,7 +35,7 @@ def test_report_shows_intervals_and_marks_indistinguishable(tmp_path: Path) -> N
     assert "50.0 [41.0, 63.0]" in md  # MU of every model with its interval
     assert "GA − KL" in md and "+1.0 [-5.0, +7.0] ≈" in md
     assert "GA − Retain" in md and "-10.0 [-20.0, -5.0] |" in md  # distinguishable: no ≈
-    assert "identity-level bootstrap" in md
+    assert "BCa bootstrap interval over identities" in md
     with (index.parent / "tables" / "main_forget5.csv").open() as f:
         header, *rows = list(csv.reader(f))
     assert "MU low" in header and "MU high" in header
@@ -57,4 +57,36 @@ def test_rerun_of_a_run_replaces_its_intervals(tmp_path: Path) -> None:
 def test_report_without_intervals_still_builds(tmp_path: Path) -> None:
     db = populate(tmp_path / "results.sqlite")
     md = (write_report(db, tmp_path / "report", run="r1").parent / "report.md").read_text()
-    assert "Differences with 95 %" not in md and "identity-level bootstrap" not in md
+    assert "Verdicts:" not in md and "interval over identities" not in md
+
+
+def test_report_shows_verdicts_k_and_keeps_every_pair_in_the_csv(tmp_path: Path) -> None:
+    db = populate(tmp_path / "results.sqlite")
+    with ResultsStore(db) as st:
+        st.add_intervals([IntervalRow("r1", m, role, meth, "forget5", "", "forget.exact_match", 0.2, 0.1, 0.3,
+                                      0.95, 1, 100, k="k=10", ci_method="BCa")
+                          for m, role, meth in (("retain", "retain", None), ("ga/forget5", "unlearned", "ga"))])
+        common = dict(level=0.95, k="k=10", margin=0.05, ci_method="BCa")
+        st.add_comparisons([
+            ComparisonRow("r1", "forget5", "ga/forget5", "retain", "forget.exact_match", 0.3, 0.2, 0.4,
+                          indistinguishable=False, p_differs=0.001, p_differs_adjusted=0.002, p_equivalent=0.9,
+                          p_equivalent_adjusted=0.9, verdict="worse", family="vs retain", **common),
+            ComparisonRow("r1", "forget5", "kl/forget5", "ga/forget5", "forget.exact_match", 0.01, -0.02, 0.03,
+                          indistinguishable=True, p_differs=0.6, p_differs_adjusted=0.6, p_equivalent=0.01,
+                          p_equivalent_adjusted=0.02, verdict="equivalent", family="vs best", **common),
+            ComparisonRow("r1", "forget5", "kl/forget5", "npo/forget5", "forget.exact_match", 0.0, -0.1, 0.1,
+                          indistinguishable=True, p_differs=0.9, p_differs_adjusted=1.0, p_equivalent=0.3,
+                          p_equivalent_adjusted=0.6, verdict="undecided", family="pairs", **common),
+        ])
+    index = write_report(db, tmp_path / "report", run="r1")
+    md = (index.parent / "report.md").read_text()
+    assert "EM (k=10)" in md  # k next to the intervals of the main table and the verdicts
+    assert "GA − Retain (vs retain)" in md and "+30.0 [+20.0, +40.0] worse" in md
+    assert "KL − GA (vs best)" in md and "+1.0 [-2.0, +3.0] ≈" in md
+    assert "KL − NPO" not in md  # other pairs: only in the CSV
+    with (index.parent / "tables" / "comparisons_all_forget5.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["model_a"], r["model_b"], r["verdict"]) for r in rows} == {
+        ("ga/forget5", "retain", "worse"), ("kl/forget5", "ga/forget5", "equivalent"),
+        ("kl/forget5", "npo/forget5", "undecided")}
+    assert rows[0]["p_differs_adjusted"] == "0.002" and rows[0]["k"] == "k=10"

@@ -47,7 +47,7 @@ from fiubench.report.tables import (
     mia_table,
     visual_table,
 )
-from fiubench.report.uncertainty import IntervalIndex
+from fiubench.report.uncertainty import IntervalIndex, all_comparisons_csv
 from fiubench.utils.io import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
 from fiubench.utils.provenance import provenance
 
@@ -258,6 +258,10 @@ def write_report(
         for t in rep.tables():
             atomic_write_text(tmp / "tables" / f"{t.name}.csv", to_csv(t))
             atomic_write_text(tmp / "tables" / f"{t.name}.tex", to_latex(t))
+        for s in rep.splits:  # every pair of models with its verdict, raw and adjusted p (not rendered)
+            text = all_comparisons_csv(comparisons, s)
+            if text is not None:
+                atomic_write_text(tmp / "tables" / f"comparisons_all_{s}.csv", text)
         for s, png in rep.plots.items():
             atomic_write_bytes(tmp / "plots" / f"curves_{s}.png", png)
         atomic_write_json(

@@ -56,7 +56,7 @@ def main_columns(judge_header: str) -> list[Column]:
         Column("ACC", ("visual.acc", "mme.acc", "pope.acc"), higher_is_better=True, group="Model utility (retain)"),
         Column("MU", ("model_utility",), higher_is_better=True, group="Model utility (retain)"),
         Column("KS log p", ("forget.ks_log10_p",), scale=1.0, decimals=2, higher_is_better=True, group="Forget quality (forget)"),
-        Column("KS p (people)", ("forget.ks_perm_p",), scale=1.0, decimals=2, higher_is_better=True, group="Forget quality (forget)"),
+        Column("KS D", ("forget.ks_d",), higher_is_better=False, group="Forget quality (forget)"),
         Column("EM", ("forget.exact_match",), higher_is_better=False, group="Forget quality (forget)"),
         Column("MIA AUC", ("mia.auc_min_k_pp", "mia.auc_min_k", "mia.auc_loss"), group="Forget quality (forget)"),
         Column("APE", ("forget.ape",), higher_is_better=False, group="Forget quality (forget)"),
@@ -84,7 +84,7 @@ def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | No
     from fiubench.report.uncertainty import seedless
 
     rows = [e for e in finals(entries) if e.forget_split == split and e.role != "base"]
-    cols = main_columns(_judge_header(rows)) + robust_columns(rows)
+    cols = with_k(main_columns(_judge_header(rows)) + robust_columns(rows), intervals, split)
     t = Table(
         name=f"main_{split}",
         title=f"Main results, {split} (paper's Table 2 layout)",
@@ -111,8 +111,9 @@ def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | No
             t.ci.append(cis)
     t.notes.append(
         "Scores x100. KS log p = log10 p-value of the KS test between this model's and the "
-        "retain model's forget truth ratios (0 = indistinguishable from retain); KS p (people) = "
-        "the same test with identities, not answers, as the unit (permutation over people; "
+        "retain model's forget truth ratios (0 = indistinguishable from retain; FQ's KS term is "
+        "clip(1 + log p / 26, 0, 1)); KS D = that test's distance between the two distributions "
+        "(0 = the retain model's; the effect size, with an interval over people; "
         "docs/metrics-uncertainty.md). "
         "MIA AUC = membership-inference AUC on forget vs never-trained identities (Min-K%++ "
         "by default; 50 = chance is best: an AUC below 50 is reverse detectability, as "
@@ -121,11 +122,25 @@ def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | No
     )
     if intervals:
         t.notes.append(
-            "[low, high]: 95 % identity-level bootstrap interval (people resampled, not answers"
+            "[low, high]: 95 % BCa bootstrap interval over identities (people resampled, not answers"
             + (f"; seeds resampled too, values are means over {n_seeds} seeds" if n_seeds > 1 else "")
-            + "). See the comparisons table for which differences are distinguishable."
+            + "); k in a header = the people that column's intervals rest on. No interval on KS log p: "
+            "intervals go on effect sizes (KS D), not on p-values. Verdicts: the comparisons table."
         )
     return t
+
+
+def with_k(cols: list[Column], intervals: IntervalIndex | None, split: str) -> list[Column]:
+    """Columns whose intervals are known get the k they rest on in their header ("EM (k=10)")."""
+    from dataclasses import replace
+
+    if not intervals:
+        return cols
+    out = []
+    for c in cols:
+        k = intervals.k(split, c.metrics)
+        out.append(replace(c, header=f"{c.header} ({k})") if k else c)
+    return out
 
 
 def _seedless_label(e: Entry) -> str:
@@ -301,18 +316,35 @@ def mark_incomplete(table: Table, missing: Sequence[tuple[str, int]]) -> None:
         )
 
 
+def comparison_columns(judge_header: str) -> list[Column]:
+    """The figures compared between models: effect sizes (KS D, not the KS p-value; the MIA
+    FQ term, whose best is 1, not the AUC, whose best is 0.5 in the middle)."""
+    out = []
+    for c in main_columns(judge_header):
+        if c.metrics[0] == "forget.ks_log10_p":
+            continue
+        if c.metrics[0].startswith("mia.auc_"):
+            c = Column("MIA term", ("mia.fq_term",), higher_is_better=True, group=c.group)
+        out.append(c)
+    return out
+
+
 def comparisons_table(comparisons: Sequence[ComparisonRow], entries: Sequence[Entry], split: str) -> Table | None:
-    """Paired differences (a - b) with 95 % identity-bootstrap intervals; "≈" marks a
-    difference whose interval includes 0 (the two models are indistinguishable on it)."""
-    from fiubench.report.uncertainty import comparison_rows
+    """Each method (and the fine-tuned model) vs the retain model, and each method vs the
+    best method by FQ: a - b with its paired interval over identities, k, and the verdict
+    (better / worse / ≈ equivalent within the metric's margin / undecided) after Holm's
+    adjustment within (family, metric). Every pair is in ``comparisons_all_<split>.csv``."""
+    from fiubench.report.uncertainty import VERDICT_MARKS, comparison_rows
 
     pairs = comparison_rows(comparisons, split)
     if not pairs:
         return None
-    cols = [c for c in main_columns(_judge_header([e for e in entries if e.forget_split == split]))
-            if c.metrics and c.metrics[0] != "forget.ks_perm_p"]
-    t = Table(name=f"comparisons_{split}", title=f"Differences with 95 % intervals, {split}", columns=cols,
-              row_header="a − b")
+    cols = comparison_columns(_judge_header([e for e in entries if e.forget_split == split]))
+    ks = {m: r.k for _a, _b, d in pairs for m, r in d.items() if r.k}
+    cols = [replace_header(c, f"{c.header} ({ks[c.metrics[0]]})") if c.metrics[0] in ks else c for c in cols]
+    t = Table(name=f"comparisons_{split}", title=f"Verdicts: differences with 95 % intervals, {split}",
+              columns=cols, row_header="a − b")
+    margins: dict[str, float] = {}
     for a, b, by_metric in pairs:
         cells: list[float | str | None] = []
         for c in cols:
@@ -322,14 +354,33 @@ def comparisons_table(comparisons: Sequence[ComparisonRow], entries: Sequence[En
                 continue
             text = (f"{r.estimate * c.scale:+.{c.decimals}f} [{r.low * c.scale:+.{c.decimals}f}, "
                     f"{r.high * c.scale:+.{c.decimals}f}]")
-            cells.append(text + (" ≈" if r.indistinguishable else ""))
-        t.rows.append((f"{_group_label(a)} − {_group_label(b)}", cells))
+            if r.verdict is None:  # an older run: only whether the interval includes 0
+                cells.append(text + (" ≈" if r.indistinguishable else ""))
+                continue
+            if r.margin is not None:
+                margins[c.header.split(" (")[0]] = r.margin * c.scale
+            cells.append(f"{text} {VERDICT_MARKS.get(r.verdict, r.verdict)}")
+        family = next((r.family for r in by_metric.values() if r.family), None)
+        t.rows.append((f"{_group_label(a)} − {_group_label(b)}" + (f" ({family})" if family else ""), cells))
     t.notes.append(
-        "Paired identity-level bootstrap: both models are resampled with the same people (and "
-        "seeds), so the interval is that of the difference. ≈ = the interval includes 0: on that "
-        "figure the two models are indistinguishable with these identities. Scores x100."
+        "Scores x100; a − b, paired: both models resampled with the same people (and seeds), 95 % "
+        "BCa interval over identities; k in a header = the people it rests on. Verdict per cell: "
+        "better / worse = a person-wise sign-flip permutation test rejects 'no difference' "
+        "(Holm-adjusted p < 0.05 within the column's family: vs retain, vs best); ≈ = equivalent: "
+        "two one-sided tests put the difference inside ±margin"
+        + (" (" + ", ".join(f"{h} ±{m:g}" for h, m in margins.items()) + ")" if margins else "")
+        + "; undecided = neither, said plainly: these people cannot tell. 'better' on a forget "
+        "figure vs retain means beyond the retain model (e.g. EM below it), not closer to it. "
+        "The best method is picked by FQ from these data, so its row's differences are optimistic. "
+        "Every pair, with raw and adjusted p-values: comparisons_all_" + split + ".csv."
     )
     return t
+
+
+def replace_header(c: Column, header: str) -> Column:
+    from dataclasses import replace
+
+    return replace(c, header=header)
 
 
 def _group_label(model: str) -> str:
@@ -365,6 +416,7 @@ def visual_table(entries: Sequence[Entry], intervals: IntervalIndex | None = Non
         Column("open EM (unseen faces)", ("visual.open_em_holdout",), higher_is_better=True, group="holdout faces"),
         Column("yes/no ACC (all faces)", ("visual.acc",), higher_is_better=True, group="all evaluated faces"),
     ]
+    cols = with_k(cols, intervals, split)
     t = Table(name="visual", title=f"Visual ability on unseen faces (holdout identities; {split} evaluations)",
               columns=cols, ci=[] if intervals else None)
     for group in seed_groups(ordered(rows, methods)):
