@@ -7,7 +7,6 @@ tests/attacks/test_separation.py, on trained models.)
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -88,10 +87,11 @@ def test_quantization_runs_on_cpu_and_changes_the_weights(tiny_vlm_dir, ctx_for,
     pytest.importorskip("optimum.quanto")
     import torch
 
-    from fiubench.attacks.quantization import quantize_vlm
+    from fiubench.attacks.quantization import quanto_quantize
 
     ctx = ctx_for()
     res = run_attack("quantization", None, tiny_vlm_dir, ctx, tmp_path / "out")
+    # a full checkpoint: no adapter to keep separate
     assert set(res["variants"]) == {"int8", "int4"} and res["info"]["backend"] == "quanto"
     vlm = ctx.load(tiny_vlm_dir)
     x = torch.randn(2, vlm.hidden_size())
@@ -100,7 +100,7 @@ def test_quantization_runs_on_cpu_and_changes_the_weights(tiny_vlm_dir, ctx_for,
         x = torch.randn(2, lin.in_features)
         with torch.no_grad():
             before = lin(x)
-        quantize_vlm(vlm, 4, "quanto", Path(tiny_vlm_dir), ctx)
+        quanto_quantize(vlm, 4)
         with torch.no_grad():
             after = vlm.decoder_layers()[0].mlp.down_proj(x)
         assert not torch.equal(before, after)  # 4-bit rounding moved the outputs...

@@ -50,6 +50,10 @@ class AttackContext:
     train: Any = None
     scope: Any = None
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    # Under-attack evaluation (attacks.under_attack): the run's EvalConfig (None: defaults)
+    # and the retain model's evaluation directory for the KS test (None: KS skipped).
+    evaluation: Any = None
+    reference: Any = None
     log: Callable[[str], None] = field(default=lambda _m: None)
 
     def load(self, model_dir: str | Path) -> Any:

@@ -132,11 +132,20 @@ def _load_plain(cfg: ModelConfig, source: Path | str, fam: FamilySpec) -> torch.
         model = cls.from_pretrained(
             str(source), dtype=DTYPES[cfg.dtype], attn_implementation=_attn(cfg, cls),
             trust_remote_code=cfg.trust_remote_code, use_safetensors=None if cfg.allow_pickle else True,
-            **placement_kwargs(cfg, [*fam.projector_prefixes, "lm_head"]),
+            **placement_kwargs(cfg, quantization_skip(fam)),
         )
     except OSError as e:
         raise ConfigError(f"model.name_or_path: could not load {fam.model_class} weights from {source}: {e}") from e
     return model
+
+
+def quantization_skip(fam: FamilySpec) -> list[str]:
+    """Modules kept in float when quantizing (a module is skipped when one of these is a
+    substring of its name, as bitsandbytes' ``llm_int8_skip_modules`` matches): the
+    projector (trained in full by the paper's recipe) and the LM head. Every other
+    ``nn.Linear`` (language model and vision tower) is quantized, by bitsandbytes on GPU
+    and by the quantization attack's optimum-quanto path on CPU alike."""
+    return [*fam.projector_prefixes, "lm_head"]
 
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
@@ -193,7 +202,10 @@ def _load_lora_checkpoint(cfg: ModelConfig, source: Path, meta: dict[str, Any]) 
         get_family(cfg.family)
         raise ConfigError(f"model.family: {source} was saved as family {fam_name!r}, not {cfg.family!r}")
     fam = get_family(fam_name)
-    base_cfg = replace(cfg, name_or_path=base, family=fam_name, scope=TuningScope(), gradient_checkpointing=False)
+    # Quantized base only when training goes on on the adapter (QLoRA); otherwise the
+    # adapter is merged in full precision first and the merged weights are quantized.
+    base_cfg = replace(cfg, name_or_path=base, family=fam_name, scope=TuningScope(), gradient_checkpointing=False,
+                       quantization=cfg.quantization if cfg.scope.lora else None)
     base_source = resolve_path(base)
     expected = meta.get("base_fingerprint")
     if expected and isinstance(base_source, Path) and weights_fingerprint(base_source) != expected:
@@ -220,13 +232,26 @@ def _load_lora_checkpoint(cfg: ModelConfig, source: Path, meta: dict[str, Any]) 
         vlm = _finish(cfg, model, processor, fam, base, already_lora=True)
         vlm.base_fingerprint = expected
         return vlm
-    if cfg.quantization is not None:  # adapters cannot be merged into 4/8-bit weights: keep them
-        vlm = _finish(replace(cfg, scope=replace(cfg.scope, lora=True)), model, processor, fam, base,
-                      already_lora=True)
-        vlm.base_fingerprint = expected
-        return vlm
     merged = model.merge_and_unload()
+    if cfg.quantization is not None:
+        return _quantize_merged(cfg, merged, processor, fam, source)
     return _finish(cfg, merged, processor, fam, str(source))
+
+
+def _quantize_merged(cfg: ModelConfig, merged: torch.nn.Module, processor: Any, fam: FamilySpec,
+                     source: Path) -> VLM:
+    """A LoRA checkpoint quantized the way Zhang et al. (ICLR 2025) quantize an unlearned
+    model: the adapter merged into the base in full precision, then the merged weights
+    quantized by bitsandbytes at load time (it only quantizes while loading, hence the
+    round trip through a temporary directory). A small unlearning delta is then rounded
+    together with the base weights, so it can fall back into the fine-tuned bucket."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="fiubench_merged_") as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        del merged
+        model = _load_plain(replace(cfg, family=fam.name), Path(tmp), fam)
+    return _finish(cfg, model, processor, fam, str(source))
 
 
 def _finish(cfg: ModelConfig, model: torch.nn.Module, processor: Any, fam: FamilySpec, base: str,
