@@ -36,7 +36,8 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     env = {"OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
+        [str(Path(__file__).resolve().parents[2] / "src"), str(Path(__file__).resolve().parents[1]),
+         os.environ.get("PYTHONPATH", "")])}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the nodes' workers import fiubench and these tests' step functions
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
@@ -128,6 +129,8 @@ def test_a_node_killed_mid_run_is_survived_with_keep_going_and_resume(cluster, t
         while not node_file.exists() and time.time() < deadline:
             time.sleep(0.1)
         node_id = node_file.read_text()
+        while time.time() < deadline and not all(cache.is_done(o.name, o.key) for o in others):
+            time.sleep(0.1)  # the others finish first (on any node), then the victim's node dies
         node = next(n for n in cluster.worker_nodes if n.node_id == node_id)
         cluster.remove_node(node, allow_graceful=False)
         Path(flag).touch()  # a retry elsewhere would finish at once

@@ -42,6 +42,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -251,7 +252,7 @@ class ProcessExecutor:
         try:
             return Outcome(handle, fut.result())
         except BaseException as e:  # noqa: BLE001 - the step's error, or a dead worker
-            if isinstance(e, cf.process.BrokenProcessPool):
+            if isinstance(e, BrokenProcessPool):
                 self._pools[slot].shutdown(wait=False)  # type: ignore[union-attr]
                 self._pools[slot] = None
             return Outcome(handle, error=e)
@@ -271,7 +272,7 @@ def retryable(error: BaseException) -> str | None:
     (:class:`InfrastructureError`, a broken worker pool) and running out of memory
     (once: another process may have held the memory). A step's own error (a bug, a bad
     file, a diverged loss) would fail the same way again."""
-    if isinstance(error, (InfrastructureError, cf.process.BrokenProcessPool)):
+    if isinstance(error, (InfrastructureError, BrokenProcessPool)):
         return "infrastructure"
     if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
         return "out of memory"

@@ -68,7 +68,7 @@ def _gpu_step(*args: Any) -> dict[str, Any]:
 
 # Ray's errors that mean the machine failed, not the step (retried by the scheduler).
 _INFRA = ("WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLostError",
-          "OwnerDiedError", "OutOfMemoryError", "TaskUnschedulableError", "RaySystemError")
+          "OwnerDiedError", "OutOfMemoryError")
 
 
 class RayExecutor:
