@@ -121,14 +121,25 @@ def test_quantization_without_a_library_names_what_to_install(monkeypatch):
         pick_backend("bitsandbytes", "cpu")
 
 
-def test_relearn_trains_on_one_half_and_measures_the_other(tiny_vlm_dir, ctx_for, attack_dataset, tmp_path):
+def test_relearn_trains_on_one_half_and_measures_the_other_over_its_grid(tiny_vlm_dir, ctx_for, attack_dataset,
+                                                                            tmp_path):
     from fiubench.attacks.probes import half_split
+    from fiubench.attacks.relearn import grid_name
 
     ctx = ctx_for(seed=3)
-    res = run_attack("relearn", {"steps": 2, "lr": 1e-3}, tiny_vlm_dir, ctx, tmp_path / "out")
+    res = run_attack("relearn", {"steps": [1, 2], "lr": [1e-3], "warmup_ratio": 0.5}, tiny_vlm_dir, ctx,
+                     tmp_path / "out")
+    names = [grid_name(1e-3, 1), grid_name(1e-3, 2)]
+    assert names == ["lr1e-03_s1", "lr1e-03_s2"] and list(res["variants"]) == names
+    assert grid_name(2.5e-4, 30) == "lr2p5e-04_s30"
     recs = [json.loads(x) for x in (tmp_path / "out" / "per_sample.jsonl").read_text().splitlines()]
+    assert {r["variant"] for r in recs} == {"before", *names}  # the unattacked model on the same half too
     for p in attack_dataset.split(FORGET):
         shown, held = half_split(p, 3)
-        assert sorted(r["qa_index"] for r in recs if r["unique_id"] == p.unique_id) == held
-    summary = json.loads((ctx.work / "relearn" / "summary.json").read_text())
-    assert summary["steps"] == 2 and res["info"]["n_relearn_qa"] == 4  # 2 people x 2 of 4 QA
+        for v in ("before", *names):
+            assert sorted(r["qa_index"] for r in recs if r["unique_id"] == p.unique_id and r["variant"] == v) == held
+    for name, steps in zip(names, (1, 2), strict=True):
+        summary = json.loads((ctx.work / "relearn" / name / "summary.json").read_text())
+        assert summary["steps"] == steps
+    assert res["info"]["grid"][names[1]] == {"lr": 1e-3, "steps": 2, "warmup_ratio": 0.5, "batch_size": 4}
+    assert res["info"]["n_relearn_qa"] == 4 and "before" in res["per_identity"]  # 2 people x 2 of 4 QA
