@@ -1,6 +1,7 @@
 """`fiubench plan`: what a run (or several: one per family) would cost, before it runs.
 
-    fiubench plan [--preset NAME | --config FILE]... [--gpu-memory-gb 80] [--mfu 0.3] [--steps]
+    fiubench plan [--preset NAME | --config FILE]... [--families A,B] [--forget-splits S,T] [--seeds N]
+                  [--gpu-memory-gb 80] [--tflops 989] [--mfu 0.3] [--steps]
 
 Prints the number of steps per kind, the GPUs each kind asks for, the estimated
 GPU-hours and the bytes of checkpoints written (the step cache keeps them all: that
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 HELP = "estimate a run's steps, GPUs, GPU-hours and checkpoint storage before running it"
 
@@ -20,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", action="append", default=[], help="shipped preset (repeatable)")
     p.add_argument("--config", action="append", default=[], type=Path, help="YAML run config (repeatable)")
     p.add_argument("--seeds", type=int, default=None, metavar="N", help="as `fiubench run --seeds N`")
+    p.add_argument("--families", metavar="A,B,...",
+                   help="plan each config once per model family (its default checkpoint), e.g. the paper's grid")
+    p.add_argument("--forget-splits", metavar="S,T,...", help="override the config's forget_splits")
     p.add_argument("--gpu-memory-gb", type=float, default=80.0, help="memory of one GPU (default 80)")
     p.add_argument("--tflops", type=float, default=989.0, help="dense bf16 TFLOPS of one GPU (default: H100 SXM)")
     p.add_argument("--mfu", type=float, default=0.30, help="assumed model FLOPs utilisation (default 0.30)")
@@ -32,6 +37,33 @@ def _human(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
         n /= 1000
     return ""
+
+
+def _variants(args: argparse.Namespace, cfg: Any) -> list[Any]:
+    """The config with the command's overrides, once per ``--families`` family."""
+    import copy
+
+    from fiubench.errors import ConfigError
+    from fiubench.models.families import get_family
+
+    if args.seeds is not None:
+        cfg.seeds = args.seeds
+    if args.forget_splits:
+        cfg.forget_splits = [s.strip() for s in args.forget_splits.split(",") if s.strip()]
+    cfg.validate()
+    if not args.families:
+        return [cfg]
+    out = []
+    for name in (f.strip() for f in args.families.split(",") if f.strip()):
+        try:
+            fam = get_family(name)
+        except Exception as e:  # noqa: BLE001 - the registry's did-you-mean error
+            raise ConfigError(f"--families: {e}") from None
+        c = copy.deepcopy(cfg)
+        c.model.family, c.model.name_or_path = fam.name, fam.default_checkpoint
+        c.name = f"{cfg.name}[{fam.name}]"
+        out.append(c)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,13 +79,12 @@ def run(args: argparse.Namespace) -> int:
     hw = Hardware(gpu_memory_gb=args.gpu_memory_gb, tflops=args.tflops, mfu=args.mfu)
     sources = [(p, None) for p in args.preset] + [(None, c) for c in args.config] or [(None, None)]
     total_steps, total_h, total_b = 0, 0.0, 0
-    for preset, config in sources:
-        cfg = load_run_config(preset, config)
-        if args.seeds is not None:
-            if args.seeds < 1:
-                raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
-            cfg.seeds = args.seeds
-            cfg.validate()
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
+    configs = [cfg for preset, config in sources for cfg in _variants(args, load_run_config(preset, config))]
+    if len(configs) > 1:
+        sources = configs  # the total line below
+    for cfg in configs:
         plan = plan_run(cfg, hw)
         print(f"{cfg.name}: family {plan.family} (~{plan.params_b:g} B parameters, {cfg.model.dtype}), "
               f"{len(cfg.variants())} variant(s) x {len(cfg.methods)} method(s) x {len(cfg.forget_splits)} split(s)")
