@@ -1,3 +1,5 @@
+import argparse
+
 import pytest
 
 from fiubench.errors import ConfigError, FiubenchError
@@ -67,3 +69,37 @@ def test_default_run_reports_the_newer_methods():
     from fiubench.presets import load_run_config
 
     assert {"undial", "wga", "scrub", "mmunlearner"} <= set(load_run_config("tiny", None).methods)
+
+
+def test_docs_methods_table_is_generated_from_the_code():
+    from pathlib import Path
+
+    from fiubench.methods.card import TABLE_END, TABLE_START, markdown_table
+    from fiubench.methods.plugins import source_of
+
+    doc = (Path(__file__).parents[2] / "docs" / "methods.md").read_text()
+    table = doc[doc.index(TABLE_START) + len(TABLE_START):doc.index(TABLE_END)].strip()
+    builtin = sorted((n, c) for n, c in METHODS.items() if source_of(n) == "built-in"
+                     and c.__module__.startswith("fiubench.methods"))
+    assert table == markdown_table(builtin), "regenerate the table: fiubench.methods.card.markdown_table"
+
+
+def test_cli_card_and_json_carry_sources_and_deviations(capsys):
+    import json
+
+    from fiubench.cli.methods import add_arguments, run
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    assert run(p.parse_args(["rmu"])) == 0
+    out = capsys.readouterr().out
+    assert "alpha=1200.0" in out and "--alpha 1200,1200" in out and "deviations from the reference" in out
+    assert run(p.parse_args(["--json"])) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["ga"]["deviations"] == [] and rows["ga"]["faithful"] is True
+    assert rows["kl"]["deviations"] and rows["kl"]["faithful"] is False
+    assert all(o["default_source"] for o in rows["simnpo"]["options"])
+    assert rows["mmunlearner"]["updates"].startswith("vision tower")
+    assert run(p.parse_args([])) == 0
+    listing = capsys.readouterr().out
+    assert "defaults: faithful" in listing and "defaults: 1 deviation" in listing

@@ -1,5 +1,6 @@
 """``fiubench methods``: list the unlearning methods (built-in and plugins), what each does,
-its paper and its options."""
+its paper, its options and whether its defaults follow its reference (the method card,
+:mod:`fiubench.methods.card`)."""
 
 from __future__ import annotations
 
@@ -16,23 +17,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def describe() -> list[dict[str, object]]:
     from fiubench.methods import METHODS
+    from fiubench.methods.card import card
     from fiubench.methods.plugins import source_of
 
     rows = []
     for name, cls in sorted(METHODS.items(), key=lambda kv: (source_of(kv[0]) != "built-in", kv[0])):
         doc = (sys.modules[cls.__module__].__doc__ or cls.__doc__ or "").strip()
-        rows.append({
-            "name": name,
+        row = card(name, cls)
+        row.update({
             "description": cls.description or (doc.splitlines()[0] if doc else ""),
-            "paper": cls.paper,
             "source": source_of(name),
             "summary": doc.splitlines()[0] if doc else "",
             "doc": doc,
             "needs_reference": cls.needs_reference,
             "needs_refusal": cls.needs_refusal,
             "default_loss_threshold": cls.default_loss_threshold,
-            "options": [{"name": n, "type": t, "default": d} for n, t, d in cls.option_table()],
         })
+        rows.append(row)
     return rows
 
 
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from fiubench.errors import FiubenchError
     from fiubench.methods import BROKEN, METHODS
+    from fiubench.methods.card import render
 
     rows = describe()
     if args.name is not None:
@@ -63,9 +65,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'':12s}   paper: {r['paper']}")
         if r["default_loss_threshold"] is not None:
             print(f"{'':12s}   early stop: loss < {r['default_loss_threshold']}")
-        for o in r["options"]:  # type: ignore[union-attr]
-            print(f"{'':12s}   --method-opt {o['name']}={o['default']}  ({o['type']})")
         if args.name is not None:
+            print("\n".join(f"{'':12s}   {line}" for line in render(r)))
             print()
             print(r["doc"])
+            continue
+        print(f"{'':12s}   defaults: {r['fidelity']}; trains: {r['updates']}")
+        for o in r["options"]:  # type: ignore[union-attr]
+            print(f"{'':12s}   --method-opt {o['name']}={o['default']}  ({o['type']})")
     return 0
