@@ -34,6 +34,7 @@ from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
 from fiubench.report.robustness import robustness_tables
 from fiubench.report.selection import load_selection, selection_table
+from fiubench.report.stage1 import stage1_section
 from fiubench.report.store import ComparisonRow, IntervalRow, ResultsStore
 from fiubench.report.tables import (
     Table,
@@ -75,6 +76,7 @@ class Report:
         selection: list[dict[str, Any]] | None = None,
         plan: Sequence[dict] = (),
         intervals: Sequence[IntervalRow] = (), comparisons: Sequence[ComparisonRow] = (),
+        config: Any = None,
     ) -> None:
         if not entries:
             raise FiubenchError("nothing to report: the results database holds no evaluations")
@@ -95,6 +97,10 @@ class Report:
             if ct is not None:
                 self.comparisons[s] = ct
         self.visual: Table | None = visual_table(self.entries, index, methods)
+        # informative FQ terms and the fraction stage 1 learnt, next to every FQ figure
+        self.stage1: dict[str, list[Table]] = {}
+        for s in self.splits:
+            self.stage1[s] = stage1_section(self.entries, comparisons, s, config, methods, self.main[s])
         self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
         self.mia: dict[str, Table] = {s: mia_table(self.entries, s, methods) for s in self.splits}
         self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
@@ -118,7 +124,7 @@ class Report:
         if self.visual is not None:
             out.append(self.visual)
         for s in self.splits:
-            out += [self.main[s], self.matched[s], self.mia[s]]
+            out += [self.main[s], *self.stage1[s], self.matched[s], self.mia[s]]
             out += self.robustness[s]
             if s in self.comparisons:
                 out.append(self.comparisons[s])
@@ -155,7 +161,8 @@ class Report:
         if self.visual is not None:
             parts += ["## Can the models still see?", "", to_markdown(self.visual)]
         for s in self.splits:
-            parts += [f"## Forget split {s}", "", to_markdown(self.main[s]), to_markdown(self.matched[s])]
+            parts += [f"## Forget split {s}", "", to_markdown(self.main[s])]
+            parts += [to_markdown(t) for t in self.stage1[s]] + [to_markdown(self.matched[s])]
             parts += [to_markdown(t) for t in self.robustness[s]]
             if s in self.comparisons:
                 parts.append(to_markdown(self.comparisons[s]))
@@ -180,6 +187,7 @@ class Report:
             body += ["<h2>Can the models still see?</h2>", to_html(self.visual)]
         for s in self.splits:
             body += [f'<h2 id="split-{esc(s)}">Forget split {esc(s)}</h2>', to_html(self.main[s])]
+            body += [to_html(t) for t in self.stage1[s]]
             if s in self.plots:
                 b64 = base64.b64encode(self.plots[s]).decode("ascii")
                 body.append(
@@ -250,7 +258,7 @@ def write_report(
         plan = store.plan(run)
         intervals, comparisons = store.intervals(run), store.comparisons(run)
     rep = Report(entries, methods, title, selection=load_selection(Path(db).parent), plan=plan, intervals=intervals,
-                 comparisons=comparisons)
+                 comparisons=comparisons, config=config)
     out = Path(out)
     with atomic_dir(out, overwrite=True) as tmp:
         atomic_write_text(tmp / "index.html", rep.html())
