@@ -188,6 +188,25 @@ class AttacksSection:
 
 
 @dataclass
+class GateSection:
+    """The stage-1 gate (``fiubench.metrics.gate``): before unlearning is graded, each forget
+    identity must be learnt by the fine-tuned model (EM gap >= ``em_gap`` and answer NLL gap
+    >= ``nll_gap`` vs the retain model); a run whose fraction learnt is below ``min_learnt``
+    stops with an error naming the identities, unless ``override`` (then the report and the
+    log carry a warning)."""
+
+    min_learnt: float = 0.8
+    em_gap: float = 0.5
+    nll_gap: float = math.log(2.0)
+    override: bool = False
+
+    def rule(self) -> Any:
+        from fiubench.metrics.gate import GateRule
+
+        return GateRule(em_gap=self.em_gap, nll_gap=self.nll_gap, min_learnt=self.min_learnt)
+
+
+@dataclass
 class UncertaintySection:
     """Identity-level bootstrap of the final models' headline figures (0 = off)."""
 
@@ -228,6 +247,7 @@ class RunConfig:
     seeds: int = 1
     seeds_learn: bool = False
     uncertainty: UncertaintySection = field(default_factory=UncertaintySection)
+    gate: GateSection = field(default_factory=GateSection)
     # Local executor: independent steps run at once when `--jobs` is not given (1: one at
     # a time in the command's process). An execution setting, never part of a step's key.
     jobs: int = 1
@@ -305,6 +325,7 @@ class RunConfig:
         if not 0 < self.uncertainty.level < 1:
             raise ConfigError(f"run.uncertainty.level: must be in (0, 1), got {self.uncertainty.level}")
         self.resources.validate()
+        self.gate.rule().validate("run.gate")
         self.attacks.validate()
         self.search.check(self.methods, self.sweep.unlearn_lr)
 
