@@ -18,7 +18,8 @@ from .conftest import FORGET
 
 def test_registry_lists_every_attack_and_rejects_typos():
     assert set(attack_names()) == {"relearn", "quantization", "text_only", "image_perturbation",
-                                   "profile_dump", "prefill"}
+                                   "profile_dump", "prefill", "pgd", "universal", "typographic", "jailbreak",
+                                   "best_of_n", "hidden_probe"}
     with pytest.raises(FiubenchError, match='Did you mean "prefill"'):
         build_attack("prefil")
     with pytest.raises(ConfigError, match="bits"):

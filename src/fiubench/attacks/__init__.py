@@ -5,7 +5,8 @@ information it still gives away (keyword exact match, so templates never count);
 run on the fine-tuned and the retain model too, it gets its two baselines
 (``fiubench.metrics.robustness``: informative or not, recovery, worst case, robust
 FQ). Registered attacks: ``relearn``, ``quantization``, ``text_only``,
-``image_perturbation``, ``profile_dump``, ``prefill``. ``fiubench attack --help``
+``image_perturbation``, ``profile_dump``, ``prefill``, ``pgd``, ``universal``,
+``typographic``, ``jailbreak``, ``best_of_n``, ``hidden_probe``. ``fiubench attack --help``
 lists them; docs/attacks.md describes them with a worked example.
 
 Adding an attack is one file plus one test:
@@ -22,12 +23,18 @@ Adding an attack is one file plus one test:
 """
 
 from fiubench.attacks import (  # noqa: F401  (registration)
+    best_of_n,
+    hidden_probe,
     image_perturbation,
+    jailbreak,
+    pgd,
     prefill,
     profile_dump,
     quantization,
     relearn,
     text_only,
+    typographic,
+    universal,
 )
 from fiubench.attacks.base import Attack, AttackContext, AttackOptions, AttackOutcome
 from fiubench.attacks.registry import (
