@@ -79,3 +79,35 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path: Path) -> None
     assert proc.returncode == 2
     assert 'pip install "fiubench[ray]"' in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_plan_counts_the_steps_the_run_made(local_run) -> None:
+    from fiubench.pipeline.cost import plan_run
+    from fiubench.presets import load_run_config
+
+    cfg, _ = local_run
+    steps = [p for p in (cfg.parent / "local" / "steps").iterdir()
+             if (p / "DONE.json").is_file() and not p.name.startswith("uncertainty")]  # the report's own
+    assert len(plan_run(load_run_config(None, cfg)).steps) == len(steps) > 20
+
+
+def test_ray_on_a_multi_node_cluster_from_ray_address_gives_the_local_results(local_run, tmp_path: Path) -> None:
+    """A head and two worker nodes of one CPU each; the driver finds them through
+    RAY_ADDRESS (no --address) and checks versions and storage on every node first."""
+    pytest.importorskip("ray", reason="ray is not installed: pip install 'fiubench[ray]' to run this test")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        os.environ["RAY_ADDRESS"] = cluster.address
+        try:
+            log = _same_as_local(local_run, tmp_path / "cluster", "--executor", "ray")
+        finally:
+            del os.environ["RAY_ADDRESS"]
+    finally:
+        cluster.shutdown()
+    assert "(RAY_ADDRESS)" in log and "3 node(s) checked" in log
+    assert "progress: 23/23 steps" in log
