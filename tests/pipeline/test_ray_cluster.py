@@ -218,3 +218,19 @@ def test_a_node_that_does_not_share_the_run_directory_is_refused_before_any_step
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_runtime_env_is_read_from_a_file_or_json_and_refuses_secrets(tmp_path: Path) -> None:
+    from fiubench.pipeline.ray_plan import load_runtime_env
+
+    f = tmp_path / "renv.yaml"
+    f.write_text("working_dir: /shared/fiubench\nenv_vars: {TRANSFORMERS_VERBOSITY: error}\n")
+    assert load_runtime_env(str(f)) == {"working_dir": "/shared/fiubench",
+                                        "env_vars": {"TRANSFORMERS_VERBOSITY": "error"}}
+    assert load_runtime_env('{"pip": ["fiubench"]}') == {"pip": ["fiubench"]}
+    with pytest.raises(ConfigError, match="HF_TOKEN look like secrets"):
+        load_runtime_env('{"env_vars": {"HF_TOKEN": "hf_x"}}')
+    with pytest.raises(ConfigError, match="--runtime-env: .*neither a file nor inline JSON"):
+        load_runtime_env(str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match="--runtime-env: not valid"):
+        load_runtime_env('{"pip": [')
