@@ -10,7 +10,7 @@ import pytest
 from fiubench.attacks.runner import summarise_attacks
 from fiubench.report.build import write_report
 from fiubench.report.entries import load_entries
-from fiubench.report.robustness import robustness_table, under_attack_table
+from fiubench.report.robustness import probe_table, robustness_table, under_attack_table
 from fiubench.report.store import ResultsStore
 from fiubench.report.tables import main_table
 
@@ -91,3 +91,24 @@ def test_report_files_include_the_robustness_table(db: Path, tmp_path: Path):
     assert 'id="robustness_forget5"' in html and "strongest attack" in html
     assert (tmp_path / "report" / "tables" / "robustness_forget5.csv").is_file()
     assert "Robustness to attacks, forget5" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_probe_table_shows_accuracy_above_the_retain_control(db: Path):
+    probe = {"finetuned": 0.9, "retain": 0.3, "ga": 0.8, "kl": 0.35}
+    outcomes = {who: {**o, "hidden_probe": {"variants": {"last": probe[who]}, "in_worst_case": False}}
+                for who, o in OUTCOMES.items()}
+    s = summarise_attacks(outcomes, outcomes["finetuned"], outcomes["retain"], n_boot=50)
+    assert s["worst_attack"]["ga"] != "hidden_probe"  # a reading of the weights is never the worst case
+    keys = {"finetuned": dict(model="finetuned", role="finetuned"), "retain": dict(model="retain", role="retain"),
+            "ga": dict(model="ga/forget5", role="unlearned", method="ga", step=18, final=True),
+            "kl": dict(model="kl/forget5", role="unlearned", method="kl", step=12, final=True)}
+    with ResultsStore(db) as st:
+        for who, k in keys.items():
+            st.add(dict(s["metrics"][who]), run="r1", config_hash="a", forget_split="forget5", **k)
+    with ResultsStore(db, create=False) as st:
+        entries = load_entries(st)
+    t = probe_table(entries, "forget5", ["ga", "kl"])
+    rows, headers = dict(t.rows), [c.header for c in t.columns]
+    assert headers == ["probe last", "above retain"]
+    assert rows["GA"] == pytest.approx([0.8, 0.5]) and rows["Retain"] == pytest.approx([0.3, 0.0])
+    assert "hidden_probe" not in [c.header for c in robustness_table(entries, "forget5").columns]
