@@ -38,6 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -203,10 +204,26 @@ def _lower_first(s: str) -> str:
     return s[0].lower() + s[1:] if len(s) > 1 and s[1].islower() else s
 
 
-# Faker jobs without commas or parentheses ("Engineer, civil" reads badly in a sentence).
-OCCUPATIONS = Vocabulary(tuple(dict.fromkeys(
+def whole_words_in(value: str, text: str) -> bool:
+    """``value`` occurs in ``text`` as whole words, case-insensitively (exact match's rule
+    for a keyword that is not a number: ``fiubench.metrics.text.keyword_found``)."""
+    return re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", text, re.IGNORECASE) is not None
+
+
+def without_contained(values: Sequence[str]) -> tuple[str, ...]:
+    """``values`` minus every value found as whole words inside another one
+    ("administrator" in "database administrator"): exact match would credit the
+    shorter value's keyword when a model says the longer, wrong, one."""
+    return tuple(a for a in values
+                 if not any(b.casefold() != a.casefold() and whole_words_in(a, b) for b in values))
+
+
+# Faker jobs without commas or parentheses ("Engineer, civil" reads badly in a sentence),
+# and none inside another (30 of 465 dropped: "administrator", "restaurant manager", ...;
+# datasets generated before metrics version 4 drew from all 465).
+OCCUPATIONS = Vocabulary(without_contained(tuple(dict.fromkeys(
     _lower_first(j) for j in _JobProvider.jobs if "," not in j and "(" not in j
-)))
+))))
 
 VOCABULARIES: dict[str, Vocabulary] = {
     "occupation": OCCUPATIONS, "blood_type": BLOOD_TYPES, "medical_condition": CONDITIONS,
@@ -312,6 +329,14 @@ _GENERATORS: dict[str, Callable[[Faker, random.Random, str, str], str]] = {
 assert set(_GENERATORS) == set(GENERATED_FIELDS)
 
 
+def vocabulary_keywords(fld: str, value: str) -> tuple[str, ...]:
+    """The keywords exact match looks for when a vocabulary field has ``value``: the value
+    itself, or a conviction's offence and year (two facts, one keyword each)."""
+    if fld == "criminal_record":
+        return _CONVICTIONS.get(value, (value,))
+    return (value,)
+
+
 def make_profile(fake: Faker, rng: random.Random, gender: str, age_group: str, taken_names: set[str]) -> Profile:
     """One consistent fictitious profile whose age fits ``age_group`` (a face attribute)."""
     name = _person_name(rng, gender)
@@ -344,9 +369,8 @@ def make_profile(fake: Faker, rng: random.Random, gender: str, age_group: str, t
         "second_language": LANGUAGES.draw(rng),
         "criminal_record": CRIMINAL_RECORDS.draw(rng),
     }
-    kw = {f: (v[f],) for f in QA_FIELDS}
+    kw = {f: vocabulary_keywords(f, v[f]) if f in VOCABULARIES else (v[f],) for f in QA_FIELDS}
     kw["address"] = addr_kw
-    kw["criminal_record"] = _CONVICTIONS.get(v["criminal_record"], (v["criminal_record"],))
     return Profile(values=v, keywords=kw, age_group=age_group)
 
 

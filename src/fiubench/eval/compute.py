@@ -27,7 +27,7 @@ from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
 from fiubench.metrics.exposure import exposure_metrics, record_exposure
 from fiubench.metrics.ks import identity_permutation_ks, ks_test, require_same_definition
 from fiubench.metrics.probability import forget_probability, retain_probability
-from fiubench.metrics.text import keyword_match, mean_defined, rouge_l_recall
+from fiubench.metrics.text import keyword_match, keyword_match_substring, mean_defined, rouge_l_recall
 from fiubench.metrics.truth_ratio import (
     DEFAULT_TR_MEAN,
     TRMean,
@@ -65,6 +65,7 @@ def add_derived(r: Record, tr_mean: TRMean = DEFAULT_TR_MEAN) -> Record:
     generated = r.get("generation") is not None  # holdout QA are only scored, by default
     r["rouge_l"] = rouge_l_recall(r["answer"], r["generation"]) if generated else None
     r["exact_match"] = keyword_match(r["keywords"], r["generation"]) if generated else None
+    r["exact_match_substring"] = keyword_match_substring(r["keywords"], r["generation"]) if generated else None
     para = r.get("paraphrased_generations") or []
     r["ape"] = mean_defined([keyword_match(r["keywords"], g) for g in para]) if para else None
     if r.get("paraphrased_nll") is not None and r.get("perturbed_nll"):
@@ -122,6 +123,7 @@ def split_metrics(rs: Sequence[Record], side: str, judged: bool) -> dict[str, fl
         return out
     out[f"{side}.rouge_l"] = _mean([r["rouge_l"] for r in rs])
     out[f"{side}.exact_match"] = mean_defined([r["exact_match"] for r in rs])
+    out[f"{side}.exact_match_substring"] = mean_defined([r.get("exact_match_substring") for r in rs])
     ratios = [r["truth_ratio"] for r in rs if r.get("truth_ratio") is not None]
     with_pert = [r for r in rs if r.get("perturbed_nll")]
     if side == "forget":
