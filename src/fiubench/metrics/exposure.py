@@ -14,8 +14,8 @@ candidates scored above the true one (ties share the average rank):
 record ~523) is replaced by a fixed-size candidate set drawn per QA (``fiubench.eval.exposure``),
 the same for every model, so that two models' exposures are paired. A model that has
 never seen the person ranks the true value uniformly (when the candidates are exchangeable
-for it), which gives the chance level ``chance_exposure(|C|)`` (log2 e ~ 1.44 bits for a large
-set); a model that forgot ranks the true value like the retain model does.
+for it), which gives the chance level ``chance_exposure(|C|)`` (1.23 bits at |C| = 16, tending to
+log2 e ~ 1.44 for a large set); a model that forgot ranks the true value like the retain model does.
 
 Pure functions of per-sample statistics (per-candidate mean NLLs).
 """
