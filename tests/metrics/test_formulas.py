@@ -204,3 +204,22 @@ def test_open_visual_attribute_spans():
         "The background of the image is blue.": "the background of the image is blue"
     }
     assert acc.acc_plus(["a", "a", "b", "b"], [True, True, True, False]) == 0.5
+
+
+def test_probabilities_in_log_space_at_extreme_log_probs():
+    """A model broken far enough gives mean NLLs beyond exp's range (> ~745): the retain
+    ratio P(a) / (P(a) + sum P(p)) must stay defined (exp-first gives 0 / 0 = NaN)."""
+    from fiubench.metrics.probability import normalized_prob
+
+    a, ps = 2000.0, [2000.0, 2000.0, 2000.0]
+    assert retain_probability([a], [ps]) == pytest.approx(0.25)  # four equally unlikely answers
+    # by hand: P(a) / (P(a) + P(p)) = 1 / (1 + e^(a - p)); a 1000 nats more likely than p
+    assert retain_probability([1000.0], [[2000.0]]) == pytest.approx(1.0)
+    assert retain_probability([2001.0], [[2000.0]]) == pytest.approx(1 / (1 + math.e))
+    assert retain_probability([0.5], [[1.0, 2.0]]) == pytest.approx(
+        math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1.0) + math.exp(-2.0)))
+    with np.errstate(all="ignore"):  # the exp-first form: what the log-space form avoids
+        assert math.isnan(float(np.exp(-a) / (np.exp(-a) + np.exp(-np.asarray(ps)).sum())))
+    assert forget_probability([1e4, 0.0]) == pytest.approx(0.5) and normalized_prob(1e4) == 0.0
+    with pytest.raises(ValueError, match="NaN mean NLL"):
+        retain_probability([float("nan")], [[1.0]])
