@@ -28,6 +28,7 @@ def evaluate_checkpoint(
     ``reference``: the retain model's evaluation directory; None means this *is* the
     retain model (self-reference, see the module docstring).
     """
+    from fiubench.eval.exposure import add_exposure
     from fiubench.eval.runner import evaluate
     from fiubench.models.config import ModelConfig
     from fiubench.models.loading import load_vlm, resolve_path
@@ -36,6 +37,7 @@ def evaluate_checkpoint(
     source = resolve_path(str(model_dir))
     ckpt = source if isinstance(source, Path) else None  # hashed into the provenance
     result = evaluate(vlm, dataset, cfg, "self" if reference is None else reference, checkpoint=ckpt)
+    add_exposure(vlm, dataset, result, cfg)
     del vlm
     kill_point("eval")
     result.save(out, overwrite=True)
