@@ -43,7 +43,9 @@ def test_an_uninformative_term_is_marked_and_its_weight_shared_out() -> None:
     assert verdicts["KS (distance D)"] == "informative" and verdicts["attack prefill"] == "UNINFORMATIVE"
     fq = fq_table(entries, COMPARISONS, SPLIT, agg)
     ga = dict(fq.rows)["GA"]
-    assert ga[2] == "APE" and ga[3] == "10 of 10 (100%)"
+    assert ga[2] == "APE" and ga[3] == "10 of 10 (100%)" and ga[4] == "—"
+    assert dict(fq_table([*entries[:2], _entry("unlearned", "ga", **{"forget.exposure": 1.5, "forget.exposure_chance": 1.23})],
+                         COMPARISONS, SPLIT, agg).rows)["GA"][4] == "1.50 (1.23)"
     from fiubench.metrics.informative import informative_forget_quality
 
     assert ga[1] == pytest.approx(informative_forget_quality(FQ_IN, agg, {"ape": False}))

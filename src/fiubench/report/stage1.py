@@ -110,7 +110,8 @@ def fq_table(entries: Sequence[Entry], comparisons: Sequence[ComparisonRow], spl
     checks = checks_by_model(comparisons, split)
     cols = [Column("FQ (as defined)", ("forget_quality",), higher_is_better=True),
             Column("FQ (informative terms; uninformative weight shared out)", higher_is_better=True),
-            Column("uninformative terms"), Column("stage 1 learnt (forget identities)")]
+            Column("uninformative terms"), Column("stage 1 learnt (forget identities)"),
+            Column("exposure, bits (chance)")]
     t = Table(f"fq_informative_{split}", f"Forget quality and what stage 1 taught, {split}", cols)
     rows = [e for e in ordered(finals(entries), methods) if e.forget_split == split and e.role != "base"]
     for e in rows:
@@ -119,10 +120,17 @@ def fq_table(entries: Sequence[Entry], comparisons: Sequence[ComparisonRow], spl
         flags = {term: (c[term].informative if c else None) for term in TERMS}
         shared = informative_forget_quality(e.metrics, agg, flags, skip) if c else None
         bad = ", ".join(TERM_NAMES[k] for k, v in flags.items() if v is False) or ("—" if c else "unknown")
-        t.rows.append((e.label, [e.get("forget_quality"), shared, bad, gate_text(ft)]))
+        t.rows.append((e.label, [e.get("forget_quality"), shared, bad, gate_text(ft), _exposure(e)]))
     t.notes.append("FQ (informative terms): the weights of the terms marked UNINFORMATIVE above set to 0 and the "
-                   "others renormalised to sum to 1; equal to FQ when every term is informative.")
+                   "others renormalised to sum to 1; equal to FQ when every term is informative. Exposure: "
+                   "log2 |C| - log2 rank of the true value among its field's candidate values (metrics.exposure); "
+                   "a model that forgot ranks it like the retain model, near the chance level in brackets.")
     return t
+
+
+def _exposure(e: Entry) -> str:
+    x, chance = e.get("forget.exposure"), e.get("forget.exposure_chance")
+    return "—" if x is None else f"{x:.2f}" + ("" if chance is None else f" ({chance:.2f})")
 
 
 def gate_note(entries: Sequence[Entry], split: str) -> str | None:
