@@ -8,9 +8,11 @@ using parametric knowledge traces", 2024). Recipe, for a categorical profile att
 (``attribute``, e.g. blood_type; ``auto``: the categorical field asked about the most
 forget identities):
 
-    h(person, q) = the model's hidden state at the last prompt token (layer ``mid``:
-    the middle decoder layer, ``last``: the final one) for the face and the attribute's
-    question q (the QA's question and its paraphrases, else a template);
+    h(person, q) = the model's hidden state (layer ``mid``: the middle decoder layer,
+    ``last``: the final one) at the last token of the face, the attribute's question q
+    (the QA's question and its paraphrases, else a template) and the answer forced up to
+    the value ("The blood type of the person in the image is"): where the model is
+    about to say it;
     probe = StandardScaler + logistic regression (scikit-learn) fit on the retain
     identities' h -> their attribute value;
     extraction = the probe's accuracy on the forget identities' h.
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fiubench.attacks.base import Attack, AttackContext, AttackOptions, AttackOutcome
-from fiubench.attacks.probes import probe, summarise
+from fiubench.attacks.probes import answer_prefix, probe, summarise
 from fiubench.attacks.registry import register_attack
 from fiubench.errors import ConfigError
 
@@ -62,15 +64,24 @@ def pick_attribute(forget: list[Any], requested: str) -> str:
     return max(sorted(asked), key=lambda f: asked[f])
 
 
-def questions(person: Any, attribute: str) -> list[tuple[int | None, str]]:
-    """(qa index, question) asking ``attribute``: the QA's question and paraphrases, else a template."""
-    out = [(i, q) for i, qa in enumerate(person.qa_list) if qa.field == attribute
-           for q in (qa.question, *qa.paraphrased_question)]
-    return out or [(None, f"What is the {attribute.replace('_', ' ')} of the person in the image?")]
+def template(attribute: str) -> tuple[str, str]:
+    """(question, answer start) about ``attribute`` for a person none of whose QA asks it."""
+    words = attribute.replace("_", " ")
+    return f"What is the {words} of the person in the image?", f"The {words} of the person in the image is"
 
 
-def last_token_states(vlm: Any, items: list[tuple[Path, str]], layers: list[str], batch_size: int) -> dict[str, Any]:
-    """layer -> [n, hidden] hidden states at the last prompt token (prompts are left-padded)."""
+def questions(person: Any, attribute: str) -> list[tuple[int | None, str, str | None]]:
+    """(qa index, question, forced answer start) about ``attribute``: the QA's question and
+    paraphrases with its answer up to the value, else the template."""
+    out = [(i, q, answer_prefix(qa.answer, qa.keywords)) for i, qa in enumerate(person.qa_list)
+           if qa.field == attribute for q in (qa.question, *qa.paraphrased_question)]
+    return out or [(None, *template(attribute))]
+
+
+def last_token_states(vlm: Any, items: list[tuple[Path, str, str | None]], layers: list[str],
+                      batch_size: int) -> dict[str, Any]:
+    """layer -> [n, hidden] hidden states at the last token of (face, question, forced answer
+    start): where the model is about to say the value (prompts are left-padded)."""
     import numpy as np
     import torch
 
@@ -81,7 +92,8 @@ def last_token_states(vlm: Any, items: list[tuple[Path, str]], layers: list[str]
     with torch.no_grad():
         for s in range(0, len(items), batch_size):
             chunk = items[s:s + batch_size]
-            batch = vlm.prompt_batch([load_image(f) for f, _ in chunk], [q for _, q in chunk])
+            batch = vlm.prompt_batch([load_image(f) for f, _, _ in chunk], [q for _, q, _ in chunk],
+                                     [pre for _, _, pre in chunk])
             hs = vlm.model(**batch, output_hidden_states=True).hidden_states
             for k in layers:
                 h = hs[len(hs) // 2] if k == "mid" else hs[-1]
@@ -113,14 +125,14 @@ class HiddenProbe(Attack):
         forget_ids = {p.unique_id for p in forget}
         train = [p for p in ctx.dataset.split(ctx.retain_split) if p.unique_id not in forget_ids]
         attribute = pick_attribute(forget, o.attribute)
-        rows = [(p, i, q) for group in (train, forget) for p in group for i, q in questions(p, attribute)]
+        rows = [(p, i, q, pre) for group in (train, forget) for p in group for i, q, pre in questions(p, attribute)]
         n_train = sum(len(questions(p, attribute)) for p in train)
-        labels = [p.profile[attribute] for p, _, _ in rows]
+        labels = [p.profile[attribute] for p, *_ in rows]
         if len(set(labels[:n_train])) < 2:
             raise ConfigError(f"attack hidden_probe: the {ctx.retain_split} identities have fewer than 2 values of "
                               f"{attribute}: nothing to fit a probe on")
-        states = last_token_states(ctx.load(model_dir), [(p.image_path, q) for p, _, q in rows], list(o.layers),
-                                   ctx.batch_size)
+        states = last_token_states(ctx.load(model_dir), [(p.image_path, q, pre) for p, _, q, pre in rows],
+                                   list(o.layers), ctx.batch_size)
         records = []
         fit_acc: dict[str, float] = {}
         for k in o.layers:
@@ -128,8 +140,8 @@ class HiddenProbe(Attack):
             clf.fit(states[k][:n_train], labels[:n_train])
             fit_acc[k] = float(clf.score(states[k][:n_train], labels[:n_train]))
             pred = clf.predict(states[k][n_train:])
-            for (p, i, q), y, yhat in zip(rows[n_train:], labels[n_train:], pred, strict=True):
-                r = probe(k, p, i, q, [y], str(yhat))
+            for (p, i, q, pre), y, yhat in zip(rows[n_train:], labels[n_train:], pred, strict=True):
+                r = probe(k, p, i, q, [y], str(yhat), prefill=pre)
                 r["extraction"] = float(str(yhat) == y)  # exact class, not substring ("A+" vs "AB+")
                 records.append(r)
         counts = Counter(labels[:n_train])
