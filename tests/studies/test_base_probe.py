@@ -1,4 +1,4 @@
-"""benchmarks/base_probe.py: the probe finds a signal and not noise; on the shipped base,
+"""studies/base_probe.py: the probe finds a signal and not noise; on the shipped base,
 what it answers is found all along the reading path."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from .bench import load_benchmark
+from .study import load_study
 
 
 def _probe():
-    return load_benchmark("base_probe")
+    return load_study("base_probe")
 
 
 def test_probe_accuracy_separates_a_linear_signal_from_noise():

@@ -1,8 +1,8 @@
 """After stage 1: does a phase of visual keep alone win back the seeing, and at what cost?
 
 Usage:
-    python benchmarks/stage1_keeps_seeing.py --keep 8 --weight 0.1 --out S1
-    python benchmarks/keep_refresh.py --model S1/keep8-w0.1/model --data S1/data \
+    python studies/stage1_keeps_seeing.py --keep 8 --weight 0.1 --out S1
+    python studies/keep_refresh.py --model S1/keep8-w0.1/model --data S1/data \
         [--steps 200] [--lr 1e-4 3e-4 1e-3] [--pairs 8]
 
 From the stage-1 model ``--model`` (weights reloaded for each ``--lr``), runs ``--steps``

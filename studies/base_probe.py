@@ -1,7 +1,7 @@
 """Where does the tiny base lose what its tower sees? Linear probes along the reading path.
 
 Usage:
-    python benchmarks/base_probe.py [--base DIR] [--fit 600] [--test 300] [--seed 0]
+    python studies/base_probe.py [--base DIR] [--fit 600] [--test 300] [--seed 0]
 
 For each asked attribute, a logistic-regression probe (scikit-learn, standardised
 features, C chosen by 3-fold cross-validation) is fitted on ``--fit`` faces the base never

@@ -1,7 +1,7 @@
 """Does a model keep seeing through stage 1? Visual accuracy and memorisation of the retain model.
 
 Usage:
-    python benchmarks/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
+    python studies/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
         [--split retain] [--device cpu|cuda] [--max-steps N] [--epochs N] [--replay N] [--frozen-projector]
         [--captions N] [--open N] [--keep-faces N] [--faces N] [--out DIR]
 

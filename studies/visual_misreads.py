@@ -1,11 +1,11 @@
 """Where does a model read faces worse than another? Per-attribute open answers and misreads.
 
 Usage:
-    python benchmarks/visual_misreads.py --after DIR [--before DIR] [--faces 100] [--top 10]
+    python studies/visual_misreads.py --after DIR [--before DIR] [--faces 100] [--top 10]
         [--device cpu|cuda]
 
 Asks both models (``--before``: default the shipped tiny base; ``--after``: e.g. a stage-1
-model that ``benchmarks/stage1_keeps_seeing.py --out DIR`` kept) the open visual questions
+model that ``studies/stage1_keeps_seeing.py --out DIR`` kept) the open visual questions
 about ``--faces`` unseen procedural faces (those of ``evaluate_visual``), then prints each
 attribute's exact match before and after, and the most frequent misreads: questions the
 first model answered right and the second wrong, as (attribute, true answer, new answer).

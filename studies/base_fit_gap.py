@@ -1,7 +1,7 @@
 """Does the tiny base underfit or overfit? Visual accuracy on its training faces vs unseen ones.
 
 Usage:
-    python benchmarks/base_fit_gap.py [--base DIR] [--faces 100] [--seed 0]
+    python studies/base_fit_gap.py [--base DIR] [--faces 100] [--seed 0]
 
 Asks the benchmark's visual questions (one per visible attribute, open and yes/no) about
 ``--faces`` of the faces stage C trained on (the base's seed space, split "train", drawn

@@ -1,7 +1,7 @@
 """Build a tiny base as a chain of stage-C links and measure every link on unseen faces.
 
 Usage:
-    python benchmarks/base_chain.py --out DIR [--init DIR | --scratch] [--links 6]
+    python studies/base_chain.py --out DIR [--init DIR | --scratch] [--links 6]
         [--faces 3000] [--caption-fraction 0.25] [--open-fraction 0.125] [--steps 3000]
         [--device cpu|cuda] [--threads 1] [--gap-faces 100] [--until OPEN YESNO]
 
