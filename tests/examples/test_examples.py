@@ -156,3 +156,10 @@ def test_family_example_resolves_and_covers_a_llava(isolated, tiny_family_dir):
     names = [n for n, _ in model.named_parameters()]
     assert names and all(spec.part_of(n) is not None for n in names), [n for n in names if not spec.part_of(n)]
     assert {spec.part_of(n) for n in names} == {"vision", "projector", "language"}
+
+
+@pytest.mark.parametrize("example", ["plugin/fiubench_maxent.py", "metric_refusal.py", "attack_translate.py",
+                                     "family_llava_qwen.py"])
+def test_extending_guide_shows_each_example_as_it_is(example):
+    doc = (EXAMPLES.parent / "docs" / "extending.md").read_text()
+    assert (EXAMPLES / example).read_text().rstrip() in doc
