@@ -45,7 +45,8 @@ def main() -> None:
 
     tower: dict[str, float] = {}
     if args.stage_a > 0:
-        from fiubench.models.base_build import BaseBuildConfig, train_base
+        from fiubench.tiny.build import train_base
+        from fiubench.tiny.config import BaseBuildConfig
 
         cfg = BaseBuildConfig(steps=0, vision_steps=args.stage_a, evaluate=False,
                               vision_features=args.vision_features)

@@ -10,7 +10,7 @@ exact match on ``--faces`` unseen procedural faces and the greedy whole-answer e
 match on the split's own QA (did the identities survive?), as
 ``studies/stage1_keeps_seeing.py`` does. ``--model``: a stage-1 model (e.g. one that
 ``stage1_keeps_seeing.py --out DIR`` kept); ``--data``: the dataset it learnt. The
-figures in ``fiubench.train.visual_keep`` come from it.
+figures in ``fiubench.tiny.keep`` come from it.
 """
 
 from __future__ import annotations

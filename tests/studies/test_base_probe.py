@@ -50,7 +50,7 @@ def test_on_the_shipped_base_what_it_answers_is_found_at_every_site(tmp_path):
     features still carry the colour, so a low greedy score is not a probe failure."""
     from fiubench.models import ModelConfig, load_vlm
     from fiubench.models.loading import tiny_base_dir
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     probe = _probe()
     shipped = load_vlm(ModelConfig(name_or_path=str(tiny_base_dir())))

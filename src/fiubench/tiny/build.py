@@ -15,7 +15,7 @@ B. visual instruction tuning of projector + language model (tower frozen) on a
    balanced hard-negative yes/no pairs naming the true value and another value of the
    same attribute, and a choice question), plus dense descriptions;
 C. yes/no distilled from the same questions asked after a statement of the true value
-   in text (``fiubench.models.base_distil``), which breaks the plateau below.
+   in text (``fiubench.tiny.distil``), which breaks the plateau below.
 
 All are options (``--vision-steps``, ``--curriculum contrastive``, ``--loss example``,
 ``--distil-steps``, ``--init`` to run a stage on an earlier build; also measured:
@@ -84,14 +84,14 @@ The shipped base, rebuilt (one CPU core: ~65 min, then ~18-25 min per continuati
         --steps 2000 --distil-steps 6000 --distil-weight 3 --vision-features full --threads 1
     fiubench base build --out b2 --init b1 --steps 0 --distil-steps 3000 --distil-weight 3 --threads 1
     ... three more times (b3 from b2, b4 from b3, b5 from b4)
-    python benchmarks/base_chain.py --out s --init b5 --links 2 --faces 3000
-    python benchmarks/base_chain.py --out s6k --init s/c2 --links 2 --faces 6000
+    python studies/base_chain.py --out s --init b5 --links 2 --faces 3000
+    python studies/base_chain.py --out s6k --init s/c2 --links 2 --faces 6000
     (s6k/c2 is the shipped base: copy it into the package, or rebuild that link with
     ``fiubench base build --install --init s6k/c1 ...``, the options ``s6k/chain.json`` records)
 
-``benchmarks/base_chain.py`` runs stage-C links (each a ``fiubench base build --init
+``studies/base_chain.py`` runs stage-C links (each a ``fiubench base build --init
 PREV --steps 0``, 3000 steps, descriptions replayed) and measures each on 100 unseen
-faces and 100 training faces (``benchmarks/base_fit_gap.py``); ``--scratch`` starts
+faces and 100 training faces (``studies/base_fit_gap.py``); ``--scratch`` starts
 from stages A and B. Measured on 100 / 300 unseen faces (``base_fit_gap.py --faces N``;
 the 100 are the first of the 300), open / yes/no: b5 0.75 / 0.84 (300: 0.753 / 0.833);
 the four 3000-face links 0.77 / 0.84, 0.79 / 0.85, 0.79 / 0.86 (300: 0.805 / 0.862),
@@ -106,7 +106,7 @@ shape 0.65, hair style 0.60, facial hair 0.72; yes/no age 0.64.
 shipped base (stage C leaves it frozen) per attribute: age 0.72, glasses 0.78, face
 shape 0.82, hair style 0.85, the others 0.83-1.00. b5's weakest open answers are those
 attributes, age 0.48, face shape 0.60, hair style 0.53, and more open questions in stage
-C do not raise them. Those it underfits: on 100 of its own stage-C training faces (``benchmarks/base_fit_gap.py``) it
+C do not raise them. Those it underfits: on 100 of its own stage-C training faces (``studies/base_fit_gap.py``) it
 answers them little better (open age 0.62, face shape 0.58, hair style 0.58, against
 0.46 / 0.54 / 0.55 on 100 unseen faces), though over all attributes it answers 0.81 open / 0.86 yes/no there against 0.75 / 0.84 on 100 unseen
 faces (the 50 evaluation faces above are a kind draw: 0.79 / 0.86). Part of the open gap
@@ -117,7 +117,7 @@ language model reads (the match term rises from 0.11 to 0.22 over 3000 steps, th
 loss ends at 0.08 where the frozen tower's continuations end at 0.04-0.05) and unseen
 faces drop to 0.76 / 0.84 (50 faces). What is left is the ~1 M-parameter language model's reading: see below.)
 
-Where the base loses what it sees (``benchmarks/base_probe.py``: linear probes fitted on
+Where the base loses what it sees (``studies/base_probe.py``: linear probes fitted on
 600 faces no stage drew, scored on 300 others, at each site of the reading path; the
 greedy open answer on the same 300 faces; mean over the 12 attributes):
 
@@ -217,7 +217,7 @@ so that build had not converged; 3000 more: yes/no 0.82, the first base above 0.
 0.60, hair style 0.53). On the earlier renderer the same lengthening had stopped at 0.75
 (8000 steps). Not measured: the same recipe with default features (the control build
 was stopped to free the CPU), so the renderer's and the CLS token's shares are not
-separated. What stage 1 leaves of it: ``fiubench.train.visual_keep``.
+separated. What stage 1 leaves of it: ``fiubench.tiny.keep``.
 
 Stage 1 and what it erodes. Measured on the 0.74 checkpoint: after the tiny preset's stage 1 (40 epochs of identity
 QA with 240 replayed visual QA) the fine-tuned model answers yes/no at 0.62 and open
@@ -228,7 +228,7 @@ from the 8000-step build (0.79 / 0.75), the fine-tuned model after the same stag
 (240 QA from 240 faces), 0.59 / 0.59 (projector frozen), 0.64 / 0.59 (both): a frozen
 projector and more varied replay faces help open questions a little, yes/no not at all.
 Replaying stage C's own loss in stage 1 (``learn.visual_keep``) keeps most of it, at a
-cost in memorisation that depends on its weight (``fiubench.train.visual_keep``).
+cost in memorisation that depends on its weight (``fiubench.tiny.keep``).
 
 Loss: answer-only next-token cross-entropy (``batch_nll``); AdamW (betas 0.9/0.98,
 wd 0.01), linear warm-up (5 %) then cosine decay, gradient clipping at 1.0
@@ -240,242 +240,21 @@ accuracy on identity questions (true answer vs its 3 perturbed answers, by mean
 answer log-prob; chance 0.25) plus keyword exact match of greedy answers.
 """
 
+
 from __future__ import annotations
 
-import hashlib
-import math
-import random
-import re
+import json
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from fiubench.errors import ConfigError
-from fiubench.models.logprobs import IGNORE_INDEX, batch_nll, mean_nll
-
-BASE_SEED_SPACE = "fiubench-base"
-
-
-@dataclass
-class BaseBuildConfig:
-    """Options of ``fiubench base build``."""
-
-    seed: int = 0
-    steps: int = 700
-    batch_size: int = 32
-    lr: float = 1e-3
-    warmup_fraction: float = 0.05
-    n_faces: int = 800  # training pool of procedural faces
-    n_eval_faces: int = 50  # unseen faces for the visual accuracy
-    n_identity_people: int = 20  # benchmark identities for the identity check
-    lm_hidden: int = 128
-    lm_layers: int = 2
-    # Attention heads per language-model layer. Each head reads the image tokens through
-    # one weighting; a shape spread over several patches needs several (base_probe.py).
-    lm_heads: int = 4
-    vision_hidden: int = 64
-    vision_layers: int = 2
-    # The tower's patch size in pixels (64 px images): 16 gives the language model 16
-    # image tokens, 8 gives 64, each embedded from 192 pixel values instead of 768, so
-    # details a pixel wide (wrinkles, a frame of glasses, the jaw line) reach the tower.
-    vision_patch: int = 16
-    # LLaVA's vision_feature_select_strategy: "default" hands the 16 patch tokens to the
-    # language model, "full" also the CLS token, which stage A then trains to hold every
-    # attribute on its own (heads on CLS alone, beside the heads on the patches): one
-    # token the 2-layer LM can read, where a face's shape or age is spread over patches.
-    vision_features: str = "default"
-    eval_batch_size: int = 64
-    caption_fraction: float = 0.5  # share of each batch that is dense descriptions
-    # Curriculum of the training faces' QA: "contrastive" (balanced hard-negative yes/no
-    # pairs per attribute + choice questions, fiubench.data.visual.contrastive_questions)
-    # or "benchmark" (the dataset's own visual QA mix: one yes/no per attribute).
-    curriculum: str = "benchmark"
-    yesno_pairs: int = 1
-    short_answers: bool = False  # contrastive: add one-word open/choice answers (see contrastive_questions)
-    stated_pairs: bool = False  # contrastive: add the yes/no pairs behind a statement of the true value
-    # How stage B averages its loss. "token": over all answer tokens of the batch (the
-    # usual SFT loss). "example": per-example mean, then over the batch, so a yes/no
-    # answer (one deciding token) weighs as much as a 60-token description; under the
-    # token mean the yes/no decisions are <1 % of the loss and are never learned.
-    loss: str = "token"
-    # Stage A, vision pre-training: the vision tower learns every face attribute by
-    # classification (one linear head per attribute on the patch features the projector
-    # reads), 12+ labels per image at the cost of a vision-only pass; measured: held-out
-    # attribute accuracy 0.8-1.0 after 600 steps, where QA training alone left the tower
-    # at ~0.35 on shirt colour. Stage B (``steps``) then trains projector + language
-    # model on the QA with the tower frozen (LLaVA's recipe: align to a trained encoder).
-    vision_steps: int = 0  # off by default: see the measured result in the module docstring
-    vision_faces: int = 3000
-    vision_batch_size: int = 64
-    vision_lr: float = 2e-3
-    train_vision_in_qa: bool = False
-    # Stage C (``fiubench.models.base_distil``): yes/no on images distilled from the same
-    # questions asked after a statement of the true value in text; 0 skips it.
-    distil_steps: int = 0
-    distil_weight: float = 3.0
-    distil_open_fraction: float = 0.25  # share of each stage-C batch that is open questions
-    # Share of each stage-C batch that is stage B's dense descriptions of the same faces:
-    # a replay of stage B's reading, which stage C's yes/no distillation erodes (table above).
-    distil_caption_fraction: float = 0.0
-    # Start from this tiny checkpoint (an earlier build) instead of random weights: the
-    # tower is then frozen unless ``train_vision_in_qa``, and ``steps=0`` skips stage B.
-    init: str | None = None
-    # Where to train: "cpu" (default) or a GPU ("cuda", "cuda:1"); a GPU builds stage C
-    # ~20x faster than one CPU core, with different (not bit-identical) weights.
-    device: str = "cpu"
-    threads: int = 1  # torch CPU threads while building: 1 is reproducible and, on a busy
-    # 2-core machine, ~20x faster than 2 (measured: 3.8 vs 0.17 steps/s under load)
-    evaluate: bool = True
-
-    def validate(self) -> None:
-        for name in ("steps", "batch_size", "n_faces", "n_eval_faces", "eval_batch_size", "threads",
-                     "lm_hidden", "lm_layers", "vision_hidden", "vision_layers"):
-            if getattr(self, name) < (0 if name == "steps" else 1):
-                raise ConfigError(f"base.{name}: must be >= {0 if name == 'steps' else 1}, got {getattr(self, name)}")
-        if self.steps == 0 and self.init is None and self.vision_steps == 0:
-            raise ConfigError("base.steps: 0 trains nothing from scratch (give vision_steps, or init to continue)")
-        if self.init is not None and not (Path(self.init) / "config.json").is_file():
-            raise ConfigError(f"base.init: {self.init} is not a checkpoint directory (no config.json)")
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"base.lr: must be in (0, 1), got {self.lr}")
-        if not 0 <= self.caption_fraction < 1:
-            raise ConfigError(f"base.caption_fraction: must be in [0, 1), got {self.caption_fraction}")
-        if self.curriculum not in ("contrastive", "benchmark"):
-            raise ConfigError(f"base.curriculum: must be 'contrastive' or 'benchmark', got {self.curriculum!r}")
-        if self.vision_steps < 0 or self.vision_faces < 1 or self.vision_batch_size < 1:
-            raise ConfigError("base.vision_steps / vision_faces / vision_batch_size: must be >= 0 / >= 1 / >= 1")
-        if not 0 < self.vision_lr < 1:
-            raise ConfigError(f"base.vision_lr: must be in (0, 1), got {self.vision_lr}")
-        if self.loss not in ("token", "example"):
-            raise ConfigError(f"base.loss: must be 'token' or 'example', got {self.loss!r}")
-        if self.lm_heads < 1 or self.lm_hidden % self.lm_heads:
-            raise ConfigError(f"base.lm_heads: must divide lm_hidden ({self.lm_hidden}), got {self.lm_heads}")
-        if self.vision_patch not in (4, 8, 16, 32):
-            raise ConfigError(f"base.vision_patch: must divide the 64 px image (4, 8, 16 or 32), got {self.vision_patch}")
-        if self.vision_features not in ("default", "full"):
-            raise ConfigError(f"base.vision_features: must be 'default' or 'full', got {self.vision_features!r}")
-        if self.distil_steps < 0:
-            raise ConfigError(f"base.distil_steps: must be >= 0, got {self.distil_steps}")
-        if not self.distil_weight >= 0:
-            raise ConfigError(f"base.distil_weight: must be >= 0, got {self.distil_weight}")
-        if not 0 <= self.distil_open_fraction < 1:  # < 1: a batch keeps at least one yes/no row
-            raise ConfigError(f"base.distil_open_fraction: must be in [0, 1), got {self.distil_open_fraction}")
-        if not 0 <= self.distil_caption_fraction < 1 - self.distil_open_fraction:
-            raise ConfigError(f"base.distil_caption_fraction: must be >= 0 and leave yes/no rows beside the "
-                              f"open share ({self.distil_open_fraction}), got {self.distil_caption_fraction}")
-        if self.yesno_pairs < 1:
-            raise ConfigError(f"base.yesno_pairs: must be >= 1, got {self.yesno_pairs}")
-        if not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise ConfigError(f"base.device: must be 'cpu' or 'cuda[:N]', got {self.device!r}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"base.device: {self.device!r} asked for but torch sees no CUDA device")
-        if self.evaluate and self.n_identity_people < 5:
-            raise ConfigError(f"base.n_identity_people: need >= 5 (forget/retain splits), got {self.n_identity_people}")
-
-
-def _face_seed(seed: int, split: str, i: int) -> int:
-    h = hashlib.sha256(f"{BASE_SEED_SPACE}:{seed}:{split}:{i}".encode()).digest()
-    return int.from_bytes(h[:8], "big")
-
-
-def procedural_pool(seed: int, split: str, n: int,
-                    questions: Callable[[Any, random.Random], list[Any]] | None = None,
-                    ) -> list[tuple[Any, list[Any], Any]]:
-    """``n`` (face image, visual QA items, attributes) from the base's own seed space.
-
-    ``questions(attrs, rng)`` makes each face's QA (default: the benchmark's
-    ``visual_questions``, which keeps every pool, and the shipped base, as before).
-    """
-    from fiubench.data.faces import render_face, sample_attributes
-    from fiubench.data.visual import visual_questions
-
-    make = questions or visual_questions
-    rng = random.Random(f"{BASE_SEED_SPACE}:{seed}:{split}")
-    out = []
-    for i in range(n):
-        attrs = sample_attributes(rng)
-        img = render_face(attrs, size=64, seed=_face_seed(seed, split, i))
-        out.append((img, make(attrs, rng), attrs))
-    return out
-
-
-DESCRIBE_QUESTION = "Describe the person in the image."
-
-
-def describe(attrs: Any) -> str:
-    """A dense description of every visible attribute (the alignment-caption target).
-
-    Like LLaVA's feature-alignment stage (image -> caption), it puts one visual fact in
-    every few answer tokens, so the vision tower gets far more signal per example than
-    from a one-fact QA answer.
-    """
-    hair = "bald" if attrs.hair_style == "bald" else f"{attrs.hair_style} {attrs.hair_color} hair"
-    return (
-        f"A {attrs.age_group} person with {attrs.skin_tone} skin, a {attrs.face_shape} face, {hair}, "
-        f"{attrs.eye_color} eyes, {attrs.mouth} mouth, facial hair: {attrs.facial_hair}, "
-        f"glasses: {attrs.glasses}, headwear: {attrs.headwear}, a {attrs.clothing} shirt, "
-        f"on a {attrs.background} background."
-    )
-
-
-def _encode(vlm: Any, examples: list[tuple[Any, str, str]], chunk: int = 256) -> list[dict[str, torch.Tensor]]:
-    """Pre-encode (image, q, a) once: per-example unpadded ids/labels + pixel values.
-
-    Rows of the same image object share one pixel tensor: stage C asks ~35 questions
-    about each face, and a view per row would keep every chunk's pixel batch alive
-    (~5 GB for 3000 faces instead of ~0.15 GB).
-    """
-    rows: list[dict[str, torch.Tensor]] = []
-    pixels: dict[int, torch.Tensor] = {}  # id(image) -> its pixels; the images outlive the call
-    for start in range(0, len(examples), chunk):
-        part = examples[start:start + chunk]
-        b = vlm.train_batch(part)
-        for i in range(b["input_ids"].shape[0]):
-            n = int(b["attention_mask"][i].sum())
-            key = id(part[i][0])
-            if key not in pixels:
-                pixels[key] = b["pixel_values"][i].cpu().clone()
-            # kept on the CPU: each training batch is collated there, then moved whole
-            rows.append({"input_ids": b["input_ids"][i, :n].cpu().clone(), "labels": b["labels"][i, :n].cpu().clone(),
-                         "pixel_values": pixels[key]})
-    return rows
-
-
-def description_rows(vlm: Any, pool: list[tuple[Any, list[Any], Any]]) -> list[dict[str, torch.Tensor]]:
-    """Each pool face asked ``DESCRIBE_QUESTION`` and answered with its dense description, encoded."""
-    return _encode(vlm, [(img, DESCRIBE_QUESTION, describe(attrs)) for img, _, attrs in pool])
-
-
-def _collate(rows: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
-    n = max(r["input_ids"].numel() for r in rows)
-    ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), n), IGNORE_INDEX, dtype=torch.long)
-    mask = torch.zeros((len(rows), n), dtype=torch.long)
-    for i, r in enumerate(rows):
-        k = r["input_ids"].numel()
-        ids[i, :k], labels[i, :k], mask[i, :k] = r["input_ids"], r["labels"], 1
-    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    if "pixel_values" in rows[0]:  # text-only rows (stage C's twins) have none
-        out["pixel_values"] = torch.stack([r["pixel_values"] for r in rows])
-    return out
-
-
-def _curriculum(cfg: BaseBuildConfig) -> Callable[[Any, random.Random], list[Any]] | None:
-    if cfg.curriculum == "benchmark":
-        return None
-    from fiubench.data.visual import contrastive_questions
-
-    return lambda attrs, rng: contrastive_questions(attrs, rng, pairs=cfg.yesno_pairs, short=cfg.short_answers,
-                                                     stated=cfg.stated_pairs)
-
-
-def _norm(s: str) -> str:
-    return re.sub(r"[^a-z0-9 ]+", "", s.lower()).strip()
+from fiubench.tiny.config import BaseBuildConfig
+from fiubench.tiny.distil import distil_yesno
+from fiubench.tiny.evaluate import evaluate_identity, evaluate_visual
+from fiubench.tiny.stages import pretrain_vision, stage_b, vision_tower
 
 
 def train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -493,8 +272,8 @@ def train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None] =
 
 def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None]) -> dict[str, Any]:
     from fiubench.models import ModelConfig, TuningScope, load_vlm
-    from fiubench.models.tiny import build_processor, build_random_model
     from fiubench.models.vlm import FORMAT, META_FILE
+    from fiubench.tiny.model import build_processor, build_random_model
     from fiubench.utils.io import atomic_write_json
 
     cfg.validate()
@@ -523,13 +302,11 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
 
     vision_metrics = pretrain_vision(vlm, cfg, log) if cfg.vision_steps > 0 else {}
     if (cfg.vision_steps > 0 or cfg.init is not None) and not cfg.train_vision_in_qa:
-        for p in _vision_tower(vlm.model).parameters():
+        for p in vision_tower(vlm.model).parameters():
             p.requires_grad_(False)
 
     metrics: dict[str, Any] = {**(stage_b(vlm, cfg, log) if cfg.steps > 0 else {}), **vision_metrics}
     if cfg.distil_steps > 0:
-        from fiubench.models.base_distil import distil_yesno
-
         metrics.update(distil_yesno(vlm, cfg, log))
     # Saved before it is evaluated: an evaluation that fails (or a build whose code was
     # edited under it) must not throw away an hour of training.
@@ -537,8 +314,6 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
     vlm.base = "scratch"
     vlm.save(out_dir)
     meta_path = Path(out_dir) / META_FILE
-    import json
-
     meta = json.loads(meta_path.read_text())
     meta["base"] = f"scratch (fiubench base build, seed {cfg.seed}" + (f", continuing {cfg.init})" if cfg.init else ")")
     atomic_write_json(meta_path, meta)
@@ -546,236 +321,3 @@ def _train_base(cfg: BaseBuildConfig, out_dir: Path, log: Callable[[str], None])
         metrics.update(evaluate_visual(vlm, cfg))
         metrics.update(evaluate_identity(vlm, cfg))
     return metrics
-
-
-def stage_b(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) -> dict[str, Any]:
-    """Stage B: visual instruction tuning of what is trainable on the curriculum + descriptions."""
-    t0 = time.time()
-    pool = procedural_pool(cfg.seed, "train", cfg.n_faces, questions=_curriculum(cfg))
-    examples = [(img, it.question, it.answer) for img, items, _ in pool for it in items]
-    rows = _encode(vlm, examples)
-    captions = description_rows(vlm, pool)
-    n_cap = round(cfg.caption_fraction * cfg.batch_size)
-    log(f"base: {cfg.n_faces} training faces, {len(rows)} visual QA + {len(captions)} descriptions, "
-        f"{vlm.trainable_parameters()[1] / 1e6:.2f} M parameters (encoded in {time.time() - t0:.1f} s)")
-
-    model = vlm.model
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt, sched = optimizer(params, cfg.lr, cfg.steps, cfg.warmup_fraction)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    order = torch.randperm(len(rows), generator=gen).tolist()
-    cap_order = torch.randperm(len(captions), generator=gen).tolist()
-    pos = cap_pos = 0
-    model.train()
-    t_train = time.time()
-    pad = vlm.pad_token_id
-    loss_ema = None
-    for step in range(cfg.steps):
-        n_qa = cfg.batch_size - n_cap
-        if pos + n_qa > len(order):
-            order, pos = torch.randperm(len(rows), generator=gen).tolist(), 0
-        if cap_pos + n_cap > len(cap_order):
-            cap_order, cap_pos = torch.randperm(len(captions), generator=gen).tolist(), 0
-        picked = [rows[i] for i in order[pos:pos + n_qa]] + [captions[i] for i in cap_order[cap_pos:cap_pos + n_cap]]
-        pos += n_qa
-        cap_pos += n_cap
-        batch = vlm.to_device(_collate(picked, pad))
-        logits = vlm.forward(batch)
-        loss = batch_nll(logits, batch["labels"]) if cfg.loss == "token" else mean_nll(logits, batch["labels"]).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        loss_ema = loss.item() if loss_ema is None else 0.95 * loss_ema + 0.05 * loss.item()
-        if (step + 1) % max(1, cfg.steps // 10) == 0 or step + 1 == cfg.steps:
-            log(f"base: step {step + 1}/{cfg.steps} loss {loss_ema:.3f} ({time.time() - t_train:.0f} s)")
-    train_s = time.time() - t_train
-    model.eval()
-    return {"train_seconds": round(train_s, 1), "train_examples": len(rows),
-            "final_loss": round(float(loss_ema or 0.0), 4)}
-
-
-def optimizer(params: list[torch.nn.Parameter], lr: float, steps: int, warmup_fraction: float) -> tuple[Any, Any]:
-    """AdamW (betas 0.9/0.98, wd 0.01) and its ``warmup_cosine`` schedule: every stage's."""
-    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    return opt, warmup_cosine(opt, steps, warmup_fraction)
-
-
-def warmup_cosine(opt: torch.optim.Optimizer, steps: int, warmup_fraction: float) -> Any:
-    """Linear warm-up over ``warmup_fraction`` of ``steps`` (at least one step), then
-    cosine decay towards 0: the schedule of every base-build stage, valid for any ``steps``."""
-    warm = max(1, int(warmup_fraction * steps))
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-
-
-def _vision_tower(model: Any) -> Any:
-    inner = getattr(model, "model", model)
-    return getattr(inner, "vision_tower", None) or model.vision_tower
-
-
-def pretrain_vision(vlm: Any, cfg: BaseBuildConfig, log: Callable[[str], None]) -> dict[str, Any]:
-    """Stage A: attribute classification on the vision tower's patch features.
-
-    Heads: one linear layer per attribute of ``ATTRIBUTE_VALUES`` over the flattened
-    last-layer patch features (CLS dropped: what LLaVA's projector reads with
-    ``vision_feature_layer=-1`` and the "default" strategy); discarded afterwards.
-    Cross-entropy summed over attributes; AdamW, warm-up then cosine decay. Returns the
-    held-out per-attribute accuracy (unseen faces).
-    """
-    from fiubench.data.faces import ATTRIBUTE_VALUES
-
-    t0 = time.time()
-    tower = _vision_tower(vlm.model)
-    proc = vlm.processor.image_processor
-
-    def encode(split: str, n: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        pool = procedural_pool(cfg.seed, split, n, questions=lambda attrs, rng: [])
-        px = proc([p[0] for p in pool], return_tensors="pt")["pixel_values"]
-        ys = {a: torch.tensor([vals.index(getattr(p[2], a)) for p in pool]) for a, vals in ATTRIBUTE_VALUES.items()}
-        return px, ys
-
-    x_tr, y_tr = encode("vision", cfg.vision_faces)
-    x_ev, y_ev = encode("vision-eval", min(300, cfg.vision_faces))
-
-    # The CLS token gets heads of its own only when the language model reads it.
-    with_cls = vlm.model.config.vision_feature_select_strategy == "full"
-
-    def features(x: torch.Tensor) -> torch.Tensor:
-        """[CLS | flattened patches] of the last layer (CLS dropped when not read)."""
-        h = tower(pixel_values=x, output_hidden_states=True).hidden_states[-1]
-        return torch.cat([h[:, 0], h[:, 1:].flatten(1)], 1) if with_cls else h[:, 1:].flatten(1)
-
-    device = vlm.device
-    x_tr, x_ev = x_tr.to(device), x_ev.to(device)
-    y_tr = {a: y.to(device) for a, y in y_tr.items()}
-    y_ev = {a: y.to(device) for a, y in y_ev.items()}
-    width = _vision_tower(vlm.model).config.hidden_size
-    dim = features(x_tr[:1]).shape[1] - (width if with_cls else 0)
-    heads = torch.nn.ModuleDict({a: torch.nn.Linear(dim, len(v)) for a, v in ATTRIBUTE_VALUES.items()}).to(device)
-    cls_heads = torch.nn.ModuleDict(
-        {a: torch.nn.Linear(width, len(v)) for a, v in ATTRIBUTE_VALUES.items()} if with_cls else {}).to(device)
-
-    def logits(f: torch.Tensor) -> dict[str, list[torch.Tensor]]:
-        """Per attribute: the patch heads' logits, then the CLS heads' (when read)."""
-        cls, patches = (f[:, :width], f[:, width:]) if with_cls else (None, f)
-        return {a: [heads[a](patches)] + ([cls_heads[a](cls)] if cls is not None else []) for a in heads}
-
-    params = [p for p in tower.parameters() if p.requires_grad] + list(heads.parameters()) + list(
-        cls_heads.parameters())
-    opt, sched = optimizer(params, cfg.vision_lr, cfg.vision_steps, cfg.warmup_fraction)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    tower.train()
-    loss_ema = None
-    for step in range(cfg.vision_steps):
-        idx = torch.randint(0, x_tr.shape[0], (cfg.vision_batch_size,), generator=gen).to(device)
-        out = logits(features(x_tr[idx]))
-        loss = sum(torch.nn.functional.cross_entropy(z, y_tr[a][idx]) for a in heads for z in out[a])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[union-attr]
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        lv = loss.item()  # type: ignore[union-attr]
-        loss_ema = lv if loss_ema is None else 0.95 * loss_ema + 0.05 * lv
-        if (step + 1) % max(1, cfg.vision_steps // 5) == 0 or step + 1 == cfg.vision_steps:
-            log(f"base: vision step {step + 1}/{cfg.vision_steps} loss {loss_ema:.3f} ({time.time() - t0:.0f} s)")
-    tower.eval()
-    with torch.no_grad():
-        out = logits(features(x_ev))
-        accs = {a: float((out[a][0].argmax(1) == y_ev[a]).float().mean()) for a in heads}
-        cls_accs = {a: float((out[a][1].argmax(1) == y_ev[a]).float().mean()) for a in cls_heads}
-    from fiubench.data.visual import ASKED
-
-    asked = [accs[a] for a in ASKED]
-    log(f"base: vision pre-training: held-out attribute accuracy {sum(asked) / len(asked):.3f} "
-        f"({time.time() - t0:.0f} s)")
-    result = {"vision_seconds": round(time.time() - t0, 1),
-              "vision_attribute_accuracy": {a: round(v, 4) for a, v in accs.items()}}
-    if cls_accs:
-        result["vision_cls_attribute_accuracy"] = {a: round(v, 4) for a, v in cls_accs.items()}
-    return result
-
-
-@torch.no_grad()
-def evaluate_visual(vlm: Any, cfg: BaseBuildConfig, pool: list[tuple[Any, list[Any], Any]] | None = None,
-                    ) -> dict[str, Any]:
-    """Greedy exact match on unseen procedural faces, open and yes/no, with chance.
-
-    ``pool``: other (face, visual QA, attributes) to ask instead, e.g. training faces.
-    """
-    from fiubench.data.faces import ATTRIBUTE_VALUES
-
-    if pool is None:
-        pool = procedural_pool(cfg.seed, "eval", cfg.n_eval_faces)
-    items = [(img, it) for img, its, _ in pool for it in its]
-    correct = {"open": 0, "yesno": 0}
-    total = {"open": 0, "yesno": 0}
-    by_attr: dict[str, list[int]] = {}  # "kind:attribute" -> [correct, total]
-    chance_open = 0.0
-    stops = 0
-    for s in range(0, len(items), cfg.eval_batch_size):
-        chunk = items[s:s + cfg.eval_batch_size]
-        outs = vlm.generate([c[0] for c in chunk], [c[1].question for c in chunk], max_new_tokens=24)
-        for (_, it), out in zip(chunk, outs, strict=True):
-            ok = _norm(out) == _norm(it.answer)
-            total[it.kind] += 1
-            correct[it.kind] += ok
-            cell = by_attr.setdefault(f"{it.kind}:{it.attribute}", [0, 0])
-            cell[0], cell[1] = cell[0] + ok, cell[1] + 1
-            stops += len(vlm.tokenizer(out)["input_ids"]) < 24
-            if it.kind == "open":
-                vals = [v for v in ATTRIBUTE_VALUES[it.attribute] if v != "none" or it.attribute != "hair_color"]
-                chance_open += 1 / len(vals)
-    return {
-        "visual_open_accuracy": round(correct["open"] / max(1, total["open"]), 4),
-        "visual_open_chance": round(chance_open / max(1, total["open"]), 4),
-        "visual_yesno_accuracy": round(correct["yesno"] / max(1, total["yesno"]), 4),
-        "visual_yesno_chance": 0.5,
-        "visual_questions": total["open"] + total["yesno"],
-        "stopped_before_limit": round(stops / max(1, len(items)), 4),
-        # where a recipe fails: per attribute, e.g. "yesno:hair_color"
-        "visual_accuracy_by_attribute": {k: round(c / n, 4) for k, (c, n) in sorted(by_attr.items())},
-    }
-
-
-@torch.no_grad()
-def evaluate_identity(vlm: Any, cfg: BaseBuildConfig) -> dict[str, Any]:
-    """On benchmark faces: does the base know anyone? (It must not.)"""
-    from fiubench.data.build import DataConfig, build_dataset
-    from fiubench.models.images import load_image
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = build_dataset(DataConfig(n_identities=cfg.n_identity_people, qa_per_identity=5, seed=0,
-                                        holdout_fraction=0.0),
-                             Path(tmp) / "bench")
-        import json
-
-        people = [json.loads(line) for line in (root / "full.json").read_text().splitlines() if line.strip()]
-        mc_correct = mc_total = 0
-        kw_scores: list[float] = []
-        for person in people:
-            img = load_image(root / person["image_path"])
-            qas = person["qa_list"]
-            for qa in qas:
-                options = [qa["answer"], *qa["perturbed_answer"]]
-                batch = vlm.train_batch([(img, qa["question"], o) for o in options])
-                nll = mean_nll(vlm.forward(batch), batch["labels"])
-                mc_correct += int(nll.argmin().item() == 0)
-                mc_total += 1
-            outs = vlm.generate([img] * len(qas), [qa["question"] for qa in qas], max_new_tokens=32)
-            for qa, out in zip(qas, outs, strict=True):
-                kws = qa["keywords"] or [qa["answer"]]
-                kw_scores.append(sum(k.lower() in out.lower() for k in kws) / len(kws))
-    return {
-        "identity_mc_accuracy": round(mc_correct / max(1, mc_total), 4),
-        "identity_mc_chance": 0.25,
-        "identity_keyword_em": round(sum(kw_scores) / max(1, len(kw_scores)), 4),
-        "identity_questions": mc_total,
-    }
