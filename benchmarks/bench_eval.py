@@ -31,7 +31,7 @@ def main() -> None:
     from fiubench.metrics.judge import JudgeConfig
     from fiubench.models.config import ModelConfig
     from fiubench.models.loading import load_vlm
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval."))
     ds = load_dataset(build_dataset(DataConfig(n_identities=args.identities, qa_per_identity=args.qa, seed=0),

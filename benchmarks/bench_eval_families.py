@@ -2,7 +2,7 @@
 
     python benchmarks/bench_eval_families.py [--rows 48] [--families llava-1.6 qwen2-vl]
 
-On each family's tiny random model (fiubench.models.testing), the same scoring rows
+On each family's tiny random model (fiubench.tiny.testing), the same scoring rows
 (an answer and three variants per question, 6 faces) and greedy generations run
 through the evaluation engine with ``reuse_image_features`` on (the fast path) and
 off (processor + vision model for every row). Prints QA/s of both, their ratio,
@@ -36,7 +36,7 @@ def main() -> None:
     from fiubench.models import ModelConfig
     from fiubench.models.families import list_families
     from fiubench.models.loading import load_vlm
-    from fiubench.models.testing import save_tiny_family
+    from fiubench.tiny.testing import save_tiny_family
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval_families."))
     g = torch.Generator().manual_seed(0)

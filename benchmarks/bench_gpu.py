@@ -94,9 +94,9 @@ def build_vlm(name: str, small: bool, device: str, dtype: torch.dtype, scope: An
     from transformers import CLIPImageProcessorPil, LlavaForConditionalGeneration, LlavaProcessor
 
     from fiubench.models.config import ModelConfig
-    from fiubench.models.families import get_family
+    from fiubench.models.families import PHI3_TEMPLATE, get_family
     from fiubench.models.loading import _finish
-    from fiubench.models.tiny import PHI3_TEMPLATE, load_tokenizer
+    from fiubench.tiny.model import load_tokenizer
 
     tok = load_tokenizer()
     cfg = build_config(name, tok, small)

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_keep_step.py [--steps 30] [--rounds 3] [--pairs 8] [--model tiny]
 
-``fiubench.models.base_distil.distil_loss`` projects to the vocabulary only from the first
+``fiubench.tiny.distil.distil_loss`` projects to the vocabulary only from the first
 answer position (``logits_to_keep``), as stage 1's SFT step does; the hidden-state match
 needs no logits. This times forward + backward + AdamW of ``pairs`` yes/no rows, their
 text twins and a third as many open rows (the ``tiny`` preset's ``visual_keep: 8``),
@@ -27,21 +27,21 @@ def main() -> None:
 
     import torch
 
-    import fiubench.train.visual_keep as vk
+    import fiubench.tiny.keep as vk
     from fiubench.models import ModelConfig, TuningScope
-    from fiubench.models.base_build import _collate
-    from fiubench.models.base_distil import distil_loss, hidden_match
     from fiubench.models.features import install_feature_cache
     from fiubench.models.loading import load_vlm
     from fiubench.models.logprobs import mean_nll
+    from fiubench.tiny.distil import distil_loss, hidden_match
+    from fiubench.tiny.pools import collate_rows
 
     torch.set_num_threads(1)
     scope = TuningScope(vision=False, projector=True, language=True)
 
     def full_logits(model, vlm, data, idx, oidx, weight):  # the replaced path
-        sb = vlm.to_device(_collate([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx],
+        sb = vlm.to_device(collate_rows([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx],
                                     vlm.pad_token_id))
-        tb = vlm.to_device(_collate([data["twins"][i] for i in idx], vlm.pad_token_id))
+        tb = vlm.to_device(collate_rows([data["twins"][i] for i in idx], vlm.pad_token_id))
         so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True)
         to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True)
         match = hidden_match(so.hidden_states, to.hidden_states, [data["spans"][i] for i in idx])

@@ -23,9 +23,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from fiubench.models import ModelConfig, TuningScope, load_vlm
-    from fiubench.models.base_build import _collate, _encode, procedural_pool
     from fiubench.models.logprobs import batch_nll
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
+    from fiubench.tiny.pools import collate_rows, encode_rows, procedural_pool
 
     with tempfile.TemporaryDirectory() as d:
         save_random_tiny(f"{d}/m")
@@ -37,17 +37,17 @@ def main() -> None:
     for s in range(0, len(examples), 32):
         vlm.train_batch(examples[s:s + 32])
     per_batch_proc = (time.perf_counter() - t) / (len(examples) / 32)
-    rows = _encode(vlm, examples)
+    rows = encode_rows(vlm, examples)
     t = time.perf_counter()
     for s in range(0, len(rows), 32):
-        _collate(rows[s:s + 32], vlm.pad_token_id)
+        collate_rows(rows[s:s + 32], vlm.pad_token_id)
     per_batch_pre = (time.perf_counter() - t) / (len(rows) / 32)
     print(f"batch of 32: processor {per_batch_proc * 1e3:.1f} ms, pre-encoded collate "
           f"{per_batch_pre * 1e3:.1f} ms (x{per_batch_proc / per_batch_pre:.0f})")
 
     params = [p for p in vlm.model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
-    batch = _collate(rows[:32], vlm.pad_token_id)
+    batch = collate_rows(rows[:32], vlm.pad_token_id)
     default_threads = torch.get_num_threads()
     rates = {}
     for threads in sorted({1, default_threads}):

@@ -47,8 +47,8 @@ def main() -> None:
     a = ap.parse_args()
 
     from fiubench.data.build import DataConfig, build_dataset
-    from fiubench.models.tiny import build_processor, build_random_model
     from fiubench.models.vlm import FORMAT, META_FILE
+    from fiubench.tiny.model import build_processor, build_random_model
     from fiubench.utils.io import atomic_write_json
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_reference_memory."))

@@ -24,7 +24,7 @@ def main() -> None:
     from fiubench.data.build import DataConfig, build_dataset
     from fiubench.models import ModelConfig, load_image
     from fiubench.models.loading import load_vlm
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
     from fiubench.train import LearnConfig, learn, train_preset
     from fiubench.train.encode import EncodedPool, collate
 

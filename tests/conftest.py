@@ -15,7 +15,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     return save_random_tiny(tmp_path_factory.mktemp("tiny_vlm") / "model", seed=0)
 
@@ -23,7 +23,7 @@ def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_family_dir(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """family name -> a tiny random checkpoint dir of that family (cached per session)."""
-    from fiubench.models.testing import save_tiny_family
+    from fiubench.tiny.testing import save_tiny_family
 
     cache: dict[str, Path] = {}
 

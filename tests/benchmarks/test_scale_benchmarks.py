@@ -36,7 +36,7 @@ def test_bench_gpu_small_mode_measures_every_phase(tmp_path: Path) -> None:
 def test_real_size_configs_have_the_published_shapes() -> None:
     """7B / 3.8B language models, ViT-L/14 at 336 px: counted from the configs, no weights built."""
     bench = _load("bench_gpu")
-    from fiubench.models.tiny import load_tokenizer
+    from fiubench.tiny.model import load_tokenizer
 
     tok = load_tokenizer()
     for name, lo, hi in (("llava-1.5-7b", 6.5e9, 7.0e9), ("llava-phi-3-mini", 3.7e9, 4.0e9)):

@@ -72,7 +72,7 @@ def eval_dataset(eval_data_dir: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def eval_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     return save_random_tiny(tmp_path_factory.mktemp("evalmodel") / "m", seed=0)
 

@@ -48,7 +48,7 @@ def test_mia_auc_fine_tuned_vs_retain_model(tmp_path, dataset_writer):
     from fiubench.data import load_dataset
     from fiubench.models.config import ModelConfig
     from fiubench.models.loading import load_vlm
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     ds = load_dataset(dataset_writer(tmp_path / "ds", F, R, H, [("occupation", JOBS), ("home city", CITIES)]))
     ckpt = save_random_tiny(tmp_path / "base", seed=0)

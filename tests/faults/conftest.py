@@ -62,7 +62,7 @@ def micro_config(tmp_path: Path, extra: str | dict = "", name: str = "micro.yaml
     try:
         resolve_path("tiny")
     except Exception:  # noqa: BLE001 - the embedded base is not built: a random tiny VLM instead
-        from fiubench.models.tiny import save_random_tiny
+        from fiubench.tiny.model import save_random_tiny
 
         data["model"] = {"name_or_path": str(save_random_tiny(tmp_path / "tinybase"))}
     if isinstance(extra, dict):
@@ -192,6 +192,6 @@ def micro_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def random_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     return save_random_tiny(tmp_path_factory.mktemp("faults_tiny") / "model", seed=0)

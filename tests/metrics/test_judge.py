@@ -192,7 +192,7 @@ def test_hf_backend_counts_malformed(tmp_path):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from fiubench.models.tiny import load_tokenizer
+    from fiubench.tiny.model import load_tokenizer
 
     tok = load_tokenizer()
     torch.manual_seed(0)

@@ -9,8 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 from fiubench.models import ModelConfig, load_vlm
-from fiubench.models.base_build import BaseBuildConfig, procedural_pool, train_base
 from fiubench.models.loading import tiny_base_dir
+from fiubench.tiny.build import train_base
+from fiubench.tiny.config import BaseBuildConfig
+from fiubench.tiny.pools import procedural_pool
 
 SMALL = dict(steps=2, batch_size=4, n_faces=3, evaluate=False, vision_steps=2, vision_faces=4, vision_batch_size=4)
 
@@ -153,7 +155,7 @@ def test_schedule_is_warmup_then_cosine_for_any_length():
     """Every stage's schedule, by hand; short stages (< 20 steps) used to divide by zero."""
     import math
 
-    from fiubench.models.base_build import warmup_cosine
+    from fiubench.tiny.stages import warmup_cosine
 
     def lrs(steps, warm):
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
@@ -202,7 +204,7 @@ def test_stage_a_alone_and_the_build_options(tmp_path):
 
 def test_visual_accuracy_is_broken_down_per_attribute(tmp_path):
     """The per-attribute cells add up to the overall open and yes/no accuracy."""
-    from fiubench.models.base_build import evaluate_visual
+    from fiubench.tiny.evaluate import evaluate_visual
 
     cfg = BaseBuildConfig(n_eval_faces=3, eval_batch_size=16)
     m = evaluate_visual(load_vlm(ModelConfig(name_or_path=str(tiny_base_dir()))), cfg)
@@ -223,7 +225,7 @@ def test_visual_accuracy_is_broken_down_per_attribute(tmp_path):
 def test_visual_accuracy_asks_the_given_faces():
     """``pool=``: the questions of those faces are asked, not the evaluation faces'."""
     from fiubench.data.visual import VisualItem
-    from fiubench.models.base_build import evaluate_visual
+    from fiubench.tiny.evaluate import evaluate_visual
 
     vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base_dir())))
     img, _, attrs = procedural_pool(0, "train", 1)[0]
@@ -240,7 +242,7 @@ def test_full_vision_features_hand_cls_to_the_language_model(tmp_path):
     tokens in the prompt and as many features), stage A trains and reports heads on CLS
     alone, and the build answers and stops like any other."""
     from fiubench.errors import ConfigError
-    from fiubench.models.base_build import pretrain_vision
+    from fiubench.tiny.stages import pretrain_vision
 
     cfg = BaseBuildConfig(**{**SMALL, "vision_features": "full"})
     train_base(cfg, tmp_path / "f", log=lambda s: None)
@@ -267,7 +269,7 @@ def test_full_vision_features_hand_cls_to_the_language_model(tmp_path):
 def test_a_failing_evaluation_keeps_the_trained_checkpoint(tmp_path, monkeypatch):
     """The checkpoint is written before the build evaluates it: an evaluation that
     raises (a build lost this way: 67 min of training) leaves a loadable base."""
-    import fiubench.models.base_build as bb
+    import fiubench.tiny.build as bb
 
     def boom(vlm, cfg):
         raise RuntimeError("evaluation failed")
@@ -302,19 +304,19 @@ def test_vision_patch_and_lm_heads_reach_the_saved_checkpoint(tmp_path):
 
 
 def test_encoded_rows_share_each_images_pixels():
-    """``_encode`` gives the rows of one image one pixel tensor (stage C's pool memory),
+    """``encode_rows`` gives the rows of one image one pixel tensor (stage C's pool memory),
     with the values a row-by-row encoding gives."""
-    from fiubench.models.base_build import _encode, procedural_pool
+    from fiubench.tiny.pools import encode_rows, procedural_pool
 
     vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base_dir())))
     (a, _, _), (b, _, _) = procedural_pool(0, "train", 2)
     ex = [(a, "What is the background?", "Blue."), (b, "Is the hair black?", "No."),
           (a, "Is the hair black?", "Yes."), (b, "What colour are the eyes?", "Green.")]
-    rows = _encode(vlm, ex, chunk=3)  # the shared tensor crosses a chunk boundary too
+    rows = encode_rows(vlm, ex, chunk=3)  # the shared tensor crosses a chunk boundary too
     assert rows[0]["pixel_values"] is rows[2]["pixel_values"]
     assert rows[1]["pixel_values"] is rows[3]["pixel_values"]
     assert not torch.equal(rows[0]["pixel_values"], rows[1]["pixel_values"])
     for r, e in zip(rows, ex, strict=True):
-        one = _encode(vlm, [e])[0]
+        one = encode_rows(vlm, [e])[0]
         assert torch.equal(r["pixel_values"], one["pixel_values"])
         assert torch.equal(r["input_ids"], one["input_ids"]) and torch.equal(r["labels"], one["labels"])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fiubench.models.base_build import BaseBuildConfig, train_base
-from fiubench.models.base_distil import hidden_match, text_twin
 from fiubench.models.logprobs import IGNORE_INDEX
+from fiubench.tiny.build import train_base
+from fiubench.tiny.config import BaseBuildConfig
+from fiubench.tiny.distil import hidden_match, text_twin
 
 IMG = 3
 
@@ -86,7 +87,7 @@ def test_stage_c_options_are_validated():
 
 def test_stage_c_open_fraction_sets_the_batch_mix(tmp_path, monkeypatch):
     """``--distil-open-fraction``: that share of each stage-C batch is open rows (0: none)."""
-    import fiubench.models.base_distil as bd
+    import fiubench.tiny.distil as bd
 
     seen: list[tuple[int, int]] = []
     real = bd.distil_loss
@@ -105,8 +106,8 @@ def test_stage_c_open_fraction_sets_the_batch_mix(tmp_path, monkeypatch):
 
 def test_stage_c_caption_fraction_replays_stage_b_descriptions(tmp_path, monkeypatch):
     """``--distil-caption-fraction``: that share of each stage-C batch is a dense description."""
-    import fiubench.models.base_distil as bd
-    from fiubench.models.base_build import DESCRIBE_QUESTION
+    import fiubench.tiny.distil as bd
+    from fiubench.tiny.pools import DESCRIBE_QUESTION
 
     seen: list[list[str]] = []
     real = bd.distil_loss

@@ -15,8 +15,8 @@ from scipy.stats import binomtest
 from fiubench.data.faces import ATTRIBUTE_VALUES
 from fiubench.metrics import accuracy as acc
 from fiubench.models import ModelConfig, load_vlm
-from fiubench.models.base_build import procedural_pool
 from fiubench.models.loading import tiny_base_dir
+from fiubench.tiny.pools import procedural_pool
 
 FRESH_SEED = 271828  # the build uses seed 0's pools; this one's faces were never seen
 SHARE_OF_HEADROOM = 0.6

@@ -77,7 +77,7 @@ def test_device_map_loads_and_evaluates_on_cpu(tmp_path: Path) -> None:
     """device_map goes through from_pretrained (accelerate's dispatch); on CPU it must
     give the same log-probabilities as the plain load."""
     from fiubench.models.loading import load_vlm
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     ckpt = save_random_tiny(tmp_path / "m", seed=0)
     plain = load_vlm(ModelConfig(name_or_path=str(ckpt), device="cpu"))

@@ -115,7 +115,7 @@ def test_load_image(tmp_path):
 def test_lora_adapter_refuses_a_changed_base(tmp_path, face_image):
     import shutil
 
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     base = save_random_tiny(tmp_path / "base", seed=0)
     scope = TuningScope(lora=True, lora_r=2, lora_alpha=4)

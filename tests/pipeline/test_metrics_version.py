@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -12,16 +11,17 @@ import fiubench.metrics.version as version
 from fiubench.errors import FiubenchError
 from fiubench.eval.config import EvalConfig
 from fiubench.pipeline.cache import StepResult, step_key
-from fiubench.pipeline.run import Pipeline, _eval_key_config
+from fiubench.pipeline.results import store_eval
+from fiubench.pipeline.steps import eval_key_config
 from fiubench.report.store import ResultsStore
 
 
 def test_eval_step_key_changes_with_the_metrics_version(monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = {"data": "d", "model": "m"}
-    now = step_key("eval/x", _eval_key_config(EvalConfig()), inputs)
-    assert now == step_key("eval/x", _eval_key_config(EvalConfig()), inputs)
+    now = step_key("eval/x", eval_key_config(EvalConfig()), inputs)
+    assert now == step_key("eval/x", eval_key_config(EvalConfig()), inputs)
     monkeypatch.setattr(version, "METRICS_VERSION", version.METRICS_VERSION + 1)
-    assert step_key("eval/x", _eval_key_config(EvalConfig()), inputs) != now
+    assert step_key("eval/x", eval_key_config(EvalConfig()), inputs) != now
 
 
 def test_store_refuses_an_evaluation_of_another_version(tmp_path: Path) -> None:
@@ -31,12 +31,10 @@ def test_store_refuses_an_evaluation_of_another_version(tmp_path: Path) -> None:
     res = StepResult("eval/x", "k", step, ran=False)
     with ResultsStore(tmp_path / "r.sqlite") as st:
         with pytest.raises(FiubenchError, match="metrics version 1.*version 2"):
-            Pipeline._store(SimpleNamespace(run_name="r"), st, res, model="m", role="finetuned",  # type: ignore[arg-type]
-                            split="forget5", variant="")
+            store_eval(st, res, run="r", model="m", role="finetuned", split="forget5", variant="")
         assert st.rows() == []
         (step / "eval" / "results.json").write_text(json.dumps(
             {"metrics_version": version.METRICS_VERSION, "definitions": {"truth_ratio": "geometric"},
              "metrics": {"forget_quality": 0.5}, "aggregates": {}}))
-        Pipeline._store(SimpleNamespace(run_name="r"), st, res, model="m", role="finetuned",  # type: ignore[arg-type]
-                        split="forget5", variant="")
+        store_eval(st, res, run="r", model="m", role="finetuned", split="forget5", variant="")
         assert [r.metrics_version for r in st.rows()] == [version.METRICS_VERSION]

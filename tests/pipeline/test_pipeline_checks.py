@@ -44,13 +44,13 @@ def test_new_shipped_base_relearns(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     key is its config alone."""
     import dataclasses
 
-    import fiubench.pipeline.run as run
+    import fiubench.pipeline.steps as steps
     from fiubench.models.loading import tiny_base_dir
     from fiubench.models.vlm import weights_fingerprint
 
     cfg = load_run_config("smoke")
     assert cfg.model.name_or_path == "tiny"
-    assert run._model_key(cfg.model)["tiny_base"] == weights_fingerprint(tiny_base_dir()) is not None
+    assert steps.model_key(cfg.model)["tiny_base"] == weights_fingerprint(tiny_base_dir()) is not None
 
     def key() -> str:
         from fiubench.pipeline.cache import step_key
@@ -61,10 +61,10 @@ def test_new_shipped_base_relearns(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     before = key()
     assert key() == before
-    monkeypatch.setattr(run, "_tiny_base_fingerprint", lambda: "another base")
+    monkeypatch.setattr(steps, "tiny_base_fingerprint", lambda: "another base")
     assert key() != before
     local = dataclasses.replace(cfg.model, name_or_path=str(tmp_path / "ckpt"))
-    assert "tiny_base" not in run._model_key(local)
+    assert "tiny_base" not in steps.model_key(local)
 
 
 def test_new_visual_questions_rebuild_the_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,7 @@ def _config(tmp_path: Path) -> Path:
     try:
         resolve_path("tiny")
     except Exception:  # noqa: BLE001 - missing asset: use a random tiny base instead
-        from fiubench.models.tiny import save_random_tiny
+        from fiubench.tiny.model import save_random_tiny
 
         base = save_random_tiny(tmp_path / "tinybase")
         text += f"model:\n  name_or_path: {base}\n"

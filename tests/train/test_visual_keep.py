@@ -1,4 +1,4 @@
-"""Visual keep: stage C's loss replayed during stage 1 (fiubench.train.visual_keep)."""
+"""Visual keep: stage C's loss replayed during stage 1 (fiubench.tiny.keep)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from fiubench.train.config import train_preset
 
 @pytest.fixture(scope="module")
 def keep_parts(tiny_base):
-    import fiubench.train.visual_keep as vk
+    import fiubench.tiny.keep as vk
 
     vk_faces, vk.KEEP_FACES = vk.KEEP_FACES, 4  # a small pool: the maths is the same
     try:
@@ -30,7 +30,7 @@ def keep_parts(tiny_base):
 
 
 def test_keep_loss_is_stage_c_loss_weighted_and_deterministic(keep_parts):
-    from fiubench.models.base_distil import distil_loss
+    from fiubench.tiny.distil import distil_loss
 
     vlm, keep, heavier, _, _ = keep_parts
     torch.manual_seed(0)
@@ -54,9 +54,9 @@ def test_keep_loss_is_stage_c_loss_weighted_and_deterministic(keep_parts):
 def test_stage_c_loss_scores_answers_only_with_the_full_logits_values(keep_parts):
     """distil_loss projects to the vocabulary only where answers are scored: its CE terms
     and gradients equal those computed from every position's logits."""
-    from fiubench.models.base_build import _collate
-    from fiubench.models.base_distil import distil_loss, hidden_match
     from fiubench.models.logprobs import mean_nll
+    from fiubench.tiny.distil import distil_loss, hidden_match
+    from fiubench.tiny.pools import collate_rows
 
     vlm, keep, _, _, _ = keep_parts
     data, idx, oidx = keep.data, [0, 1, 2], [0]
@@ -66,9 +66,9 @@ def test_stage_c_loss_scores_answers_only_with_the_full_logits_values(keep_parts
     loss.backward()
     fast = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     model.zero_grad()
-    sb = vlm.to_device(_collate([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx],
+    sb = vlm.to_device(collate_rows([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx],
                                 vlm.pad_token_id))
-    tb = vlm.to_device(_collate([data["twins"][i] for i in idx], vlm.pad_token_id))
+    tb = vlm.to_device(collate_rows([data["twins"][i] for i in idx], vlm.pad_token_id))
     so = model(**{k: v for k, v in sb.items() if k != "labels"}, output_hidden_states=True)
     to = model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"], output_hidden_states=True)
     assert so.logits.shape[1] == sb["input_ids"].shape[1]  # the reference scores every position
@@ -88,8 +88,8 @@ def test_stage_c_loss_scores_answers_only_with_the_full_logits_values(keep_parts
 def test_keep_descriptions_ride_on_the_same_draws(keep_parts, monkeypatch):
     """With ``captions`` each step also scores that many dense descriptions of the keep
     faces; the yes/no and open draws stay those of the keep without them."""
-    import fiubench.models.base_distil as bd
-    from fiubench.models.base_build import DESCRIBE_QUESTION
+    import fiubench.tiny.distil as bd
+    from fiubench.tiny.pools import DESCRIBE_QUESTION
 
     vlm, keep, _, described, _ = keep_parts
     n_faces = len({r["pixel_values"].numpy().tobytes() for r in keep.data["rows"]})
@@ -114,7 +114,7 @@ def test_keep_descriptions_ride_on_the_same_draws(keep_parts, monkeypatch):
 def test_keep_open_questions_per_step(keep_parts, monkeypatch):
     """``open_questions`` sets how many open rows a step scores (default: a third of the
     pairs, at least 1); the yes/no draws stay those of the default."""
-    import fiubench.models.base_distil as bd
+    import fiubench.tiny.distil as bd
 
     vlm, keep, _, _, more_open = keep_parts
     assert keep.open_questions == 1 and more_open.open_questions == 4
@@ -132,7 +132,7 @@ def test_keep_open_questions_per_step(keep_parts, monkeypatch):
 
 def test_keep_pool_size(tiny_base):
     """``faces`` sizes the keep pool; the smaller pool is the larger one's first faces."""
-    import fiubench.train.visual_keep as vk
+    import fiubench.tiny.keep as vk
 
     vlm = load_vlm(ModelConfig(name_or_path=str(tiny_base), device="cpu"))
     small, big = vk.VisualKeep(vlm, 3, 1.0, 0, faces=2), vk.VisualKeep(vlm, 3, 1.0, 0, faces=5)
@@ -145,7 +145,7 @@ def test_keep_pool_size(tiny_base):
 
 def test_keep_faces_are_the_bases_own(keep_parts):
     """The keep pool is procedural (the base's seed space), never the replay or training pool."""
-    from fiubench.models.base_build import procedural_pool
+    from fiubench.tiny.pools import procedural_pool
 
     _, keep, _, _, _ = keep_parts
     keep_px = {r["pixel_values"].numpy().tobytes() for r in keep.data["rows"]}
@@ -157,9 +157,26 @@ def test_keep_faces_are_the_bases_own(keep_parts):
 
 
 def _learn(tiny_data: Path, tiny_base: Path, out: Path, keep: int) -> Path:
+    from fiubench.tiny import training_terms
+
     t = train_preset("tiny", progress=False, max_steps=2, batch_size=8)
-    return learn(LearnConfig(data=tiny_data, out=out, split="full", model=ModelConfig(name_or_path=str(tiny_base)),
-                             train=t, visual_keep=keep))
+    cfg = LearnConfig(data=tiny_data, out=out, split="full", model=ModelConfig(name_or_path=str(tiny_base)),
+                      train=t, visual_keep=keep)
+    return learn(cfg, terms=training_terms(cfg))
+
+
+def test_keep_is_refused_when_no_caller_supplies_its_term(tiny_data, tiny_base, tmp_path):
+    """train/ never builds the keep term itself: asked for but not supplied, the run stops
+    before any weights load and writes nothing; ``training_terms`` supplies it only when on."""
+    from fiubench.tiny import training_terms
+
+    cfg = LearnConfig(data=tiny_data, out=tmp_path / "k", split="full",
+                      model=ModelConfig(name_or_path=str(tiny_base)), visual_keep=4)
+    with pytest.raises(ConfigError, match="learn.visual_keep: 4 asks for the training term 'visual_keep'"):
+        learn(cfg)
+    assert not (tmp_path / "k").exists()
+    assert list(training_terms(cfg)) == ["visual_keep"]
+    assert training_terms(LearnConfig(data=tiny_data, out=tmp_path)) == {}
 
 
 def test_learn_with_keep_trains_the_keep_term(tiny_data, tiny_base, tmp_path):

@@ -105,7 +105,7 @@ def unrelated_faces(ds: FIUDataset, n: int, ctx: Any, seed: int) -> list[Path]:
     if ctx.holdout_split in ds.splits and ds.split_ids(ctx.holdout_split):
         faces = [p.image_path for p in ds.split(ctx.holdout_split)]
         return [faces[i % len(faces)] for i in range(n)]
-    from fiubench.models.base_build import procedural_pool
+    from fiubench.tiny import procedural_pool
 
     out = []
     pool = procedural_pool(seed, "attack-unrelated", max(1, min(n, 8)))

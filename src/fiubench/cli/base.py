@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="share of each batch that is dense descriptions (default 0.5)")
     b.add_argument("--distil-steps", type=int, default=None,
                    help="stage C: yes/no distilled from the same questions after a statement of the true "
-                        "value in text (fiubench.models.base_distil; default 0 = off)")
+                        "value in text (fiubench.tiny.distil; default 0 = off)")
     b.add_argument("--init", type=str, default=None,
                    help="start from this checkpoint (an earlier build) instead of random weights; "
                         "--steps 0 then skips stage B")
@@ -81,14 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fiubench.errors import FiubenchError
-    from fiubench.models.base_build import BaseBuildConfig, train_base
-    from fiubench.models.loading import tiny_base_dir
+    from fiubench.tiny import BaseBuildConfig, base_dir, build_base
     from fiubench.utils.io import atomic_write_json
     from fiubench.utils.provenance import provenance
 
     if args.install and args.out is not None:
         raise FiubenchError("base build: give --out or --install, not both")
-    out = tiny_base_dir() if args.install else (args.out or default_out())
+    out = base_dir() if args.install else (args.out or default_out())
     if out.exists() and any(out.iterdir()) and not (args.overwrite or args.install):
         raise FiubenchError(f"base build: {out} already exists (pass --overwrite to replace it)")
     cfg = BaseBuildConfig(seed=args.seed)
@@ -110,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         if value is not None:
             setattr(cfg, field, value)
     cfg.validate()
-    metrics = train_base(cfg, out)
+    metrics = build_base(cfg, out)
     record: dict = {"metrics": metrics, "provenance": provenance(cfg, cfg.seed)}
     if cfg.init is not None and (Path(cfg.init) / "base_build.json").is_file():
         # the chain of builds this one continues, so the base can be rebuilt from scratch

@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--visual-keep", type=int, default=None, metavar="N",
                    help="train N yes/no questions about procedural faces per step under the tiny base's "
                         "stage-C loss, so a small VLM keeps *comparing* what it sees (default 0; "
-                        "fiubench.train.visual_keep)")
+                        "fiubench.tiny.keep)")
     p.add_argument("--preset", default=None, choices=["tiny", "paper"],
                    help="training recipe: tiny (memorises on the embedded tiny VLM, default) or paper "
                         "(FIUBench: lr 2e-5, 10 epochs, bf16)")
@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from fiubench import tiny
     from fiubench.errors import ConfigError
     from fiubench.train import LearnConfig, learn
     from fiubench.train.cliargs import model_overrides, read_yaml, train_overrides
@@ -58,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     train = {k: list(v) if isinstance(v, tuple) else v for k, v in LEARN_PRESETS[preset].items()}
     raw["train"] = train_overrides(args, {**train, **(raw.get("train") or {})})
     cfg = from_dict(LearnConfig, raw, where="learn")
-    out = learn(cfg, overwrite=args.overwrite)
+    # the tiny base's replay and keep term, injected: train/ never imports fiubench.tiny
+    out = learn(cfg, overwrite=args.overwrite, terms=tiny.training_terms(cfg), replay=tiny.visual_replay)
     summary = json.loads((out / "summary.json").read_text())
     print(f"learned {cfg.split}: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, "
           f"{summary['wall_time_s']:.1f} s -> {out / 'model'}", file=sys.stderr)

@@ -15,7 +15,7 @@ question per attribute the drawn label adds variance of its own: a model that sa
 "Yes." to an attribute it cannot see scores 1 or 0 on it depending on the draw, while
 asked both ways it scores 0.5, its chance. (The interval on a run's figure resamples
 faces, and faces differ more than questions, so it narrows with more faces, not with
-more questions per face.) The training pools of ``fiubench.models.base_build`` and
+more questions per face.) The training pools of ``fiubench.tiny.build`` and
 visual replay keep one question per attribute.
 
 Only attributes that are visible at 64 px are asked (no brows or nose shape),
@@ -118,7 +118,7 @@ def _yesno_question(attr: str, v: str) -> str:
         case "hair_color":
             # not "Does {p} have {v} hair?", the hair style's template: with it the tiny
             # base answered hair colour at 0.34 (below chance) while naming it at 0.78;
-            # rebuilt with this one, 0.71 (fiubench.models.base_build)
+            # rebuilt with this one, 0.71 (fiubench.tiny.build)
             return f"Is the hair of {p} {v}?"
         case "eye_color":
             return f"Does {p} have {v} eyes?"

@@ -55,9 +55,9 @@ class LearnSection:
     full_split: str = "full"
     retain_split: str = "retain"
     visual_replay: int = 0  # see fiubench.train.config.LearnConfig.visual_replay
-    visual_keep: int = 0  # see fiubench.train.visual_keep (yes/no pairs per step; 0: off)
+    visual_keep: int = 0  # see fiubench.tiny.keep (yes/no pairs per step; 0: off)
     visual_keep_weight: float = 1.0
-    visual_keep_captions: int = 0  # descriptions per keep step (fiubench.train.visual_keep)
+    visual_keep_captions: int = 0  # descriptions per keep step (fiubench.tiny.keep)
     visual_keep_open: int | None = None  # open questions per keep step (None: visual_keep // 3, at least 1)
     visual_keep_faces: int | None = None  # the keep step's pool of procedural faces (None: 200)
 

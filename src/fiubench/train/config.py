@@ -173,7 +173,7 @@ class LearnConfig:
     # forgets how to answer visual questions at all (catastrophic forgetting), which would
     # make visual accuracy meaningless; real pretrained VLMs need 0.
     visual_replay: int = 0
-    # Visual keep (fiubench.train.visual_keep): this many yes/no questions about procedural
+    # Visual keep (fiubench.tiny.keep): this many yes/no questions about procedural
     # faces, with their text twins, trained each step under the base's stage-C loss,
     # weighted visual_keep_weight. 0: off (real VLMs need none).
     visual_keep: int = 0
@@ -185,7 +185,7 @@ class LearnConfig:
     # a third of visual_keep, at least 1.
     visual_keep_open: int | None = None
     # ... drawn from a pool of this many procedural faces; None: 200
-    # (fiubench.train.visual_keep.KEEP_FACES).
+    # (fiubench.tiny.keep.KEEP_FACES).
     visual_keep_faces: int | None = None
 
     def validate(self, where: str = "learn") -> None:

@@ -32,31 +32,6 @@ def triples(examples: list[Example]) -> list[tuple[Path, str, str]]:
     return [(e.image_path, e.question, e.answer) for e in examples]
 
 
-def visual_replay(n: int, seed: int) -> tuple[list[tuple[Path, str, str]], dict[Path, Any]]:
-    """``n`` visual-attribute QA about procedural faces for stage-1 replay.
-
-    The faces come from the embedded base model's own seed space (split "replay"),
-    never from a benchmark dataset, so the fine-tuned and retain models get identical
-    replay data that says nothing about any identity. About 8 QA per face keeps the
-    faces varied. Returns (triples keyed by pseudo paths, pseudo path -> PIL image).
-    """
-    import random
-
-    from fiubench.models.base_build import procedural_pool
-
-    if n <= 0:
-        return [], {}
-    pool = procedural_pool(seed, "replay", max(1, (n + 7) // 8))
-    images: dict[Path, Any] = {}
-    items: list[tuple[Path, str, str]] = []
-    for i, (image, questions, _attrs) in enumerate(pool):
-        key = Path(f"<visual-replay>/{i}")
-        images[key] = image
-        items.extend((key, item[0], item[1]) for item in questions)
-    random.Random(f"visual-replay:{seed}").shuffle(items)
-    return items[:n], images
-
-
 def check_disjoint(ds: FIUDataset, forget: str, retain: str) -> None:
     overlap = set(ds.split_ids(forget)) & set(ds.split_ids(retain))
     if overlap:

@@ -11,6 +11,7 @@ batch 4 x accumulation 2 and 2 processes x batch 4 the same gradient.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,16 @@ from fiubench.train.context import model_inputs
 from fiubench.train.encode import EncodedPool, collate
 from fiubench.train.loop import Job, Setup, run
 from fiubench.train.schedule import Plan
+from fiubench.train.terms import ReplaySource, TermFactory, TrainingTerm, check_terms
 
 
 class SFTObjective:
     reduce = "sum"
 
     def __init__(self, accelerator: Any, model: torch.nn.Module, pool: EncodedPool, plan: Plan,
-                 pad: int, keep: Any = None) -> None:
+                 pad: int, terms: Sequence[TrainingTerm] = ()) -> None:
         self.acc, self.model, self.pool, self.plan, self.pad = accelerator, model, pool, plan, pad
-        self.keep = keep  # fiubench.train.visual_keep.VisualKeep, or None
+        self.terms = list(terms)  # fiubench.train.terms: added once per step
         self.micros: list[dict[str, torch.Tensor]] = []
         self.n_tokens = torch.ones(())
 
@@ -56,25 +58,36 @@ class SFTObjective:
         share = nll_sum / self.n_tokens
         # DDP averages gradients over ranks: scale by the world size to get the global sum.
         bwd = share * self.acc.num_processes
-        if self.keep is None or micro > 0:
+        if not self.terms or micro > 0:
             return bwd, share, {}
-        keep, logs = self.keep.loss(self.model, step)  # a mean per rank: DDP's average is right
-        # once per step (micro 0); the loop averages logs over micro-batches
-        return bwd + keep, share, {k: v * self.plan.grad_accum for k, v in logs.items()}
+        logs: dict[str, float] = {}
+        for term in self.terms:  # once per step (micro 0); the loop averages logs over micro-batches
+            loss, parts = term.loss(self.model, step)  # a mean per rank: DDP's average is right
+            bwd = bwd + loss
+            logs.update({k: v * self.plan.grad_accum for k, v in parts.items()})
+        return bwd, share, logs
 
 
-def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
+def learn(cfg: LearnConfig, overwrite: bool = False, *, terms: Mapping[str, TermFactory] | None = None,
+          replay: ReplaySource | None = None) -> Path:
     """Fine-tune ``cfg.model`` on split ``cfg.split``; return the run directory.
+
+    ``terms``: training terms added to each step's loss, by the option that asks for them
+    (``fiubench.train.terms``); ``replay``: the source of ``cfg.visual_replay``'s QA.
+    The caller supplies both (``fiubench.tiny`` for the tiny base's); a config that asks
+    for one not supplied is refused before any weights load.
 
     Writes ``model/``, ``checkpoints/``, ``log.jsonl``, ``summary.json`` and
     ``provenance.json`` under ``cfg.out``. Started again with the same config, a killed
     run resumes from its last checkpoint; a finished one does nothing.
     """
     cfg.validate()
+    terms = dict(terms or {})
+    check_terms(cfg, terms, replay)
     ds = D.load(cfg.data)
     examples = D.split_examples(ds, cfg.split, "--split")
-    replay, replay_images = D.visual_replay(cfg.visual_replay, cfg.train.seed)
-    items = D.triples(examples) + replay
+    replayed, replay_images = replay(cfg.visual_replay, cfg.train.seed) if replay and cfg.visual_replay else ([], {})
+    items = D.triples(examples) + replayed
 
     def build(accelerator: Any) -> Setup:
         from fiubench.models import load_image
@@ -91,17 +104,12 @@ def learn(cfg: LearnConfig, overwrite: bool = False) -> Path:
         t = cfg.train
         plan = Plan(len(items), t.batch_size, t.grad_accum, accelerator.num_processes, t.seed)
         pad = D.pad_id(vlm)
-        keep = None
-        if cfg.visual_keep:
-            from fiubench.train.visual_keep import VisualKeep
-
-            keep = VisualKeep(vlm, cfg.visual_keep, cfg.visual_keep_weight, cfg.train.seed, cfg.visual_keep_captions,
-                              cfg.visual_keep_open, cfg.visual_keep_faces)
+        built = [make(vlm) for make in terms.values()]
         return Setup(
             vlm=vlm,
             plan=plan,
-            objective=lambda acc, model: SFTObjective(acc, model, pool, plan, pad, keep),
-            extra_summary={"split": cfg.split, "n_examples": len(items), "n_visual_replay": len(replay),
+            objective=lambda acc, model: SFTObjective(acc, model, pool, plan, pad, built),
+            extra_summary={"split": cfg.split, "n_examples": len(items), "n_visual_replay": len(replayed),
                            "n_identities": len({e.unique_id for e in examples}),
                            "vision_feature_cache": status(cache)},
         )

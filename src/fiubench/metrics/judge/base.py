@@ -240,12 +240,3 @@ class Judge:
 
 JUDGES: Registry[type[Judge]] = Registry("judge backend")
 
-
-def build_judge(cfg: JudgeConfig) -> Judge | None:
-    """The configured judge, or None for backend "none"."""
-    if cfg.backend == "none":
-        return None
-    # importing the backend modules registers them
-    from fiubench.metrics.judge import hf, openai_judge, similarity  # noqa: F401
-
-    return JUDGES.get(cfg.backend)(cfg)

@@ -1,4 +1,4 @@
-"""benchmarks/base_chain.py: a chain of base-build links, each measured, resumable."""
+"""studies/base_chain.py: a chain of base-build links, each measured, resumable."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .bench import load_benchmark
+from .study import load_study
 
 pytestmark = pytest.mark.slow
 
@@ -15,7 +15,7 @@ SMALL = ["--steps", "2", "--faces", "4", "--eval-faces", "2", "--gap-faces", "2"
 
 
 def _chain():
-    return load_benchmark("base_chain").main
+    return load_study("base_chain").main
 
 
 def test_chain_links_continue_each_other_and_resume(tmp_path, capsys):

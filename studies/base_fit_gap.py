@@ -1,15 +1,15 @@
 """Does the tiny base underfit or overfit? Visual accuracy on its training faces vs unseen ones.
 
 Usage:
-    python benchmarks/base_fit_gap.py [--base DIR] [--faces 100] [--seed 0]
+    python studies/base_fit_gap.py [--base DIR] [--faces 100] [--seed 0]
 
 Asks the benchmark's visual questions (one per visible attribute, open and yes/no) about
 ``--faces`` of the faces stage C trained on (the base's seed space, split "train", drawn
-as ``fiubench.models.base_distil`` draws them) and about as many unseen faces (split
+as ``fiubench.tiny.distil`` draws them) and about as many unseen faces (split
 "eval"), and prints open / yes/no exact match for both and the attributes below 0.8.
 Training faces well above unseen ones: the base overfits (more faces would help); both
 low on the same attributes: it underfits (a bigger model, or a better tower, would).
-The figures in ``fiubench.models.base_build``'s docstring come from it.
+The figures in ``fiubench.tiny.build``'s docstring come from it.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ def fit_gap(base: Path | None, faces: int = 100, seed: int = 0, device: str = "c
 
     from fiubench.data.visual import visual_questions
     from fiubench.models import ModelConfig, load_vlm
-    from fiubench.models.base_build import BaseBuildConfig, evaluate_visual, procedural_pool
-    from fiubench.models.base_distil import yesno_and_open
     from fiubench.models.loading import tiny_base_dir
+    from fiubench.tiny.config import BaseBuildConfig
+    from fiubench.tiny.distil import yesno_and_open
+    from fiubench.tiny.evaluate import evaluate_visual
+    from fiubench.tiny.pools import procedural_pool
 
     torch.set_num_threads(1)
     vlm = load_vlm(ModelConfig(name_or_path=str(base or tiny_base_dir()), device=device))

@@ -2,7 +2,7 @@
 
 A balanced yes/no question's label is the XOR of the value it names and the value the
 face shows, so plain cross-entropy gives gradient descent no first-order signal and a
-tiny model stays at P("Yes") ~0.5 (measured, table in ``base_build``). The same
+tiny model stays at P("Yes") ~0.5 (measured, table in ``fiubench.tiny.build``). The same
 question asked after a *statement* of the true value, written where the image tokens
 were ("<|user|>\\nThe background of the image is green.\\nIs the background of the
 image blue?"), is a text same/different task that the same 2-layer language model
@@ -36,6 +36,8 @@ from typing import Any
 import torch
 
 from fiubench.models.logprobs import IGNORE_INDEX, answer_window, mean_nll
+from fiubench.tiny.pools import collate_rows, description_rows, encode_rows, procedural_pool
+from fiubench.tiny.stages import optimizer
 
 
 def text_twin(row: dict[str, torch.Tensor], statement_ids: torch.Tensor,
@@ -80,7 +82,6 @@ def yesno_twins(vlm: Any, pool: list[tuple[Any, list[Any], Any]]) -> dict[str, l
     ``hidden_match``) and ``open_rows``; every row stays on the CPU.
     """
     from fiubench.data.visual import _statement
-    from fiubench.models.base_build import _encode
 
     yesno, opened, said = [], [], []
     for img, items, attrs in pool:
@@ -90,7 +91,7 @@ def yesno_twins(vlm: Any, pool: list[tuple[Any, list[Any], Any]]) -> dict[str, l
                 said.append(_statement(it.attribute, getattr(attrs, it.attribute)))
             elif it.kind == "open":
                 opened.append((img, it.question, it.answer))
-    rows, open_rows = _encode(vlm, yesno), _encode(vlm, opened)
+    rows, open_rows = encode_rows(vlm, yesno), encode_rows(vlm, opened)
     tok = vlm.tokenizer
     image_id = tok.convert_tokens_to_ids("<image>")
     twins, spans = [], []
@@ -107,11 +108,9 @@ def distil_loss(model: Any, vlm: Any, data: dict[str, list[Any]], idx: list[int]
 
     ``model`` is the module to call (``vlm.model``, or its training wrapper).
     """
-    from fiubench.models.base_build import _collate
-
     pad = vlm.pad_token_id
-    sb = vlm.to_device(_collate([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx], pad))
-    tb = vlm.to_device(_collate([data["twins"][i] for i in idx], pad))
+    sb = vlm.to_device(collate_rows([data["rows"][i] for i in idx] + [data["open_rows"][i] for i in oidx], pad))
+    tb = vlm.to_device(collate_rows([data["twins"][i] for i in idx], pad))
     # The vocabulary projection only where an answer token is scored (same loss, as in
     # stage 1's SFT step): the hidden states the match needs are computed either way.
     ws, wt = answer_window(sb["labels"]), answer_window(tb["labels"])
@@ -137,8 +136,6 @@ def yesno_and_open(pairs: int) -> Callable[[Any, Any], list[Any]]:
 
 def distil_yesno(vlm: Any, cfg: Any, log: Callable[[str], None]) -> dict[str, Any]:
     """Run stage C on ``vlm`` (projector + language model trainable) for ``cfg.distil_steps``."""
-    from fiubench.models.base_build import description_rows, optimizer, procedural_pool
-
     t0 = time.time()
     pool = procedural_pool(cfg.seed, "train", cfg.n_faces, questions=yesno_and_open(cfg.yesno_pairs))
     data = yesno_twins(vlm, pool)

@@ -16,7 +16,7 @@ import torch
 
 from fiubench.models.families import get_family
 from fiubench.models.processing import QwenVLImageTextProcessor
-from fiubench.models.tiny import load_tokenizer, save_random_tiny
+from fiubench.tiny.model import load_tokenizer, save_random_tiny
 
 _TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=1024)

@@ -1,16 +1,16 @@
 """After stage 1: does a phase of visual keep alone win back the seeing, and at what cost?
 
 Usage:
-    python benchmarks/stage1_keeps_seeing.py --keep 8 --weight 0.1 --out S1
-    python benchmarks/keep_refresh.py --model S1/keep8-w0.1/model --data S1/data \
+    python studies/stage1_keeps_seeing.py --keep 8 --weight 0.1 --out S1
+    python studies/keep_refresh.py --model S1/keep8-w0.1/model --data S1/data \
         [--steps 200] [--lr 1e-4 3e-4 1e-3] [--pairs 8]
 
 From the stage-1 model ``--model`` (weights reloaded for each ``--lr``), runs ``--steps``
 AdamW steps (cosine from ``lr``, projector and language model trainable, as stage 1) of
-stage C's loss alone (``fiubench.train.visual_keep.VisualKeep``, weight 1), then prints
+stage C's loss alone (``fiubench.tiny.keep.VisualKeep``, weight 1), then prints
 open / yes/no exact match on 50 unseen procedural faces and greedy whole-answer exact
 match on the retain split's QA, first for the model as it came out of stage 1. The result
-(in ``fiubench.train.visual_keep``) is why the ``tiny`` preset has no such phase.
+(in ``fiubench.tiny.keep``) is why the ``tiny`` preset has no such phase.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
     from stage1_keeps_seeing import _em_of, _visual_of
 
     from fiubench.models import ModelConfig, load_vlm
-    from fiubench.train.visual_keep import VisualKeep
+    from fiubench.tiny.keep import VisualKeep
 
     torch.set_num_threads(1)
 

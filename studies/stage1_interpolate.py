@@ -1,16 +1,16 @@
 """Does interpolating a stage-1 model back towards its base buy the seeing back?
 
 Usage:
-    python benchmarks/stage1_interpolate.py --model DIR --data DIR [--base DIR]
+    python studies/stage1_interpolate.py --model DIR --data DIR [--base DIR]
         [--alphas 0.9 0.8 0.7] [--split retain] [--faces 100] [--device cpu|cuda]
 
 WiSE-FT (Wortsman et al. 2022, "Robust fine-tuning of zero-shot models"): the weights
 ``alpha * theta_stage1 + (1 - alpha) * theta_base``. For each alpha, prints open / yes/no
 exact match on ``--faces`` unseen procedural faces and the greedy whole-answer exact
 match on the split's own QA (did the identities survive?), as
-``benchmarks/stage1_keeps_seeing.py`` does. ``--model``: a stage-1 model (e.g. one that
+``studies/stage1_keeps_seeing.py`` does. ``--model``: a stage-1 model (e.g. one that
 ``stage1_keeps_seeing.py --out DIR`` kept); ``--data``: the dataset it learnt. The
-figures in ``fiubench.train.visual_keep`` come from it.
+figures in ``fiubench.tiny.keep`` come from it.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""benchmarks/visual_misreads.py: per-attribute accuracy before/after and the misreads between."""
+"""studies/visual_misreads.py: per-attribute accuracy before/after and the misreads between."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from .bench import load_benchmark
+from .study import load_study
 
 
 def _misreads():
-    return load_benchmark("visual_misreads").misreads
+    return load_study("visual_misreads").misreads
 
 
 def test_misreads_counts_right_before_and_wrong_after_only():

@@ -1,13 +1,13 @@
 """Build a tiny base as a chain of stage-C links and measure every link on unseen faces.
 
 Usage:
-    python benchmarks/base_chain.py --out DIR [--init DIR | --scratch] [--links 6]
+    python studies/base_chain.py --out DIR [--init DIR | --scratch] [--links 6]
         [--faces 3000] [--caption-fraction 0.25] [--open-fraction 0.125] [--steps 3000]
         [--device cpu|cuda] [--threads 1] [--gap-faces 100] [--until OPEN YESNO]
 
-The tiny base's stage C (``fiubench.models.base_distil``) raises yes/no accuracy slowly,
+The tiny base's stage C (``fiubench.tiny.distil``) raises yes/no accuracy slowly,
 over 12000-21000 steps, and was run on a CPU as links of 3000 steps, each a
-``fiubench base build --init PREV --steps 0 --distil-steps 3000`` (``fiubench.models.base_build``
+``fiubench base build --init PREV --steps 0 --distil-steps 3000`` (``fiubench.tiny.build``
 holds the table). This script runs such a chain and, after each link, asks the
 benchmark's visual questions about ``--gap-faces`` unseen faces and as many training
 faces (``base_fit_gap.py``), so the link to install is chosen on more faces than the

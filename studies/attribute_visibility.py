@@ -1,7 +1,7 @@
 """Can each asked face attribute be seen at 64 px? Pixels it changes, and what a tower learns of it.
 
 Usage:
-    python benchmarks/attribute_visibility.py [--people 40] [--stage-a 1000] [--vision-features default|full]
+    python studies/attribute_visibility.py [--people 40] [--stage-a 1000] [--vision-features default|full]
 
 For every attribute the visual QA asks about (``fiubench.data.visual.ASKED``), prints:
 - the pixels of a 64 px face that change by more than 24 levels when that attribute alone
@@ -45,7 +45,8 @@ def main() -> None:
 
     tower: dict[str, float] = {}
     if args.stage_a > 0:
-        from fiubench.models.base_build import BaseBuildConfig, train_base
+        from fiubench.tiny.build import train_base
+        from fiubench.tiny.config import BaseBuildConfig
 
         cfg = BaseBuildConfig(steps=0, vision_steps=args.stage_a, evaluate=False,
                               vision_features=args.vision_features)

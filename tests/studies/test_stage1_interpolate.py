@@ -1,14 +1,14 @@
-"""benchmarks/stage1_interpolate.py: WiSE-FT interpolation of a stage-1 model towards its base."""
+"""studies/stage1_interpolate.py: WiSE-FT interpolation of a stage-1 model towards its base."""
 
 from __future__ import annotations
 
 import torch
 
-from .bench import load_benchmark
+from .study import load_study
 
 
 def _interpolate():
-    return load_benchmark("stage1_interpolate").interpolate
+    return load_study("stage1_interpolate").interpolate
 
 
 def test_interpolation_is_alpha_model_plus_rest_base_on_float_tensors_only():

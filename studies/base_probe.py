@@ -1,7 +1,7 @@
 """Where does the tiny base lose what its tower sees? Linear probes along the reading path.
 
 Usage:
-    python benchmarks/base_probe.py [--base DIR] [--fit 600] [--test 300] [--seed 0]
+    python studies/base_probe.py [--base DIR] [--fit 600] [--test 300] [--seed 0]
 
 For each asked attribute, a logistic-regression probe (scikit-learn, standardised
 features, C chosen by 3-fold cross-validation) is fitted on ``--fit`` faces the base never
@@ -22,7 +22,7 @@ probed on the faces where it is visible (as the evaluation asks it). A drop betw
 two adjacent sites says where the attribute is lost: tower -> projector, the projector;
 projector -> ``lm*``, the language model's reading of the image tokens; last ``lm`` ->
 greedy, the mapping to the answer's words. The figures in
-``fiubench.models.base_build``'s docstring come from it.
+``fiubench.tiny.build``'s docstring come from it.
 """
 
 from __future__ import annotations
@@ -69,13 +69,15 @@ def _sites(vlm, seed: int, split: str, n: int, attributes, answer: bool = True) 
 
     from fiubench.data.faces import ATTRIBUTE_VALUES
     from fiubench.data.visual import _OPEN_Q, _statement, visible_attributes
-    from fiubench.models.base_build import _norm, _vision_tower, procedural_pool
+    from fiubench.tiny.evaluate import normalise_answer
+    from fiubench.tiny.pools import procedural_pool
+    from fiubench.tiny.stages import vision_tower
 
     model = vlm.model
     pool = procedural_pool(seed, split, n, questions=lambda attrs, rng: [])
     with torch.no_grad():
         px = vlm.processor.image_processor([p[0] for p in pool], return_tensors="pt")["pixel_values"]
-        h = _vision_tower(model)(pixel_values=px.to(vlm.device), output_hidden_states=True).hidden_states[-1]
+        h = vision_tower(model)(pixel_values=px.to(vlm.device), output_hidden_states=True).hidden_states[-1]
         shared = {"tower": h[:, 1:].flatten(1), "cls": h[:, 0],
                   "projector": model.model.multi_modal_projector(h).flatten(1)}
         shared = {k: v.float().cpu().numpy() for k, v in shared.items()}
@@ -100,7 +102,7 @@ def _sites(vlm, seed: int, split: str, n: int, attributes, answer: bool = True) 
         for k in range(len(layers[0]) if layers else 0):
             feats[a][f"lm{k + 1}"] = np.concatenate([chunk[k] for chunk in layers])
         if answer:
-            greedy[a] = float(np.mean([_norm(o) == _norm(_statement(a, v))
+            greedy[a] = float(np.mean([normalise_answer(o) == normalise_answer(_statement(a, v))
                                        for o, v in zip(outs, values, strict=True)]))
     return feats, labels, greedy
 

@@ -1,7 +1,7 @@
 """Does a model keep seeing through stage 1? Visual accuracy and memorisation of the retain model.
 
 Usage:
-    python benchmarks/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
+    python studies/stage1_keeps_seeing.py [--base DIR] [--keep 0 8] [--weight 1.0]
         [--split retain] [--device cpu|cuda] [--max-steps N] [--epochs N] [--replay N] [--frozen-projector]
         [--captions N] [--open N] [--keep-faces N] [--faces N] [--out DIR]
 
@@ -11,9 +11,9 @@ on the tiny preset's dataset (built once), with ``learn.visual_keep`` set, then 
 open / yes/no exact match on `--faces` unseen procedural faces (50) (``evaluate_visual``), greedy
 whole-answer exact match on the split's own QA (did it memorise?), and the stage-1 time
 relative to the run without keep (ratios from this one run). The base's own visual
-accuracy is printed first. The figures in ``fiubench.train.visual_keep`` come from it
+accuracy is printed first. The figures in ``fiubench.tiny.keep`` come from it
 (``--base`` the shipped base's ancestors; rebuild them with the commands in
-``fiubench.models.base_build``).
+``fiubench.tiny.build``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def _em_of(vlm: Any, data: Path, split: str) -> float:
 
 def _visual_of(vlm: Any, faces: int = 50) -> tuple[float, float]:
     """Open and yes/no exact match of ``vlm`` on ``faces`` unseen procedural faces."""
-    from fiubench.models.base_build import BaseBuildConfig, evaluate_visual
+    from fiubench.tiny.config import BaseBuildConfig
+    from fiubench.tiny.evaluate import evaluate_visual
 
     m = evaluate_visual(vlm, BaseBuildConfig(n_eval_faces=faces, device=str(vlm.device)))
     return m["visual_open_accuracy"], m["visual_yesno_accuracy"]
@@ -88,6 +89,7 @@ def main() -> None:
     from fiubench.data.build import build_dataset
     from fiubench.models import ModelConfig, TuningScope
     from fiubench.presets import load_run_config
+    from fiubench.tiny import training_terms, visual_replay
     from fiubench.train import LearnConfig, learn
 
     torch.set_num_threads(1)
@@ -114,13 +116,14 @@ def main() -> None:
                                     scope=TuningScope(vision=False, projector=not args.frozen_projector,
                                                       language=True))
                 t = time.perf_counter()
-                run = learn(LearnConfig(data=data, out=out / f"keep{keep}-w{w}-c{args.captions if keep else 0}-o{args.open if keep else None}-f{args.keep_faces if keep else None}", model=model, split=args.split,
-                                        train=train,
-                                        visual_replay=tiny.learn.visual_replay if args.replay is None else args.replay,
-                                        visual_keep=keep, visual_keep_weight=w,
-                                        visual_keep_captions=args.captions if keep else 0,
-                                        visual_keep_open=args.open if keep else None,
-                                        visual_keep_faces=args.keep_faces if keep else None), overwrite=True)
+                cfg = LearnConfig(data=data, out=out / f"keep{keep}-w{w}-c{args.captions if keep else 0}-o{args.open if keep else None}-f{args.keep_faces if keep else None}", model=model, split=args.split,
+                                  train=train,
+                                  visual_replay=tiny.learn.visual_replay if args.replay is None else args.replay,
+                                  visual_keep=keep, visual_keep_weight=w,
+                                  visual_keep_captions=args.captions if keep else 0,
+                                  visual_keep_open=args.open if keep else None,
+                                  visual_keep_faces=args.keep_faces if keep else None)
+                run = learn(cfg, overwrite=True, terms=training_terms(cfg), replay=visual_replay)
                 dt = time.perf_counter() - t
                 t_plain = dt if keep == 0 and t_plain is None else t_plain
                 vlm = _load(run / "model", args.device)

@@ -1,4 +1,4 @@
-"""benchmarks/base_probe.py: the probe finds a signal and not noise; on the shipped base,
+"""studies/base_probe.py: the probe finds a signal and not noise; on the shipped base,
 what it answers is found all along the reading path."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from .bench import load_benchmark
+from .study import load_study
 
 
 def _probe():
-    return load_benchmark("base_probe")
+    return load_study("base_probe")
 
 
 def test_probe_accuracy_separates_a_linear_signal_from_noise():
@@ -50,7 +50,7 @@ def test_on_the_shipped_base_what_it_answers_is_found_at_every_site(tmp_path):
     features still carry the colour, so a low greedy score is not a probe failure."""
     from fiubench.models import ModelConfig, load_vlm
     from fiubench.models.loading import tiny_base_dir
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     probe = _probe()
     shipped = load_vlm(ModelConfig(name_or_path=str(tiny_base_dir())))

@@ -1,16 +1,16 @@
 """Where does a model read faces worse than another? Per-attribute open answers and misreads.
 
 Usage:
-    python benchmarks/visual_misreads.py --after DIR [--before DIR] [--faces 100] [--top 10]
+    python studies/visual_misreads.py --after DIR [--before DIR] [--faces 100] [--top 10]
         [--device cpu|cuda]
 
 Asks both models (``--before``: default the shipped tiny base; ``--after``: e.g. a stage-1
-model that ``benchmarks/stage1_keeps_seeing.py --out DIR`` kept) the open visual questions
+model that ``studies/stage1_keeps_seeing.py --out DIR`` kept) the open visual questions
 about ``--faces`` unseen procedural faces (those of ``evaluate_visual``), then prints each
 attribute's exact match before and after, and the most frequent misreads: questions the
 first model answered right and the second wrong, as (attribute, true answer, new answer).
 Well-formed wrong values say the model misreads the face; malformed ones, that it lost
-the answer's form. The diagnosis in ``fiubench.train.visual_keep`` comes from it.
+the answer's form. The diagnosis in ``fiubench.tiny.keep`` comes from it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def misreads(items: list[Any], before: list[str], after: list[str], norm: Any,
 
 def main(argv: list[str] | None = None) -> None:
     from fiubench.models import ModelConfig, load_vlm
-    from fiubench.models.base_build import BaseBuildConfig, _norm, procedural_pool
+    from fiubench.tiny.config import BaseBuildConfig
+    from fiubench.tiny.evaluate import normalise_answer
+    from fiubench.tiny.pools import procedural_pool
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--after", type=Path, required=True, help="the model to diagnose")
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             chunk = items[s:s + 64]
             outs += vlm.generate([c[0] for c in chunk], [c[1].question for c in chunk], max_new_tokens=24)
         answers.append(outs)
-    by_attr, lost = misreads([it for _, it in items], *answers, _norm)
+    by_attr, lost = misreads([it for _, it in items], *answers, normalise_answer)
     print(f"{'attribute':14s} {'before':>6} {'after':>6} {'n':>4}")
     for k, (b, a, n) in by_attr.items():
         print(f"{k:14s} {b:6.2f} {a:6.2f} {n:4d}")

@@ -1,9 +1,9 @@
-"""Visual keep: the tiny base's stage-C objective replayed while stage 1 learns identities.
+"""Visual keep: a training term that replays the tiny base's stage-C objective replayed while stage 1 learns identities.
 
 Stage 1 of the tiny preset (40 epochs of identity QA at lr 1e-3; 50, then 55 since the current base) erodes what the base
 saw: from a base at 0.79 open / 0.75 yes/no on unseen faces, the fine-tuned model
 answers 0.57-0.64 / 0.58-0.59, whatever label replay (``learn.visual_replay``: more
-faces, a frozen projector) is mixed in (measured, ``fiubench.models.base_build``).
+faces, a frozen projector) is mixed in (measured, ``fiubench.tiny.build``).
 Replayed "Yes." / "No." labels cannot hold the yes/no comparison: it was never
 learnable from those labels (a balanced yes/no label is the XOR of the named and the
 seen value), only from stage C's hidden-state match to a text twin. So each stage-1
@@ -13,15 +13,15 @@ fine-tuned and the retain model) and a third as many open questions:
 
     L_step = L_SFT + lambda * [CE(image) + CE(text) + w * sum_l ||h_l(image) - sg(h_l(text))||^2 / ||sg(h_l(text))||^2]
 
-(``fiubench.models.base_distil``; w = 3 as in stage C). It is rehearsal (Robins 1995,
+(``fiubench.tiny.distil``; w = 3 as in stage C). It is rehearsal (Robins 1995,
 "Catastrophic forgetting, rehearsal and pseudorehearsal") of the objective that built
 the skill rather than of its labels. A training device for small VLMs only: real
 pretrained VLMs keep seeing without it (``visual_keep: 0``, the default).
 
 Measured (retain model of the tiny preset's stage 1, 240 replayed QA; 50 unseen faces;
-``benchmarks/stage1_keeps_seeing.py --base DIR --keep K --weight W``, one row per
+``studies/stage1_keeps_seeing.py --base DIR --keep K --weight W``, one row per
 invocation, two at a time on a 2-core CPU, one thread each). From the shipped base's
-ancestors on renderer 2 with ``--vision-features full`` (``fiubench.models.base_build``):
+ancestors on renderer 2 with ``--vision-features full`` (``fiubench.tiny.build``):
 
 ==============================================  =========  ======  ======  =========  ==========
 stage 1                                         base       open    yes/no  retain EM  stage 1 s
@@ -70,7 +70,7 @@ lambda 0.2, 2000 faces, 55 epochs (``tiny``)      0.764   0.859   0.965      463
 
 What stage 1 erodes is reading, not answering: the retain model's wrong open answers
 are well-formed values of the right attribute (young read as middle-aged, square face as
-oval), spread over every attribute (``benchmarks/visual_misreads.py --after MODEL``:
+oval), spread over every attribute (``studies/visual_misreads.py --after MODEL``:
 hair colour -0.10, face shape -0.09, glasses -0.09 on these faces). More open questions per keep step
 (``learn.visual_keep_open``) keep no more of them. A larger keep pool does, together with
 a larger lambda: with 200 faces the keep step fits those faces (each is drawn ~130 times
@@ -81,7 +81,7 @@ lambda >= 0.2 (0.757-0.768) against the three 200-face rows (0.746-0.748) are th
 evidence. Memorisation is noisier still (0.892 and 0.925 for neighbouring settings), so the
 preset adds 5 epochs to stay clear of the 40-epoch collapse. Interpolating the
 stage-1 weights back towards the base (WiSE-FT, Wortsman et al. 2022; alpha 0.9 / 0.8 /
-0.7 of the first row's stage-1 model; ``benchmarks/stage1_interpolate.py``) gives open 0.754 / 0.768 / 0.779 at retain EM 0.827 / 0.198 /
+0.7 of the first row's stage-1 model; ``studies/stage1_interpolate.py``) gives open 0.754 / 0.768 / 0.779 at retain EM 0.827 / 0.198 /
 0.002: reading comes back only as the identities go.
 
 The last row of the first table replays the base's stage-B reading too (``learn.visual_keep_captions: 3``:
@@ -90,7 +90,7 @@ three dense descriptions of the keep faces in each keep step, as
 it keeps no more open answers (0.74 either way), yes/no is 0.02 lower (within the
 ~0.02 standard error of 50 faces) and the retain model memorises 0.89 of its answers
 against 0.83 beside it (0.86 in the earlier row): what stage 1 erodes is not the
-reading of descriptions. Off by default (``benchmarks/stage1_keeps_seeing.py --keep 8
+reading of descriptions. Off by default (``studies/stage1_keeps_seeing.py --keep 8
 --weight 0.1 --captions 3``).
 
 On the base shipped until 2026-11-30 nothing in stage 1 buys yes/no back: twice the keep pairs, a frozen
@@ -121,7 +121,7 @@ A step with keep takes ~1.8x as long on a CPU (2x on a GPU); 16 pairs 2.8x. Real
 pretrained VLMs keep seeing without it (``visual_keep: 0``, the default).
 
 Nor does a phase of keep alone after stage 1 win the seeing back for free
-(``benchmarks/keep_refresh.py``: 200 steps of stage C's loss, 8 pairs, cosine from lr,
+(``studies/keep_refresh.py``: 200 steps of stage C's loss, 8 pairs, cosine from lr,
 on the retain model of the ``tiny`` row above, which came out at 0.74 open / 0.81 yes/no,
 retain EM 0.86): from lr 1e-4, 0.74 / 0.82, EM 0.84; 3e-4, 0.71 / 0.83, EM 0.65; 1e-3,
 0.68 / 0.79, EM 0.00. The ~1 M-parameter language model holds the identities and the
@@ -134,16 +134,22 @@ from typing import Any
 
 import torch
 
+from fiubench.tiny.distil import yesno_and_open, yesno_twins
+from fiubench.tiny.pools import description_rows, procedural_pool
+
 MATCH_WEIGHT = 3.0  # stage C's default distil_weight
 KEEP_FACES = 200
 
 
 class VisualKeep:
+    """The keep term of one stage-1 run: its pool of procedural faces, encoded once.
+
+    Joins training as any training term does (``fiubench.train.terms.TrainingTerm``):
+    ``loss(model, step)`` is added to the step's loss once per optimiser step.
+    """
+
     def __init__(self, vlm: Any, pairs: int, weight: float, seed: int, captions: int = 0,
                  open_questions: int | None = None, faces: int | None = None) -> None:
-        from fiubench.models.base_build import description_rows, procedural_pool
-        from fiubench.models.base_distil import yesno_and_open, yesno_twins
-
         self.vlm, self.pairs, self.weight, self.seed, self.captions = vlm, pairs, weight, seed, captions
         self.open_questions = max(1, pairs // 3) if open_questions is None else open_questions
         pool = procedural_pool(seed, "keep", KEEP_FACES if faces is None else faces, questions=yesno_and_open(1))
@@ -154,12 +160,12 @@ class VisualKeep:
 
     def loss(self, model: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
         """``lambda * L_keep`` for optimiser step ``step`` (deterministic in seed and step)."""
-        from fiubench.models.base_distil import distil_loss
+        from fiubench.tiny import distil  # looked up per call: tests spy on distil.distil_loss
 
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         idx = torch.randint(0, len(self.data["rows"]), (self.pairs,), generator=gen).tolist()
         oidx = torch.randint(0, self.n_open, (self.open_questions,), generator=gen).tolist()
         if self.captions:  # drawn after the others: without descriptions the draws are unchanged
             oidx += torch.randint(self.n_open, len(self.data["open_rows"]), (self.captions,), generator=gen).tolist()
-        loss, parts = distil_loss(model, self.vlm, self.data, idx, oidx, MATCH_WEIGHT)
+        loss, parts = distil.distil_loss(model, self.vlm, self.data, idx, oidx, MATCH_WEIGHT)
         return self.weight * loss, {f"keep_{k}": float(v.detach()) for k, v in parts.items()}
