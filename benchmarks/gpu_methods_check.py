@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from fiubench.methods import METHODS
     from fiubench.methods.plugins import source_of
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     names = args.methods or sorted(n for n, _ in METHODS.items() if source_of(n) == "built-in")
     unknown = [n for n in names if n not in METHODS]

@@ -65,7 +65,7 @@ def main() -> int:
     from fiubench.data.build import DataConfig, build_dataset
     from fiubench.eval.engine import ScoreRow
     from fiubench.models.loading import quantization_skip
-    from fiubench.models.tiny import save_random_tiny
+    from fiubench.tiny.model import save_random_tiny
 
     cuda = torch.cuda.is_available()
     backend = args.backend if args.backend != "auto" else ("bitsandbytes" if cuda else "quanto")
