@@ -46,11 +46,11 @@ def _after_previous(d: Path, *, previous_run: Path, inner: functools.partial) ->
     return inner.func(d, **{**inner.keywords, "model": model})
 
 
-def plan_requests(p: Any, data: Path, data_key: str, deps: Sequence[Any], learned: dict[str, tuple[Any, Any]],
+def plan_requests(p: Any, data: Path, data_key: str, deps: Sequence[Any], learned: dict[str, Any],
                   refs: dict[tuple[str, str], Any]) -> list[Any]:
     """The steps of every request chain (none unless ``unlearn.requests`` > 1).
 
-    ``p``: the Pipeline; ``learned``: learn variant -> (fine-tuned, retain) learn steps;
+    ``p``: the run's planner; ``learned``: learn variant -> its fine-tuned model's learn step;
     ``refs``: (learn variant, split) -> the retain model's evaluation step."""
     from fiubench.pipeline.graph import Step
     from fiubench.utils.provenance import config_hash
@@ -70,7 +70,8 @@ def plan_requests(p: Any, data: Path, data_key: str, deps: Sequence[Any], learne
         view_key = config_hash({"data": view.inputs["data"], "splits": names})
         steps.append(view)
         for v in cfg.variants():
-            ft, _ = learned[v.learn_label]
+            ft = learned[v.learn_label]
+            ft = ft[0] if isinstance(ft, tuple) else ft  # (fine-tuned, retain) learn steps, or the first
             for method in cfg.methods:
                 prev = None
                 for i in range(1, n + 1):
@@ -116,9 +117,8 @@ def _eval_dir(done: Sequence[tuple[Any, Any]], **match: Any) -> tuple[Any, Path]
     return None
 
 
-def store_sequential(p: Any, store: Any, done: Sequence[tuple[Any, Any]]) -> None:
+def store_sequential(cfg: Any, cache: Any, store: Any, run: str, done: Sequence[tuple[Any, Any]]) -> None:
     """Per-request figures and the sequential penalty, added to the stored request rows."""
-    cfg = p.cfg
     n = cfg.unlearn.requests
     if n <= 1:
         return
@@ -126,10 +126,10 @@ def store_sequential(p: Any, store: Any, done: Sequence[tuple[Any, Any]]) -> Non
         meta = step.meta.get("request")
         if not meta:
             continue
-        rows = _request_figures(p, done, meta)
+        rows = _request_figures(cfg, cache, done, meta)
         if rows is not None:
             st, metrics, info = rows
-            store.add(metrics, run=p.run_name, model=st["model"], role="unlearned", config_hash=_key(done, st),
+            store.add(metrics, run=run, model=st["model"], role="unlearned", config_hash=_key(done, st),
                       method=st["method"], forget_split=st["split"], variant=st["variant"], step=st["step"],
                       final=True, metric_info=info)
 
@@ -138,11 +138,10 @@ def _key(done: Sequence[tuple[Any, Any]], st: dict[str, Any]) -> str:
     return next(res.key for step, res in done if step.meta.get("store") is st)
 
 
-def _request_figures(p: Any, done: Sequence[tuple[Any, Any]], meta: dict[str, Any]) -> Any:
+def _request_figures(cfg: Any, cache: Any, done: Sequence[tuple[Any, Any]], meta: dict[str, Any]) -> Any:
     from fiubench.eval.result import EvalResult
     from fiubench.pipeline.requests import subset_metrics
 
-    cfg = p.cfg
     split, i, n, method = meta["split"], meta["i"], meta["n"], meta["method"]
     mine = _eval_dir(done, split=split, method=method, variant=request_variant(i, n, meta["variant"]), final=True)
     learn_label = ",".join(x for x in meta["variant"].split(",") if x.split("=", 1)[0] in _learn_dims())
@@ -153,7 +152,7 @@ def _request_figures(p: Any, done: Sequence[tuple[Any, Any]], meta: dict[str, An
     ecfg = cfg.eval_config(split)
     judged = ecfg.judge.backend != "none"
     records, ref_records = EvalResult.load(ev).records, EvalResult.load(retain[1]).records
-    parts = json.loads((p.cache.path(f"requests/{split}", _view_key(done, split)) / "dataset" / "split.json")
+    parts = json.loads((cache.path(f"requests/{split}", _view_key(done, split)) / "dataset" / "split.json")
                        .read_text(encoding="utf-8"))
     people = [set(parts[request_name(split, j, n)]) for j in range(1, n + 1)]
     removed = set().union(*people[:i])
