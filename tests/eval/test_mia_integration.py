@@ -75,5 +75,6 @@ def test_mia_auc_fine_tuned_vs_retain_model(tmp_path, dataset_writer):
     # relative to the retain model: a leak, and an MIA term of FQ far below the retain model's
     for a in ("loss", "min_k", "min_k_pp"):
         assert r_full_ks.metrics[f"mia.leak_{a}"] > 0.1, a
-        assert r_full_ks.metrics[f"mia.tpr5_{a}"] >= r_full_ks.metrics[f"mia.tpr1_{a}"]
+        t1, t5 = r_full_ks.metrics[f"mia.tpr1_{a}"], r_full_ks.metrics[f"mia.tpr5_{a}"]
+        assert t1 is None or t5 is None or t5 >= t1  # n/a below 10 / x never-seen answers
     assert r_full_ks.metrics["mia.fq_term"] <= 0.1 < r_ret.metrics["mia.fq_term"]

@@ -12,15 +12,15 @@ from fiubench.metrics.aggregate import AggregateConfig, aggregates
 AGG = AggregateConfig(mia_metric="mia.auc_loss")
 
 
-def _records(em_shift: float = 0.0, seed: int = 0) -> list[dict]:
+def _records(em_shift: float = 0.0, seed: int = 0, n_holdout: int = 4, n_qa: int = 4) -> list[dict]:
     """Forget people f0..f9, retain r0..r3, holdout h0..h3, 4 QA and 2 yes/no visual each."""
     rng = np.random.default_rng(seed)
     recs: list[dict] = []
-    for split, prefix, n in (("forget", "f", 10), ("retain", "r", 4), ("holdout", "h", 4)):
+    for split, prefix, n in (("forget", "f", 10), ("retain", "r", 4), ("holdout", "h", n_holdout)):
         for p in range(n):
             uid = f"{prefix}{p}"
             person = rng.normal(0, 0.5)  # an identity effect shared by its answers
-            for q in range(4):
+            for q in range(n_qa):
                 lp = list(rng.normal(-1 + person, 0.3, size=5))
                 r = {"kind": "qa", "split": split, "unique_id": uid, "qa_index": q, "answer": "x y z",
                      "answer_logprobs": lp, "answer_mu": [-1.0] * 5, "answer_sigma": [1.0] * 5,
@@ -62,6 +62,8 @@ def test_estimates_are_the_point_metrics():
     # intervals go on effect sizes: D, not the KS p-value
     assert "forget.ks_p" not in ivs and "forget.ks_log10_p" not in ivs
     assert ivs["forget.ks_d"].estimate == pytest.approx(flat["forget.ks_d"])
+    # TPR at 5 % FPR needs 200 never-seen answers; 16 here: undefined, no interval
+    assert flat["mia.tpr5_loss"] is None and ivs["mia.tpr5_loss"] is None
 
 
 def test_retain_model_against_itself_has_d_zero_exactly():
@@ -98,3 +100,14 @@ def test_seeds_are_a_resampled_level():
                         IdentitySamples(_records(em_shift=0.3), AGG, reference=ref)])
     c = model_intervals(two, n_resamples=200, seed=3)["forget.exact_match"]
     assert c.high - c.low > a.high - a.low  # seed-to-seed variation widens it
+
+
+def test_tpr_at_low_fpr_gets_a_person_level_interval_with_enough_negatives():
+    recs = _records(n_holdout=12, n_qa=20)  # 240 never-seen answers from 12 people
+    ref = forget_truth_ratios(_records(seed=11, n_qa=20))
+    ivs = model_intervals(ModelFigures([IdentitySamples(recs, AGG, reference=ref)]), n_resamples=200)
+    flat = compute_metrics(recs, judged=True, reference=RetainReference(ref, "geometric", None, {}))
+    iv = ivs["mia.tpr5_loss"]
+    assert flat["mia.nonmembers"] == 240 and iv.estimate == pytest.approx(flat["mia.tpr5_loss"])
+    assert iv.k == {"forget": 10, "holdout": 12} and iv.low <= iv.estimate <= iv.high
+    assert flat["mia.tpr1_loss"] is None and ivs["mia.tpr1_loss"] is None  # 1 %: needs 1,000

@@ -40,8 +40,11 @@ def test_definitions_and_version_are_stored(retain_result, tmp_path):
     back = EvalResult.load(tmp_path / "e")
     assert back.metrics_version == METRICS_VERSION and back.truth_ratio_mean == "geometric"
     # TPR at low FPR beside the AUC of every attack; the retain model's own leak is 0
+    # (only with >= 10 / x never-seen answers: a handful here, so n/a)
+    n = int(r.metrics["mia.nonmembers"])
     for a in ("loss", "zlib", "min_k", "min_k_pp"):
-        assert 0.0 <= r.metrics[f"mia.tpr1_{a}"] <= r.metrics[f"mia.tpr5_{a}"] <= 1.0
+        for suffix, fpr in (("tpr1", 0.01), ("tpr5", 0.05)):
+            assert (r.metrics[f"mia.{suffix}_{a}"] is None) == (n < 10 / fpr)
         assert r.metrics[f"mia.leak_{a}"] == 0.0
     assert r.metrics["mia.fq_term"] == pytest.approx(1 - 2 * abs(r.metrics["mia.auc_min_k_pp"] - 0.5))
 

@@ -223,3 +223,9 @@ def test_probabilities_in_log_space_at_extreme_log_probs():
     assert forget_probability([1e4, 0.0]) == pytest.approx(0.5) and normalized_prob(1e4) == 0.0
     with pytest.raises(ValueError, match="NaN mean NLL"):
         retain_probability([float("nan")], [[1.0]])
+
+
+def test_tpr_at_low_fpr_needs_ten_over_x_negatives():
+    assert mia.min_negatives(0.01) == 1000 and mia.min_negatives(0.05) == 200
+    assert mia.tpr_unavailable(400, 0.01) == "n/a: needs 1000 never-seen answers, has 400"
+    assert mia.tpr_unavailable(400, 0.05) is None

@@ -156,7 +156,10 @@ def mia_metrics(
             "min_k_pp": [mia.min_k_pp_score(r["answer_logprobs"], r["answer_mu"], r["answer_sigma"], k) for r in rs],
         }
 
-    out: dict[str, float | None] = {}
+    out: dict[str, float | None] = {
+        "mia.nonmembers": float(len(nonmembers)),
+        "mia.nonmember_people": float(len({r["unique_id"] for r in nonmembers})),
+    }
     if members:
         out["mia.upstream_min_k"] = _mean([mia.upstream_min_k(r["answer_logprobs"]) for r in members])
     m, n = scores(members), scores(nonmembers)
@@ -164,8 +167,9 @@ def mia_metrics(
     for name in mia.ATTACKS:
         auc = mia.attack_auc(m[name], n[name]) if both else None
         out[f"mia.auc_{name}"] = auc
-        for suffix, fpr in mia.TPR_FPRS.items():
-            out[f"mia.{suffix}_{name}"] = mia.tpr_at_fpr(m[name], n[name], fpr) if both else None
+        for suffix, fpr in mia.TPR_FPRS.items():  # only with >= 10 / fpr never-seen answers
+            ok = both and mia.tpr_unavailable(len(nonmembers), fpr) is None
+            out[f"mia.{suffix}_{name}"] = mia.tpr_at_fpr(m[name], n[name], fpr) if ok else None
         base = (retain_aucs or {}).get(name)
         out[f"mia.leak_{name}"] = mia.privacy_leak(auc, base) if auc is not None and base else None
     return out

@@ -65,8 +65,10 @@ def _k_of(name: str, k: Mapping[str, int]) -> dict[str, int]:
 
 def headline_metrics(agg: AggregateConfig) -> tuple[str, ...]:
     """The figures that get an interval, in report order (no p-values)."""
+    attack = agg.mia_metric.removeprefix("mia.auc_")
     return (*agg.mu_metrics, "model_utility", "forget.ks_d", "forget.exact_match", agg.mia_metric,
-            "mia.fq_term", "forget.ape", "forget_quality", "visual.acc_holdout", "visual.open_em_holdout")
+            "mia.fq_term", *(f"mia.{t}_{attack}" for t in mia.TPR_FPRS), "forget.ape", "forget_quality",
+            "visual.acc_holdout", "visual.open_em_holdout")
 
 
 def _vector_names(agg: AggregateConfig) -> tuple[str, ...]:
@@ -169,7 +171,11 @@ class IdentitySamples:
             out["forget.ks_p"] = self._ks_p(out["forget.ks_d"], a, b)
             out["forget.ks_log10_p"] = float(np.log10(max(out["forget.ks_p"], 1e-300)))
         out[self.agg.mia_metric] = out["mia.fq_term"] = None
+        attack = self.agg.mia_metric.removeprefix("mia.auc_")
         m, n = view.get("member", np.zeros(0)), view.get("nonmember", np.zeros(0))
+        for t, fpr in mia.TPR_FPRS.items():  # only with >= 10 / fpr never-seen answers drawn
+            ok = m.size and mia.tpr_unavailable(int(n.size), fpr) is None
+            out[f"mia.{t}_{attack}"] = mia.tpr_at_fpr(m, n, fpr) if ok else None
         if m.size and n.size:
             auc = weighted_auc(m, np.ones(m.size), n, np.ones(n.size))
             out[self.agg.mia_metric] = auc

@@ -55,6 +55,8 @@ for _a, _n in _MIA_NAMES.items():
     _add(f"mia.tpr1_{_a}", False, "forget+holdout", f"MIA TPR at 1% FPR, {_n}")
     _add(f"mia.tpr5_{_a}", False, "forget+holdout", f"MIA TPR at 5% FPR, {_n}")
     _add(f"mia.leak_{_a}", None, "forget+holdout", f"MIA privacy leak (AUC-AUC_retain)/AUC_retain, {_n}")
+_add("mia.nonmembers", None, "holdout", "never-seen (holdout) answers the MIA scores are compared with")
+_add("mia.nonmember_people", None, "holdout", "never-seen (holdout) people those answers come from")
 _add("mia.fq_term", True, "forget+holdout", "MIA term of forget quality, 1-2|AUC-0.5|")
 _add("mia.upstream_min_k", False, "forget", "upstream Min-K% score: sum_k w_k exp(mean lowest k%)")
 # Retain side (model utility): higher is better.

@@ -24,7 +24,13 @@ Reported per attack (``compute.mia_metrics``):
 - TPR at 1 % and 5 % FPR (``tpr_at_fpr``, from ``roc_curve``; Carlini et al. 2022,
   "Membership Inference Attacks From First Principles"): the fraction of forget QA
   detected while at most that fraction of never-seen QA is flagged. With n non-members
-  the achievable FPRs are multiples of 1/n (below 1/n only FPR = 0 qualifies).
+  the achievable FPRs are multiples of 1/n, and at x % FPR the threshold rests on
+  x % of n answers: it is reported only when n >= 10 / x (``min_negatives``: 1,000
+  never-seen *answers* for 1 %, 200 for 5 %, so that at least 10 of them sit above the
+  threshold), else it is undefined with the reason ``tpr_unavailable`` ("needs N
+  never-seen answers, has M"). Negatives are counted as answers, the unit the ROC is
+  computed on; they come from fewer people (20 answers each), so the interval put on
+  a TPR resamples people (``fiubench.eval.uncertainty``).
 - privacy leak relative to the retain model, ``privacy_leak`` = (AUC - AUC_retain) /
   AUC_retain on the same attack and the same member/non-member sets (0 = as the model
   that never saw the forget people; > 0 more detectable; < 0 reverse detectable).
@@ -39,6 +45,7 @@ renormalising the weights (short answers score lower). A probability-like number
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Sequence
 
@@ -112,6 +119,21 @@ def _labels(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -
     if len(member_scores) == 0 or len(nonmember_scores) == 0:
         raise ValueError("MIA needs both member and non-member samples")
     return [1] * len(member_scores) + [0] * len(nonmember_scores), list(member_scores) + list(nonmember_scores)
+
+
+def min_negatives(fpr: float) -> int:
+    """Never-seen answers needed to report TPR at ``fpr``: 10 / fpr (10 of them flagged)."""
+    if not 0 < fpr < 1:
+        raise ValueError(f"FPR must be in (0, 1), got {fpr}")
+    return math.ceil(10.0 / fpr - 1e-9)
+
+
+def tpr_unavailable(n_nonmembers: int, fpr: float) -> str | None:
+    """Why TPR at ``fpr`` is not reported (None: it is)."""
+    need = min_negatives(fpr)
+    if n_nonmembers >= need:
+        return None
+    return f"n/a: needs {need} never-seen answers, has {n_nonmembers}"
 
 
 def tpr_at_fpr(member_scores: Sequence[float], nonmember_scores: Sequence[float], fpr: float) -> float:

@@ -74,6 +74,11 @@ class UnlearnSection:
     loss_threshold: float | None = None
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: Literal["auto", "copy"] = "auto"  # see fiubench.train.config.UnlearnConfig.reference
+    # Sequential deletion requests (fiubench.pipeline.sequential): each forget split is also
+    # removed in `requests` requests of disjoint people (drawn with `requests_seed`), one
+    # after another; 1 = the single batch only (default).
+    requests: int = 1
+    requests_seed: int = 0
 
 
 @dataclass
@@ -303,6 +308,8 @@ class RunConfig:
         self.unlearn.scope.validate("run.unlearn.scope")
         if self.unlearn.loss_threshold is not None and not math.isfinite(self.unlearn.loss_threshold):
             raise ConfigError(f"run.unlearn.loss_threshold: must be a finite number or null, got {self.unlearn.loss_threshold}")
+        if isinstance(self.unlearn.requests, bool) or self.unlearn.requests < 1:
+            raise ConfigError(f"run.unlearn.requests: must be an integer >= 1 (1 = one batch), got {self.unlearn.requests!r}")
         if self.unlearn.reference not in ("auto", "copy"):
             raise ConfigError(f"run.unlearn.reference: must be 'auto' or 'copy', got {self.unlearn.reference!r}")
         if self.checkpoint_eval:

@@ -34,6 +34,7 @@ from fiubench.report.plots import curve_png
 from fiubench.report.render import to_csv, to_html, to_latex, to_markdown
 from fiubench.report.robustness import robustness_tables
 from fiubench.report.selection import load_selection, selection_table
+from fiubench.report.sequential import sequential_png, sequential_table
 from fiubench.report.stage1 import stage1_section
 from fiubench.report.store import ComparisonRow, IntervalRow, ResultsStore
 from fiubench.report.tables import (
@@ -101,6 +102,9 @@ class Report:
         self.stage1: dict[str, list[Table]] = {}
         for s in self.splits:
             self.stage1[s] = stage1_section(self.entries, comparisons, s, config, methods, self.main[s])
+        # sequential deletion requests (unlearn.requests > 1): table and plot per split
+        self.sequential = {s: t for s in self.splits if (t := sequential_table(self.entries, s)) is not None}
+        self.sequential_plots = {s: p for s in self.sequential if (p := sequential_png(self.entries, s))}
         self.matched: dict[str, Table] = {s: matched_table(self.entries, s)[0] for s in self.splits}
         self.mia: dict[str, Table] = {s: mia_table(self.entries, s, methods) for s in self.splits}
         self.detail: dict[str, Table] = {s: detail_table(self.entries, s, methods) for s in self.splits}
@@ -125,6 +129,7 @@ class Report:
             out.append(self.visual)
         for s in self.splits:
             out += [self.main[s], *self.stage1[s], self.matched[s], self.mia[s]]
+            out += [self.sequential[s]] if s in self.sequential else []
             out += self.robustness[s]
             if s in self.comparisons:
                 out.append(self.comparisons[s])
@@ -163,6 +168,10 @@ class Report:
         for s in self.splits:
             parts += [f"## Forget split {s}", "", to_markdown(self.main[s])]
             parts += [to_markdown(t) for t in self.stage1[s]] + [to_markdown(self.matched[s])]
+            if s in self.sequential:
+                parts.append(to_markdown(self.sequential[s]))
+            if s in self.sequential_plots:
+                parts += [f"![sequential deletion requests, {s}](plots/sequential_{s}.png)", ""]
             parts += [to_markdown(t) for t in self.robustness[s]]
             if s in self.comparisons:
                 parts.append(to_markdown(self.comparisons[s]))
@@ -188,6 +197,14 @@ class Report:
         for s in self.splits:
             body += [f'<h2 id="split-{esc(s)}">Forget split {esc(s)}</h2>', to_html(self.main[s])]
             body += [to_html(t) for t in self.stage1[s]]
+            if s in self.sequential:
+                body.append(to_html(self.sequential[s]))
+            if s in self.sequential_plots:
+                b64 = base64.b64encode(self.sequential_plots[s]).decode("ascii")
+                body.append(f'<figure><img class="plot" id="sequential_{esc(s)}" alt="sequential deletion requests, '
+                            f'{esc(s)}" src="data:image/png;base64,{b64}"><figcaption class="note">Forget quality on '
+                            "the people removed so far and model utility after each request; dashed: the single "
+                            "batch.</figcaption></figure>")
             if s in self.plots:
                 b64 = base64.b64encode(self.plots[s]).decode("ascii")
                 body.append(
@@ -272,6 +289,8 @@ def write_report(
                 atomic_write_text(tmp / "tables" / f"comparisons_all_{s}.csv", text)
         for s, png in rep.plots.items():
             atomic_write_bytes(tmp / "plots" / f"curves_{s}.png", png)
+        for s, png in rep.sequential_plots.items():
+            atomic_write_bytes(tmp / "plots" / f"sequential_{s}.png", png)
         atomic_write_json(
             tmp / "provenance.json",
             provenance({"db": str(db), "run": run, "methods": list(methods or []), "run_config": config}),

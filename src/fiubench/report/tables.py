@@ -170,12 +170,23 @@ def mia_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | Non
         ]
     t = Table(name=f"mia_{split}", title=f"Membership inference, {split} (forget vs never-seen identities)",
               columns=cols)
+    from fiubench.metrics.mia import TPR_FPRS, tpr_unavailable
+
     for e in ordered(rows, methods):
-        t.rows.append((e.label, [_value(e, c) for c in cols]))
+        cells: list[float | str | None] = []
+        n = e.get("mia.nonmembers")
+        for c in cols:
+            v = _value(e, c)
+            fpr = next((f for t, f in TPR_FPRS.items() if c.metrics[0].startswith(f"mia.{t}_")), None)
+            why = tpr_unavailable(int(n), fpr) if v is None and fpr is not None and n is not None else None
+            cells.append(why or v)
+        t.rows.append((e.label, cells))
     t.notes.append(
         "x100. AUC: 50 = chance (best); TPR@x%: forget QA detected while at most x% of never-seen QA "
-        "are flagged (with n never-seen QA, FPRs below 1/n mean FPR 0); leak % = (AUC - AUC_retain) / "
-        "AUC_retain on the same attack (0 = as the retain model, negative = reverse detectability)."
+        "are flagged, reported only with >= 10/x never-seen answers (1,000 for 1 %, 200 for 5 %: "
+        "counted as answers, which come from fewer people; the uncertainty step's interval on it "
+        "resamples people); leak % = (AUC - AUC_retain) / AUC_retain on the same attack (0 = as the "
+        "retain model, negative = reverse detectability)."
     )
     return t
 
