@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,9 @@ def evaluate(
     ``skip`` containing "ks". ``shard``: this process's :class:`fiubench.eval.shard.Shard`
     when several processes evaluate together (every rank calls ``evaluate``; the
     metrics are the single-process ones).
+
+    Phases: who is evaluated and the checks; the per-sample records and the model
+    requests; the model passes; the judge; the metrics; provenance.
     """
     cfg.validate()
     self_reference = isinstance(retain_reference, str) and retain_reference == "self"
@@ -154,44 +158,87 @@ def evaluate(
     judge = build_judge(cfg.judge)
     engine = Engine(vlm, batch_size=cfg.batch_size, reuse_image_features=cfg.reuse_image_features, shard=shard)
 
-    # ---- build the per-sample records and the model requests --------------------------
-    records: list[Record] = []
-    gen_req: list[tuple[Path, str]] = []  # QA and paraphrased questions
-    gen_dst: list[tuple[int, int]] = []  # (record index, -1 = generation | j = paraphrase j)
-    rows: list[ScoreRow] = []
-    row_dst: list[tuple[int, str, int]] = []  # (record index, field, perturbed index)
-    for split, people in (("forget", forget), ("retain", retain), ("holdout", holdout)):
-        for p in people:
-            for qi, qa in enumerate(p.qa_list):
-                ri = len(records)
-                records.append({
-                    "kind": "qa", "split": split, "unique_id": p.unique_id, "qa_index": qi,
-                    "field": qa.field, "question": qa.question, "answer": qa.answer, "keywords": list(qa.keywords),
-                    "paraphrased_questions": list(qa.paraphrased_question) if split == "forget" else [],
-                })
-                if split != "holdout" or cfg.holdout_generations:
-                    gen_req.append((p.image_path, qa.question))
-                    gen_dst.append((ri, -1))
-                if split == "forget" and cfg.paraphrase_generations:
-                    for j, pq in enumerate(qa.paraphrased_question):
-                        gen_req.append((p.image_path, pq))
-                        gen_dst.append((ri, j))
-                # every variant of this question is scored in the same batched pass
-                rows.append(ScoreRow(p.image_path, qa.question, qa.answer, with_dist=split != "retain"))
-                row_dst.append((ri, "answer", -1))
-                # holdout too: never-seen people's truth ratios (the calibration check)
-                rows.append(ScoreRow(p.image_path, qa.question, qa.paraphrased_answer))
-                row_dst.append((ri, "paraphrased", -1))
-                for j, pa in enumerate(qa.perturbed_answer):
-                    rows.append(ScoreRow(p.image_path, qa.question, pa))
-                    row_dst.append((ri, "perturbed", j))
-
-    short_req: list[tuple[Path, str]] = []
-    short_dst: list[int] = []
-    open_req: list[tuple[Path, str]] = []  # open visual questions: a budget that fits the answer
-    open_dst: list[int] = []
+    req = _Requests()
+    req.add_qa(cfg, (("forget", forget), ("retain", retain), ("holdout", holdout)))
     if cfg.visual:
-        evaluated = {p.unique_id for p in (*forget, *retain, *holdout)}
+        req.add_visual(dataset, {p.unique_id for p in (*forget, *retain, *holdout)})
+    req.add_external(cfg)
+    records = req.records
+    open_budget = open_visual_budget(
+        vlm.tokenizer, [records[i]["answer"] for i in req.open_dst], cfg.visual_open_max_new_tokens
+    )
+    timings = _model_passes(engine, req, cfg, open_budget)
+    for r in records:
+        add_derived(r, cfg.truth_ratio_mean)
+    judge_info = _judge_answers(judge, records, shard)
+    metrics, info, agg = _metrics(records, cfg, judge, judge_info, reference, self_reference)
+    prov = _provenance(cfg, dataset, checkpoint, retain_reference, self_reference,
+                       {"forget": len(forget), "retain": len(retain), "holdout": len(holdout)})
+    eng = dict(engine.stats)
+    if shard is not None and shard.world > 1:
+        eng["processes"] = shard.world  # the counters above are rank 0's share
+    eng["visual_open_max_new_tokens"] = open_budget
+    t_gen, t_score, t_done = timings
+    eng.update(seconds_total=time.perf_counter() - t0, seconds_generate=t_score - t_gen,
+               seconds_score=t_done - t_score)
+    definitions = {
+        "truth_ratio": cfg.truth_ratio_mean,
+        "truth_ratio_formula": TR_DEFINITIONS[cfg.truth_ratio_mean],
+        "mia_term": cfg.aggregate.mia_norm,
+        "mia_metric": cfg.aggregate.mia_metric,
+    }
+    return EvalResult(metrics=metrics, metric_info=info, aggregates=agg, judge=judge_info,
+                      provenance=prov, records=records, engine=eng, metrics_version=METRICS_VERSION,
+                      definitions=definitions)
+
+
+@dataclass
+class _Requests:
+    """The per-sample records and what the model is asked for each: generations (QA and
+    paraphrased questions; short visual / POPE / MME answers; open visual answers) and
+    scored answers, each with the record it fills."""
+
+    records: list[Record] = field(default_factory=list)
+    gen_req: list[tuple[Path, str]] = field(default_factory=list)  # QA and paraphrased questions
+    gen_dst: list[tuple[int, int]] = field(default_factory=list)  # (record index, -1 = generation | j = paraphrase j)
+    rows: list[ScoreRow] = field(default_factory=list)
+    row_dst: list[tuple[int, str, int]] = field(default_factory=list)  # (record index, field, perturbed index)
+    short_req: list[tuple[Path, str]] = field(default_factory=list)
+    short_dst: list[int] = field(default_factory=list)
+    open_req: list[tuple[Path, str]] = field(default_factory=list)  # open visual questions: a budget that fits
+    open_dst: list[int] = field(default_factory=list)
+
+    def add_qa(self, cfg: EvalConfig, splits: Any) -> None:
+        records, gen_req, gen_dst, rows, row_dst = self.records, self.gen_req, self.gen_dst, self.rows, self.row_dst
+        for split, people in splits:
+            for p in people:
+                for qi, qa in enumerate(p.qa_list):
+                    ri = len(records)
+                    records.append({
+                        "kind": "qa", "split": split, "unique_id": p.unique_id, "qa_index": qi,
+                        "field": qa.field, "question": qa.question, "answer": qa.answer,
+                        "keywords": list(qa.keywords),
+                        "paraphrased_questions": list(qa.paraphrased_question) if split == "forget" else [],
+                    })
+                    if split != "holdout" or cfg.holdout_generations:
+                        gen_req.append((p.image_path, qa.question))
+                        gen_dst.append((ri, -1))
+                    if split == "forget" and cfg.paraphrase_generations:
+                        for j, pq in enumerate(qa.paraphrased_question):
+                            gen_req.append((p.image_path, pq))
+                            gen_dst.append((ri, j))
+                    # every variant of this question is scored in the same batched pass
+                    rows.append(ScoreRow(p.image_path, qa.question, qa.answer, with_dist=split != "retain"))
+                    row_dst.append((ri, "answer", -1))
+                    # holdout too: never-seen people's truth ratios (the calibration check)
+                    rows.append(ScoreRow(p.image_path, qa.question, qa.paraphrased_answer))
+                    row_dst.append((ri, "paraphrased", -1))
+                    for j, pa in enumerate(qa.perturbed_answer):
+                        rows.append(ScoreRow(p.image_path, qa.question, pa))
+                        row_dst.append((ri, "perturbed", j))
+
+    def add_visual(self, dataset: FIUDataset, evaluated: set[str]) -> None:
+        records = self.records
         # Spans from every open answer of the dataset, so an answer's span does not
         # depend on which identities this evaluation samples.
         by_attr: dict[str, list[str]] = {}
@@ -205,44 +252,47 @@ def evaluate(
                                  "attribute": v.attribute, "question": v.question, "answer": v.answer}
                 if v.kind == "open":
                     rec_v["span"] = spans[v.attribute][v.answer]
-                    open_dst.append(len(records))
-                    open_req.append((v.image_path, v.question))
+                    self.open_dst.append(len(records))
+                    self.open_req.append((v.image_path, v.question))
                 else:
-                    short_dst.append(len(records))
-                    short_req.append((v.image_path, v.question))
+                    self.short_dst.append(len(records))
+                    self.short_req.append((v.image_path, v.question))
                 records.append(rec_v)
-    ext = []
-    if cfg.pope is not None:
-        ext += load_pope(cfg.pope, cfg.pope_images, cfg.pope_max)
-    if cfg.mme is not None:
-        ext += load_mme(cfg.mme, cfg.mme_images, cfg.mme_max)
-    for it in ext:
-        short_dst.append(len(records))
-        rec: Record = {"kind": it.source, "task": it.task, "image": it.image, "question": it.question}
-        rec["label" if it.source == "pope" else "answer"] = it.label
-        records.append(rec)
-        short_req.append((it.image_path, it.question))
 
-    open_budget = open_visual_budget(
-        vlm.tokenizer, [records[i]["answer"] for i in open_dst], cfg.visual_open_max_new_tokens
-    )
+    def add_external(self, cfg: EvalConfig) -> None:
+        """POPE / MME questions, when configured."""
+        ext = []
+        if cfg.pope is not None:
+            ext += load_pope(cfg.pope, cfg.pope_images, cfg.pope_max)
+        if cfg.mme is not None:
+            ext += load_mme(cfg.mme, cfg.mme_images, cfg.mme_max)
+        for it in ext:
+            self.short_dst.append(len(self.records))
+            rec: Record = {"kind": it.source, "task": it.task, "image": it.image, "question": it.question}
+            rec["label" if it.source == "pope" else "answer"] = it.label
+            self.records.append(rec)
+            self.short_req.append((it.image_path, it.question))
 
-    # ---- model passes -------------------------------------------------------------------
+
+def _model_passes(engine: Engine, req: _Requests, cfg: EvalConfig, open_budget: int) -> tuple[float, float, float]:
+    """The generations, then the one scoring pass; fills the records. Returns the
+    clock at the start of generation, of scoring and at the end."""
+    records = req.records
     t_gen = time.perf_counter()
-    gens = engine.generate(gen_req, cfg.max_new_tokens)
-    for (ri, j), g in zip(gen_dst, gens, strict=True):
+    gens = engine.generate(req.gen_req, cfg.max_new_tokens)
+    for (ri, j), g in zip(req.gen_dst, gens, strict=True):
         if j < 0:
             records[ri]["generation"] = g
         else:
             records[ri].setdefault("paraphrased_generations", [None] * len(records[ri]["paraphrased_questions"]))
             records[ri]["paraphrased_generations"][j] = g
-    for ri, g in zip(short_dst, engine.generate(short_req, cfg.visual_max_new_tokens), strict=True):
+    for ri, g in zip(req.short_dst, engine.generate(req.short_req, cfg.visual_max_new_tokens), strict=True):
         records[ri]["generation"] = g
-    for ri, g in zip(open_dst, engine.generate(open_req, open_budget), strict=True):
+    for ri, g in zip(req.open_dst, engine.generate(req.open_req, open_budget), strict=True):
         records[ri]["generation"] = g
     t_score = time.perf_counter()
-    stats = engine.score(rows)
-    for (ri, fld, _j), st in zip(row_dst, stats, strict=True):
+    stats = engine.score(req.rows)
+    for (ri, fld, _j), st in zip(req.row_dst, stats, strict=True):
         r = records[ri]
         if fld == "answer":
             r["answer_nll"] = st.mean_nll
@@ -254,31 +304,35 @@ def evaluate(
             r["paraphrased_nll"] = st.mean_nll
         else:
             r.setdefault("perturbed_nll", []).append(st.mean_nll)
-    t_done = time.perf_counter()
-    for r in records:
-        add_derived(r, cfg.truth_ratio_mean)
+    return t_gen, t_score, time.perf_counter()
 
-    # ---- judge ----------------------------------------------------------------------------
-    judge_info: dict[str, Any] = {"backend": "none"}
-    if judge is not None:
-        judged = [r for r in records if r.get("kind") == "qa" and r["split"] in ("forget", "retain")]
-        sharded = shard is not None and shard.world > 1
-        scores: Any = None
-        if not sharded or shard.main:  # an API judge is paid per call: rank 0 asks, once
-            verdicts = judge.score_batch(
-                [(r["question"], r["answer"], r["generation"]) for r in judged], [r["keywords"] for r in judged]
-            )
-            scores = ([v.score if v.ok else None for v in verdicts], [v.ok for v in verdicts], judge.info(),
-                      [v.raw[:200] for v in verdicts])
-        if sharded:
-            scores = shard.from_main(scores)
-        for i, (r, score, ok) in enumerate(zip(judged, scores[0], scores[1], strict=True)):
-            r["judge"] = score
-            r["judge_ok"] = ok
-            if not ok and len(scores) > 3:
-                r["judge_raw"] = scores[3][i]
-        judge_info = scores[2]
 
+def _judge_answers(judge: Any, records: list[Record], shard: Any) -> dict[str, Any]:
+    """The judge's verdicts on the forget and retain QA generations (into the records); its info."""
+    if judge is None:
+        return {"backend": "none"}
+    judged = [r for r in records if r.get("kind") == "qa" and r["split"] in ("forget", "retain")]
+    sharded = shard is not None and shard.world > 1
+    scores: Any = None
+    if not sharded or shard.main:  # an API judge is paid per call: rank 0 asks, once
+        verdicts = judge.score_batch(
+            [(r["question"], r["answer"], r["generation"]) for r in judged], [r["keywords"] for r in judged]
+        )
+        scores = ([v.score if v.ok else None for v in verdicts], [v.ok for v in verdicts], judge.info(),
+                  [v.raw[:200] for v in verdicts])
+    if sharded:
+        scores = shard.from_main(scores)
+    for i, (r, score, ok) in enumerate(zip(judged, scores[0], scores[1], strict=True)):
+        r["judge"] = score
+        r["judge_ok"] = ok
+        if not ok and len(scores) > 3:
+            r["judge_raw"] = scores[3][i]
+    return scores[2]
+
+
+def _metrics(records: list[Record], cfg: EvalConfig, judge: Any, judge_info: dict[str, Any],
+             reference: RetainReference | None, self_reference: bool) -> tuple[dict, dict, dict]:
+    """Every metric, the aggregates (model utility, forget quality) and each metric's info."""
     metrics = compute_metrics(
         records, mia_k=cfg.mia_k, judged=judge is not None, tr_mean=cfg.truth_ratio_mean,
         metrics_version=METRICS_VERSION, reference=reference, self_reference=self_reference,
@@ -301,6 +355,12 @@ def evaluate(
     for side in ("forget.judge", "retain.judge"):
         if side in info and judge is not None:
             info[side]["label"] += f" [{judge.label}]"
+    return metrics, info, agg
+
+
+def _provenance(cfg: EvalConfig, dataset: FIUDataset, checkpoint: str | Path | None,
+                retain_reference: EvalResult | Path | str | None, self_reference: bool,
+                evaluated: dict[str, int]) -> dict[str, Any]:
     prov = provenance(cfg, cfg.seed)
     prov["metrics_version"] = METRICS_VERSION
     prov["model_checkpoint"] = str(checkpoint) if checkpoint is not None else None
@@ -313,19 +373,5 @@ def evaluate(
             str(retain_reference) if not isinstance(retain_reference, EvalResult) else "EvalResult (in memory)"
         )
     prov["config"]["judge"].pop("api_key", None)  # never write secrets
-    prov["evaluated_identities"] = {"forget": len(forget), "retain": len(retain), "holdout": len(holdout)}
-    eng = dict(engine.stats)
-    if shard is not None and shard.world > 1:
-        eng["processes"] = shard.world  # the counters above are rank 0's share
-    eng["visual_open_max_new_tokens"] = open_budget
-    eng.update(seconds_total=time.perf_counter() - t0, seconds_generate=t_score - t_gen,
-               seconds_score=t_done - t_score)
-    definitions = {
-        "truth_ratio": cfg.truth_ratio_mean,
-        "truth_ratio_formula": TR_DEFINITIONS[cfg.truth_ratio_mean],
-        "mia_term": cfg.aggregate.mia_norm,
-        "mia_metric": cfg.aggregate.mia_metric,
-    }
-    return EvalResult(metrics=metrics, metric_info=info, aggregates=agg, judge=judge_info,
-                      provenance=prov, records=records, engine=eng, metrics_version=METRICS_VERSION,
-                      definitions=definitions)
+    prov["evaluated_identities"] = evaluated
+    return prov

@@ -167,35 +167,95 @@ def _maybe_no_sync(accelerator: Any, model: Any, sync: bool) -> Iterator[None]:
             yield
 
 
-def run(job: Job, overwrite: bool = False) -> Path:
-    """Run (or resume, or skip when finished) a training job; return ``job.out``."""
-    from tqdm.auto import tqdm
+@dataclass
+class _Training:
+    """One training run in progress: what its phases share."""
 
+    job: Job
+    accelerator: Any
+    out: Path
+    t_start: float
+    setup: Setup
+    model: Any
+    params: list[torch.Tensor]
+    optimizer: Any
+    scheduler: Any
+    objective: Any
+    n_steps: int
+    start: int = 0
+    wall_before: float = 0.0
+    stopped: bool = False
+    last_loss: float = float("nan")
+    resume_from: Path | None = None
+    step: int = 0
+    last_ckpt_step: int | None = None
+
+    def wall(self) -> float:
+        return self.wall_before + time.time() - self.t_start
+
+    def save(self, loss: float) -> None:
+        _save_checkpoint(self.accelerator, self.job, self.setup, self.model, self.optimizer, self.scheduler,
+                         self.step, loss, self.stopped, self.wall())
+
+
+def run(job: Job, overwrite: bool = False) -> Path:
+    """Run (or resume, or skip when finished) a training job; return ``job.out``.
+
+    Phases: the run directory (fresh, resume or done); the model, optimiser and
+    objective; the resume state; the optimiser steps; the final model and summary.
+    """
     t_start = time.time()
     train = job.train
     out = Path(job.out)
     accelerator = make_accelerator(train, out, job.find_unused_parameters)
-    is_main = accelerator.is_main_process
-    world = accelerator.num_processes
-    rank = accelerator.process_index
-    state = "fresh"
-    if is_main:
-        state = prepare_run_dir(out, job.config, world, job.kind, overwrite, True)
-    accelerator.wait_for_everyone()
-    if not is_main:
-        state = prepare_run_dir(out, job.config, world, job.kind, False, False)
+    state = _run_dir_state(accelerator, job, out, overwrite)
     if state == "done":
-        if is_main:
+        if accelerator.is_main_process:
             print(f"fiubench {job.kind}: {out} is already finished; nothing to do", file=sys.stderr)
         accelerator.end_training()
         return out
+    r = _build(job, accelerator, out, t_start)
+    if state == "resume":
+        _resume(r)
+    if train.report_to:
+        accelerator.init_trackers(job.kind, config=_flat_hparams(job.config))
+    _train_steps(r)
+    if r.last_ckpt_step != r.step:  # pragma: no cover - every exit path above saves
+        r.save(r.last_loss)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        _write_result(r)
+    # Measured pitfall (gloo, 2 CPU processes): free model/optimizer before end_training
+    # or the process can abort at exit.
+    del r
+    gc.collect()
+    if train.report_to:
+        accelerator.end_training()
+    accelerator.wait_for_everyone()
+    return out
 
-    torch.manual_seed(train.seed + rank)
+
+def _run_dir_state(accelerator: Any, job: Job, out: Path, overwrite: bool) -> str:
+    """"fresh", "resume" or "done" (see :func:`prepare_run_dir`): rank 0 prepares, the others follow."""
+    world = accelerator.num_processes
+    state = "fresh"
+    if accelerator.is_main_process:
+        state = prepare_run_dir(out, job.config, world, job.kind, overwrite, True)
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        state = prepare_run_dir(out, job.config, world, job.kind, False, False)
+    return state
+
+
+def _build(job: Job, accelerator: Any, out: Path, t_start: float) -> _Training:
+    """The stage's model (weights load here), AdamW with its schedule, the objective."""
+    train = job.train
+    world = accelerator.num_processes
+    torch.manual_seed(train.seed + accelerator.process_index)
     setup = job.build(accelerator)
     if setup.plan.world != world:
         raise RuntimeError("plan built for a different world size")
-    vlm = setup.vlm
-    model = vlm.model
+    model = setup.vlm.model
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ConfigError("model.scope: no trainable parameters")
@@ -213,136 +273,150 @@ def run(job: Job, overwrite: bool = False) -> Path:
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
     objective: Objective = setup.objective(accelerator, model)
+    return _Training(job, accelerator, out, t_start, setup, model, params, optimizer, scheduler, objective, n_steps)
 
-    start, wall_before, stopped, last_loss = 0, 0.0, False, float("nan")
-    resume_from = ck.latest_resumable(out) if state == "resume" else None
-    if resume_from is not None:
-        meta = json.loads((resume_from / "checkpoint.json").read_text())
-        rng = ck.load_state(resume_from / "state", accelerator.unwrap_model(model), optimizer, scheduler, rank)
-        ck.restore_rng(rng)
-        start, wall_before = int(meta["step"]), float(meta.get("wall_time_s", 0.0))
-        stopped, last_loss = bool(meta.get("stopped_early", False)), float(meta["loss"])
-        if is_main:
-            print(f"fiubench {job.kind}: resuming {out} from step {start}", file=sys.stderr)
-    log_path = out / "log.jsonl"
+
+def _resume(r: _Training) -> None:
+    """Weights, optimiser, schedule and random state from the latest resumable checkpoint (if any)."""
+    r.resume_from = ck.latest_resumable(r.out)
+    if r.resume_from is None:
+        return
+    accelerator = r.accelerator
+    meta = json.loads((r.resume_from / "checkpoint.json").read_text())
+    rng = ck.load_state(r.resume_from / "state", accelerator.unwrap_model(r.model), r.optimizer, r.scheduler,
+                        accelerator.process_index)
+    ck.restore_rng(rng)
+    r.start, r.wall_before = int(meta["step"]), float(meta.get("wall_time_s", 0.0))
+    r.stopped, r.last_loss = bool(meta.get("stopped_early", False)), float(meta["loss"])
+    if accelerator.is_main_process:
+        print(f"fiubench {r.job.kind}: resuming {r.out} from step {r.start}", file=sys.stderr)
+
+
+def _train_steps(r: _Training) -> None:
+    """Optimiser steps until the planned total, the loss threshold or a failure: each
+    logged (JSONL, trackers, progress bar) and checkpointed every ``save_every``."""
+    from tqdm.auto import tqdm
+
+    job, train, accelerator, setup = r.job, r.job.train, r.accelerator, r.setup
+    is_main = accelerator.is_main_process
+    log_path = r.out / "log.jsonl"
     if is_main:
-        _truncate_log(log_path, start)
-    if train.report_to:
-        accelerator.init_trackers(job.kind, config=_flat_hparams(job.config))
-
+        _truncate_log(log_path, r.start)
     save_every = train.save_every or setup.plan.steps_per_epoch
     fail_after = int(os.environ.get(FAIL_AFTER_ENV, "0") or 0)
     done_here = 0
-    bar = tqdm(total=n_steps, initial=start, desc=f"{job.kind}", disable=not (train.progress and is_main))
-    last_ckpt_step = start if resume_from is not None else None
-    step = start
+    bar = tqdm(total=r.n_steps, initial=r.start, desc=f"{job.kind}", disable=not (train.progress and is_main))
+    r.last_ckpt_step = r.start if r.resume_from is not None else None
+    r.step = r.start
     log_file = open(log_path, "a") if is_main else None  # noqa: SIM115 - closed below
     try:
-        while step < n_steps and not stopped:
-            objective.begin_step(step)
-            loss_acc = torch.zeros((), device=accelerator.device)
-            logs_acc: dict[str, float] = {}
-            for m in range(train.grad_accum):
-                with _maybe_no_sync(accelerator, model, m == train.grad_accum - 1):
-                    with accelerator.autocast():
-                        bwd, contrib, logs = objective.micro_loss(step, m)
-                    accelerator.backward(bwd)
-                loss_acc += contrib.detach().float()
-                for k, v in logs.items():
-                    logs_acc[k] = logs_acc.get(k, 0.0) + v / train.grad_accum
-            loss = float(accelerator.reduce(loss_acc, reduction=objective.reduce).item())
-            clip = train.max_grad_norm if train.max_grad_norm is not None else float("inf")
-            grad_norm = float(accelerator.clip_grad_norm_(params, clip))
-            if not _finite(loss) or (not _finite(grad_norm) and train.mixed_precision != "fp16"):
-                what = "loss" if not _finite(loss) else "gradient norm"
-                keep = f"the last good checkpoint is step {last_ckpt_step}" if last_ckpt_step else "no checkpoint was written yet"
-                raise NonFiniteLoss(
-                    f"{job.kind}: non-finite {what} ({loss if what == 'loss' else grad_norm}) at step "
-                    f"{step + 1}; stopped without applying it ({keep}, in {out / 'checkpoints'}). "
-                    "Lower --lr or check the data."
-                )
-            lr = scheduler.get_last_lr()[0]
-            optimizer.step()
-            if not _weights_finite(accelerator, params):
-                # A finite loss can still blow the weights up (a huge lr): never save them,
-                # never mark the run done. The last checkpoint on disk predates this step.
-                keep = (f"the last finite checkpoint is step {last_ckpt_step}" if last_ckpt_step
-                        else "no checkpoint was written")
-                raise NonFiniteLoss(
-                    f"{job.kind}: the weights became non-finite (NaN/inf) at step {step + 1} (lr {lr:g}); "
-                    f"stopped without saving them ({keep}, in {out / 'checkpoints'}). Lower the learning rate."
-                )
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            if hasattr(objective, "after_step"):  # e.g. a method that masks its updates
-                objective.after_step(step)
+        while r.step < r.n_steps and not r.stopped:
+            row = _optimizer_step(r)
             done_here += 1
-            last_loss = loss
-            if world > 1 and logs_acc:
-                keys = sorted(logs_acc)
-                t = accelerator.reduce(torch.tensor([logs_acc[k] for k in keys], device=accelerator.device), "mean")
-                logs_acc = dict(zip(keys, t.tolist(), strict=True))
-            row = {"step": step, "epoch": step / setup.plan.steps_per_epoch, "loss": loss, "lr": lr,
-                   "grad_norm": grad_norm, "world_size": world, **logs_acc}
+            loss = r.last_loss
             if log_file is not None:
                 log_file.write(json.dumps(row) + "\n")
                 log_file.flush()
             if train.report_to:
-                accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
+                accelerator.log({k: v for k, v in row.items() if k != "step"}, step=r.step)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
             if setup.loss_threshold is not None and loss < setup.loss_threshold:
-                stopped = True
+                r.stopped = True
                 if is_main:
                     print(f"fiubench {job.kind}: loss {loss:.3f} < threshold {setup.loss_threshold} at "
-                          f"step {step}: early stop", file=sys.stderr)
-            if step % save_every == 0 or step == n_steps or stopped:
-                _save_checkpoint(accelerator, job, setup, model, optimizer, scheduler, step, loss, stopped,
-                                 wall_before + time.time() - t_start)
-                last_ckpt_step = step
-                kill_point(f"{job.kind}:{step}")
+                          f"step {r.step}: early stop", file=sys.stderr)
+            if r.step % save_every == 0 or r.step == r.n_steps or r.stopped:
+                r.save(loss)
+                r.last_ckpt_step = r.step
+                kill_point(f"{job.kind}:{r.step}")
             if fail_after and done_here >= fail_after:
-                raise RuntimeError(f"{FAIL_AFTER_ENV}={fail_after}: simulated crash after step {step}")
+                raise RuntimeError(f"{FAIL_AFTER_ENV}={fail_after}: simulated crash after step {r.step}")
     finally:
         bar.close()
         if log_file is not None:
             log_file.close()
 
-    if last_ckpt_step != step:  # pragma: no cover - every exit path above saves
-        _save_checkpoint(accelerator, job, setup, model, optimizer, scheduler, step, last_loss, stopped,
-                         wall_before + time.time() - t_start)
-    accelerator.wait_for_everyone()
-    if is_main:
-        vlm.save(out / "model")
-        trainable, total = vlm.trainable_parameters()
-        summary = {
-            "kind": job.kind,
-            "final_loss": last_loss,
-            "steps": step,
-            "total_steps": n_steps,
-            "epochs": step / setup.plan.steps_per_epoch,
-            "stopped_early": stopped,
-            "loss_threshold": setup.loss_threshold,
-            "world_size": world,
-            "global_batch": setup.plan.global_batch,
-            "trainable_params": trainable,
-            "total_params": total,
-            "wall_time_s": wall_before + time.time() - t_start,
-            "resumed_from_step": start if resume_from is not None else None,
-            **peak_memory(),
-            **setup.extra_summary,
-        }
-        atomic_write_json(out / "provenance.json", provenance(job.config, train.seed))
-        atomic_write_json(out / "summary.json", summary)  # written last: marks the run done
-    # Measured pitfall (gloo, 2 CPU processes): free model/optimizer before end_training
-    # or the process can abort at exit.
-    del model, optimizer, objective, params, setup, vlm
-    gc.collect()
-    if train.report_to:
-        accelerator.end_training()
-    accelerator.wait_for_everyone()
-    return out
+
+def _optimizer_step(r: _Training) -> dict[str, Any]:
+    """One optimiser step (gradient accumulation over the micro-batches, clipping, the
+    non-finite guards); returns its log row."""
+    job, train, accelerator, objective, params = r.job, r.job.train, r.accelerator, r.objective, r.params
+    step, out = r.step, r.out
+    objective.begin_step(step)
+    loss_acc = torch.zeros((), device=accelerator.device)
+    logs_acc: dict[str, float] = {}
+    for m in range(train.grad_accum):
+        with _maybe_no_sync(accelerator, r.model, m == train.grad_accum - 1):
+            with accelerator.autocast():
+                bwd, contrib, logs = objective.micro_loss(step, m)
+            accelerator.backward(bwd)
+        loss_acc += contrib.detach().float()
+        for k, v in logs.items():
+            logs_acc[k] = logs_acc.get(k, 0.0) + v / train.grad_accum
+    loss = float(accelerator.reduce(loss_acc, reduction=objective.reduce).item())
+    clip = train.max_grad_norm if train.max_grad_norm is not None else float("inf")
+    grad_norm = float(accelerator.clip_grad_norm_(params, clip))
+    last_ckpt_step = r.last_ckpt_step
+    if not _finite(loss) or (not _finite(grad_norm) and train.mixed_precision != "fp16"):
+        what = "loss" if not _finite(loss) else "gradient norm"
+        keep = f"the last good checkpoint is step {last_ckpt_step}" if last_ckpt_step else "no checkpoint was written yet"
+        raise NonFiniteLoss(
+            f"{job.kind}: non-finite {what} ({loss if what == 'loss' else grad_norm}) at step "
+            f"{step + 1}; stopped without applying it ({keep}, in {out / 'checkpoints'}). "
+            "Lower --lr or check the data."
+        )
+    lr = r.scheduler.get_last_lr()[0]
+    r.optimizer.step()
+    if not _weights_finite(accelerator, params):
+        # A finite loss can still blow the weights up (a huge lr): never save them,
+        # never mark the run done. The last checkpoint on disk predates this step.
+        keep = (f"the last finite checkpoint is step {last_ckpt_step}" if last_ckpt_step
+                else "no checkpoint was written")
+        raise NonFiniteLoss(
+            f"{job.kind}: the weights became non-finite (NaN/inf) at step {step + 1} (lr {lr:g}); "
+            f"stopped without saving them ({keep}, in {out / 'checkpoints'}). Lower the learning rate."
+        )
+    r.scheduler.step()
+    r.optimizer.zero_grad(set_to_none=True)
+    step += 1
+    r.step = step
+    if hasattr(objective, "after_step"):  # e.g. a method that masks its updates
+        objective.after_step(step)
+    r.last_loss = loss
+    world = accelerator.num_processes
+    if world > 1 and logs_acc:
+        keys = sorted(logs_acc)
+        t = accelerator.reduce(torch.tensor([logs_acc[k] for k in keys], device=accelerator.device), "mean")
+        logs_acc = dict(zip(keys, t.tolist(), strict=True))
+    return {"step": step, "epoch": step / r.setup.plan.steps_per_epoch, "loss": loss, "lr": lr,
+            "grad_norm": grad_norm, "world_size": world, **logs_acc}
+
+
+def _write_result(r: _Training) -> None:
+    """The final model, provenance and summary (rank 0; the summary last: it marks the run done)."""
+    job, setup, vlm = r.job, r.setup, r.setup.vlm
+    vlm.save(r.out / "model")
+    trainable, total = vlm.trainable_parameters()
+    summary = {
+        "kind": job.kind,
+        "final_loss": r.last_loss,
+        "steps": r.step,
+        "total_steps": r.n_steps,
+        "epochs": r.step / setup.plan.steps_per_epoch,
+        "stopped_early": r.stopped,
+        "loss_threshold": setup.loss_threshold,
+        "world_size": r.accelerator.num_processes,
+        "global_batch": setup.plan.global_batch,
+        "trainable_params": trainable,
+        "total_params": total,
+        "wall_time_s": r.wall(),
+        "resumed_from_step": r.start if r.resume_from is not None else None,
+        **peak_memory(),
+        **setup.extra_summary,
+    }
+    atomic_write_json(r.out / "provenance.json", provenance(job.config, job.train.seed))
+    atomic_write_json(r.out / "summary.json", summary)  # written last: marks the run done
 
 
 def _save_checkpoint(accelerator: Any, job: Job, setup: Setup, model: Any, optimizer: Any, scheduler: Any,
