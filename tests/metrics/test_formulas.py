@@ -229,3 +229,14 @@ def test_tpr_at_low_fpr_needs_ten_over_x_negatives():
     assert mia.min_negatives(0.01) == 1000 and mia.min_negatives(0.05) == 200
     assert mia.tpr_unavailable(400, 0.01) == "n/a: needs 1000 never-seen answers, has 400"
     assert mia.tpr_unavailable(400, 0.05) is None
+
+
+def test_tpr_at_fpr_equals_roc_curve():
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        m, n = rng.normal(0.3, 1, 57).round(1), rng.normal(0, 1, 211).round(1)  # ties included
+        f, t, _ = roc_curve([1] * m.size + [0] * n.size, np.concatenate([m, n]), drop_intermediate=False)
+        for fpr in (0.01, 0.05, 0.2):
+            assert mia.tpr_at_fpr(m, n, fpr) == pytest.approx(float(t[f <= fpr + 1e-12].max()))

@@ -302,14 +302,19 @@ def compare_models(a: ModelFigures, b: ModelFigures, *, level: float = inf.LEVEL
         return a.vector(idx, idx.get("seed_a")) - b.vector(idx, idx.get("seed_b"))
 
     boot = inf.person_bootstrap(diff, sizes, level=level, n_resamples=n_resamples, seed=seed)
-    # swap only the people a figure reads: exact enumeration when they are few (2^k)
+    # A figure is unchanged by swaps of people it does not read: where its people are few
+    # enough (2^k <= n_permutations) it gets the exact test over their swaps, the others
+    # share one Monte Carlo run over everyone's swaps (the same test, estimated).
     p = np.full(len(a.names), np.nan)
-    reads = {n: tuple(_k_of(n, a.sizes())) for n in a.names}
-    for groups in dict.fromkeys(reads.values()):
-        which = [i for i, n in enumerate(a.names) if reads[n] == groups]
-        sub = {g: n for g, n in a.sizes().items() if g in groups}
-        p[which] = inf.sign_flip_p(lambda swap, w=which: a.mixed(b, swap)[w], sub,
-                                   n_resamples=n_permutations, seed=seed)
+    people = a.sizes()
+    reads = {n: {g: k for g, k in _k_of(n, people).items() if g in GROUPS} for n in a.names}
+    exact = {tuple(r) for r in reads.values() if 2 ** sum(r.values()) <= n_permutations}
+    for groups in [*exact, None]:
+        which = [i for i, n in enumerate(a.names) if (tuple(reads[n]) == groups if groups else tuple(reads[n]) not in exact)]
+        if which:
+            sub = people if groups is None else {g: people[g] for g in groups}
+            p[which] = inf.sign_flip_p(lambda swap, w=which: a.mixed(b, swap)[w], sub,
+                                       n_resamples=n_permutations, seed=seed)
     out = []
     for i, name in enumerate(a.names):
         hib = METRICS.get(name).higher_is_better if name in METRICS else None

@@ -366,8 +366,8 @@ Units = Sequence[np.ndarray]  # one array of per-sample values per identity
 
 def pooled(units: Units, idx: np.ndarray | None = None) -> np.ndarray:
     """The samples of the identities ``idx`` (with repeats), one array."""
-    chosen = units if idx is None else [units[int(i)] for i in idx]
-    return np.concatenate([np.asarray(u, dtype=np.float64) for u in chosen]) if len(chosen) else np.zeros(0)
+    chosen = units if idx is None else [units[i] for i in np.asarray(idx).tolist()]
+    return np.concatenate(chosen, dtype=np.float64) if len(chosen) else np.zeros(0)
 
 
 def pooled_mean(units: Units, idx: np.ndarray | None = None) -> float:
