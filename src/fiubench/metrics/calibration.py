@@ -23,23 +23,39 @@ The check uses the geometric truth ratio R = exp(mean_j ln P(pert_j) - ln P(para
 with exchangeable answers E[ln R] = 0 exactly for a never-trained model (the
 arithmetic mean of probabilities is biased upwards by Jensen's inequality).
 
-Caveat: the KS test treats the ~20 questions of one identity as independent, so
-with few identities its p-value is optimistic; the median bound carries most of
-the weight there.
+Two versions:
+
+* :func:`calibration_check` (stored with every retain-model evaluation as
+  ``calibration.*``): the answer-level screen above. It treats the ~20 questions of one
+  identity as independent (measured: 15-31 % false alarms under exchangeability) and
+  uses the median with a +-0.3 tolerance: a quick screen, kept under its old names.
+* :func:`person_calibration` (``fiubench audit``): the check done right, with the
+  identity as the unit. (1) forget vs holdout: the KS distance D between the two
+  splits' ln R, its p from permuting *identities* between the splits
+  (``scipy.stats.permutation_test``); (2) the **mean** ln R of each split with its BCa
+  interval over identities (:func:`fiubench.metrics.inference.person_bootstrap`),
+  "biased" when it differs from 0 (person-level BCa p < alpha) by more than
+  ``margin`` (ln units: 0.1 = R off by ~10 %); (3) the same per **field** (the QA's
+  profile attribute: blood type, admission, ...), Holm-adjusted across fields, so the
+  table names the field that is miscalibrated; a field is "calibrated" when the TOST
+  puts its mean inside +-margin, "undecided" when these people cannot tell.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
+from fiubench.metrics import inference as inf
 from fiubench.metrics.ks import ks_test
 
 ALPHA = 0.05
 MAX_ABS_MEDIAN_LOG_R = 0.3
+MARGIN_LOG_R = 0.1  # person-level check: |mean ln R| beyond this (and significant) is a bias
 
 NO_HOLDOUT = (
     "cannot run: needs never-trained identities with paraphrased and perturbed answers "
@@ -132,3 +148,121 @@ CALIBRATION_METRICS = (
     "calibration.ks_p", "calibration.ks_log10_p", "calibration.forget_median_log_r",
     "calibration.holdout_median_log_r", "calibration.ok",
 )
+
+
+# ------------------------------------------------------------------ person-level check
+@dataclass(frozen=True)
+class MeanLogR:
+    """Mean ln R of one set of identities with its BCa interval over them and its verdict."""
+
+    name: str  # "forget", "holdout" or a field
+    k: int
+    n_answers: int
+    mean: float
+    low: float
+    high: float
+    p_biased: float  # H0: mean ln R = 0, two-sided, BCa-inverted (Holm-adjusted for fields)
+    p_calibrated: float  # TOST of |mean ln R| < margin
+    verdict: str  # "calibrated", "MISCALIBRATED" or "undecided"
+
+
+@dataclass(frozen=True)
+class PersonCalibration:
+    """The retain model's truth ratios, forget vs never-trained holdout, identity as the unit."""
+
+    k_forget: int
+    k_holdout: int
+    d: float  # KS distance between forget and holdout ln R
+    p_split: float  # identities permuted between the splits
+    splits: tuple[MeanLogR, ...]
+    fields: tuple[MeanLogR, ...]
+    margin: float
+    alpha: float
+
+    @property
+    def problems(self) -> list[str]:
+        out = []
+        if self.p_split < self.alpha:
+            out.append(f"forget and holdout truth ratios differ (KS D = {self.d:.3f}, identity-permutation "
+                       f"p = {self.p_split:.3g} < {self.alpha})")
+        for m in (*self.splits, *self.fields):
+            if m.verdict == "MISCALIBRATED":
+                side = "implausible in themselves" if m.mean < 0 else "more plausible than the truth"
+                where = f"split {m.name}" if m in self.splits else f"field {m.name!r}"
+                out.append(f"{where}: mean ln R = {m.mean:+.2f} [{m.low:+.2f}, {m.high:+.2f}] (k={m.k}), "
+                           f"beyond +-{self.margin}: perturbed answers {side}")
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["problems"], d["ok"] = self.problems, self.ok
+        return d
+
+
+def _mean_log_r(name: str, units: Sequence[np.ndarray], margin: float, alpha: float, n_boot: int,
+                seed: int) -> tuple[MeanLogR, float]:
+    """(entry with the unadjusted p, the unadjusted p)."""
+    units = [u for u in units if len(u)]
+    k, n = len(units), int(sum(len(u) for u in units))
+    if k < 2:
+        nan = float("nan")
+        return MeanLogR(name, k, n, inf.pooled_mean(units) if k else nan, nan, nan, nan, nan, "undecided"), nan
+    boot = inf.person_bootstrap(lambda idx: inf.pooled_mean(units, idx["people"]), {"people": k},
+                                n_resamples=n_boot, seed=seed)
+    iv = boot.interval()
+    assert iv is not None
+    p = min(1.0, 2.0 * min(boot.p_above(0.0), boot.p_below(0.0)))
+    p_eq = inf.tost_p(boot, margin)
+    return MeanLogR(name, k, n, iv.estimate, iv.low, iv.high, p, p_eq, _verdict(iv.estimate, p, p_eq, margin,
+                                                                                  alpha)), p
+
+
+def _verdict(mean: float, p: float, p_eq: float, margin: float, alpha: float) -> str:
+    if np.isfinite(p) and p < alpha and abs(mean) > margin:
+        return "MISCALIBRATED"
+    if np.isfinite(p_eq) and p_eq < alpha:
+        return "calibrated"
+    return "undecided"
+
+
+def person_calibration(forget: Sequence[np.ndarray], holdout: Sequence[np.ndarray], *,
+                       fields: Mapping[str, Sequence[np.ndarray]] | None = None, margin: float = MARGIN_LOG_R,
+                       alpha: float = ALPHA, n_boot: int = 1999, n_permutations: int = 1999,
+                       seed: int = 0) -> PersonCalibration:
+    """The calibration check over identities.
+
+    ``forget`` / ``holdout``: per identity, the ln R of its QA (the retain model's, which
+    never saw either split). ``fields``: field -> per identity (any split) the ln R of
+    its QA of that field. See the module docstring for the tests and verdicts.
+    """
+    f = [np.asarray(u, dtype=np.float64) for u in forget if len(u)]
+    h = [np.asarray(u, dtype=np.float64) for u in holdout if len(u)]
+    if not f or not h:
+        raise ValueError("calibration check needs truth ratios on both the forget and the holdout split")
+    if any(not np.all(np.isfinite(u)) for u in (*f, *h)):
+        raise ValueError("calibration check: ln R must be finite")
+    units = f + h
+
+    def dist(x: np.ndarray, y: np.ndarray) -> float:
+        return inf.ks_distance(inf.pooled(units, x), inf.pooled(units, y))
+
+    ids = np.arange(len(units))
+    perm = stats.permutation_test((ids[:len(f)], ids[len(f):]), dist, permutation_type="independent",
+                                  vectorized=False, n_resamples=n_permutations, alternative="greater",
+                                  random_state=np.random.default_rng(seed))
+    splits = tuple(_mean_log_r(n, u, margin, alpha, n_boot, seed)[0] for n, u in (("forget", f), ("holdout", h)))
+    rows, ps = [], []
+    for name, per in sorted((fields or {}).items()):
+        m, p = _mean_log_r(name, [np.asarray(u, dtype=np.float64) for u in per], margin, alpha, n_boot, seed)
+        rows.append(m)
+        ps.append(p)
+    adj = inf.adjust(ps, "holm") if ps else np.zeros(0)
+    rows = [MeanLogR(**{**asdict(m), "p_biased": float(a),
+                        "verdict": _verdict(m.mean, float(a), m.p_calibrated, margin, alpha)})
+            for m, a in zip(rows, adj, strict=True)]
+    return PersonCalibration(len(f), len(h), float(perm.statistic), float(perm.pvalue), splits, tuple(rows),
+                             margin, alpha)
