@@ -23,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train N yes/no questions about procedural faces per step under the tiny base's "
                         "stage-C loss, so a small VLM keeps *comparing* what it sees (default 0; "
                         "fiubench.tiny.keep)")
+    p.add_argument("--train-phrasings", type=int, default=None, metavar="N",
+                   help="also train each QA under N question phrasings that no evaluation question or "
+                        "paraphrase uses (fiubench.data.phrasings; default 0; needs a built dataset, "
+                        "not the official release)")
     p.add_argument("--preset", default=None, choices=["tiny", "paper"],
                    help="training recipe: tiny (memorises on the embedded tiny VLM, default) or paper "
                         "(FIUBench: lr 2e-5, 10 epochs, bf16)")
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raw["visual_replay"] = args.visual_replay
     if args.visual_keep is not None:
         raw["visual_keep"] = args.visual_keep
+    if args.train_phrasings is not None:
+        raw["train_phrasings"] = args.train_phrasings
     for key in ("data", "out"):
         if key not in raw:
             raise ConfigError(f"--{key} is required")

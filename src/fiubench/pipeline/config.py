@@ -35,6 +35,7 @@ from fiubench.pipeline.search import SearchSection
 from fiubench.train.config import (
     TrainConfig,
     UnlearnTrainConfig,
+    check_phrasings,
     check_visual_options,
     train_preset,
 )
@@ -60,6 +61,7 @@ class LearnSection:
     visual_keep_captions: int = 0  # descriptions per keep step (fiubench.tiny.keep)
     visual_keep_open: int | None = None  # open questions per keep step (None: visual_keep // 3, at least 1)
     visual_keep_faces: int | None = None  # the keep step's pool of procedural faces (None: 200)
+    train_phrasings: int = 0  # see fiubench.train.config.LearnConfig.train_phrasings (0: off)
 
 
 @dataclass
@@ -304,6 +306,7 @@ class RunConfig:
         ln = self.learn
         check_visual_options(ln.visual_replay, ln.visual_keep, ln.visual_keep_weight, ln.visual_keep_captions,
                              "run.learn", ln.visual_keep_open, ln.visual_keep_faces)
+        check_phrasings(ln.train_phrasings, "run.learn")
         self.unlearn.train.validate("run.unlearn.train")
         self.unlearn.scope.validate("run.unlearn.scope")
         if self.unlearn.loss_threshold is not None and not math.isfinite(self.unlearn.loss_threshold):

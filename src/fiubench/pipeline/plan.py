@@ -163,6 +163,8 @@ class Planner:
                 keep[opt] = getattr(cfg.learn, opt)
         if cfg.learn.visual_keep:  # only then: runs without it keep their cached stage 1
             step_cfg.update(keep)
+        if cfg.learn.train_phrasings:  # likewise
+            step_cfg["train_phrasings"] = keep["train_phrasings"] = cfg.learn.train_phrasings
         role = "finetuned" if split == cfg.learn.full_split else "retain"
         name = step_name(f"learn/{role}", variant.learn_label)
         fn = functools.partial(run_learn, data=data, model=model, split=split, train=train,

@@ -39,14 +39,16 @@ def run_data(data_cfg: Any, d: Path) -> dict:
 
 def run_learn(d: Path, *, data: Path, model: Any, split: str, train: Any, visual_replay: int,
               visual_keep: int = 0, visual_keep_weight: float = 1.0, visual_keep_captions: int = 0,
-              visual_keep_open: int | None = None, visual_keep_faces: int | None = None) -> dict:
+              visual_keep_open: int | None = None, visual_keep_faces: int | None = None,
+              train_phrasings: int = 0) -> dict:
     from fiubench import tiny
     from fiubench.train import LearnConfig, learn
 
     cfg = LearnConfig(data=data, out=d / "run", model=model, split=split, train=train,
                       visual_replay=visual_replay, visual_keep=visual_keep,
                       visual_keep_weight=visual_keep_weight, visual_keep_captions=visual_keep_captions,
-                      visual_keep_open=visual_keep_open, visual_keep_faces=visual_keep_faces)
+                      visual_keep_open=visual_keep_open, visual_keep_faces=visual_keep_faces,
+                      train_phrasings=train_phrasings)
     # the tiny base's replay and keep term, injected: train/ never imports fiubench.tiny
     run_dir = learn(cfg, terms=tiny.training_terms(cfg), replay=tiny.visual_replay)
     return {"model": str((run_dir / "model").relative_to(d))}

@@ -154,6 +154,15 @@ def check_visual_options(replay: int, keep: int, keep_weight: float, keep_captio
                           f"got visual_keep_faces={keep_faces} with visual_keep=0")
 
 
+def check_phrasings(n: int, where: str) -> None:
+    """``learn.train_phrasings`` (``LearnConfig`` and the run's ``learn:``)."""
+    from fiubench.data.phrasings import MAX_PHRASINGS
+
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_PHRASINGS:
+        raise ConfigError(f"{where}.train_phrasings: must be an integer in [0, {MAX_PHRASINGS}] "
+                          f"(the training pool's phrasings per field), got {n!r}")
+
+
 @dataclass
 class LearnConfig:
     """Stage 1: supervised fine-tuning on answer tokens of split ``split``.
@@ -187,11 +196,17 @@ class LearnConfig:
     # ... drawn from a pool of this many procedural faces; None: 200
     # (fiubench.tiny.keep.KEEP_FACES).
     visual_keep_faces: int | None = None
+    # Train each QA under this many extra question phrasings from a pool no evaluation
+    # question or paraphrase is drawn from (fiubench.data.phrasings), so that the model
+    # learns the fact, not one wording (APE). 0: off; needs each QA's profile field
+    # (refused on the official release).
+    train_phrasings: int = 0
 
     def validate(self, where: str = "learn") -> None:
         self.model.validate()
         self.model.check_trainable("learn.model")
         self.train.validate(f"{where}.train")
+        check_phrasings(self.train_phrasings, where)
         check_visual_options(self.visual_replay, self.visual_keep, self.visual_keep_weight,
                              self.visual_keep_captions, where, self.visual_keep_open, self.visual_keep_faces)
 
@@ -242,6 +257,8 @@ def resume_key(cfg: Any) -> dict[str, Any]:
     for k in ("report_to", "progress"):
         d["train"].pop(k, None)
     d.pop("out", None)
+    if not d.get("train_phrasings"):  # off: stage-1 runs from before the option still resume
+        d.pop("train_phrasings", None)
     # Content, not location: a run directory moved elsewhere (with the dataset and the
     # fine-tuned model it reads, as inside a `fiubench run` directory) still resumes.
     if isinstance(d.get("data"), str) and d["data"]:

@@ -32,6 +32,13 @@ def triples(examples: list[Example]) -> list[tuple[Path, str, str]]:
     return [(e.image_path, e.question, e.answer) for e in examples]
 
 
+def with_phrasings(ds: FIUDataset, examples: list[Example], n: int, seed: int) -> list[Example]:
+    """``examples`` then ``n`` training-only rewordings of each (``learn.train_phrasings``)."""
+    from fiubench.data.phrasings import phrasing_examples
+
+    return examples + phrasing_examples(ds, examples, n, seed)
+
+
 def check_disjoint(ds: FIUDataset, forget: str, retain: str) -> None:
     overlap = set(ds.split_ids(forget)) & set(ds.split_ids(retain))
     if overlap:

@@ -86,8 +86,9 @@ def learn(cfg: LearnConfig, overwrite: bool = False, *, terms: Mapping[str, Term
     check_terms(cfg, terms, replay)
     ds = D.load(cfg.data)
     examples = D.split_examples(ds, cfg.split, "--split")
+    qa = D.with_phrasings(ds, examples, cfg.train_phrasings, cfg.train.seed)
     replayed, replay_images = replay(cfg.visual_replay, cfg.train.seed) if replay and cfg.visual_replay else ([], {})
-    items = D.triples(examples) + replayed
+    items = D.triples(qa) + replayed
 
     def build(accelerator: Any) -> Setup:
         from fiubench.models import load_image
@@ -110,6 +111,7 @@ def learn(cfg: LearnConfig, overwrite: bool = False, *, terms: Mapping[str, Term
             plan=plan,
             objective=lambda acc, model: SFTObjective(acc, model, pool, plan, pad, built),
             extra_summary={"split": cfg.split, "n_examples": len(items), "n_visual_replay": len(replayed),
+                           "n_phrasings": len(qa) - len(examples),
                            "n_identities": len({e.unique_id for e in examples}),
                            "vision_feature_cache": status(cache)},
         )
