@@ -72,8 +72,11 @@ def store_attacks(store: ResultsStore, ordered: Sequence[tuple[Step, StepResult]
         for k, (t, _) in group.items():
             metrics = dict(summary["metrics"][k])
             ev = json.loads((t.eval_dir / "eval" / "results.json").read_text(encoding="utf-8"))
+            # worst = the worst case's adjusted score; a marked model (below retain, utility
+            # collapsed under attack) is not ranked robust: no robust FQ
             metrics["forget_quality_robust"] = robust_forget_quality(
-                ev.get("metrics", {}), metrics.get("attack.worst"), cfg.eval.aggregate, cfg.eval.skip)
+                ev.get("metrics", {}), metrics.get("attack.worst"), cfg.eval.aggregate, cfg.eval.skip,
+                marked=bool(metrics.get("attack.marked")))
             info = {n: {"higher_is_better": n == "forget_quality_robust"} for n in metrics
                     if not n.endswith(".informative")}
             store.add(metrics, run=run, model=t.label, role=t.role,
