@@ -155,3 +155,13 @@ def test_ks_distance_matches_scipy():
     rng = np.random.default_rng(2)
     a, b = rng.normal(0, 1, 40).round(1), rng.normal(0.5, 1, 33).round(1)
     assert inf.ks_distance(a, b) == pytest.approx(stats.ks_2samp(a, b).statistic)
+
+
+def test_too_few_people_cannot_be_equivalent():
+    """Two people: even identical-looking models are 'undecided', never 'equivalent'."""
+    rng = np.random.default_rng(0)
+    a, b = _people(rng, 2)
+    c = _mean_comparison(a, [x.copy() for x in a])
+    assert c.estimate == 0.0 and c.p_equivalent < 0.05 and c.verdict == "undecided"
+    big = _mean_comparison(*_people(rng, inf.MIN_K_EQUIVALENT, noise=0.05))
+    assert big.verdict == "equivalent"

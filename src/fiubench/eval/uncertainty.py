@@ -321,9 +321,8 @@ def compare_models(a: ModelFigures, b: ModelFigures, *, level: float = inf.LEVEL
         if name in NOT_COMPARED or hib is None:
             continue  # no direction (the MIA AUC itself: its FQ term is compared instead)
         c = inf.compare_boot(name, boot, float(p[i]), i=i, higher_is_better=hib, labels=labels)
-        if c is not None:
-            c.k = _k_of(name, c.k)
-            out.append(c)
+        if c is not None:  # k: the people this figure reads; verdict again with it
+            out.append(inf.decide([replace(c, k=_k_of(name, c.k))])[0])
     return out
 
 

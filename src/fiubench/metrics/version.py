@@ -26,6 +26,8 @@ History
        compatibility metric ``*.exact_match_substring``. The generator's occupation
        vocabulary drops the 30 jobs found inside another ("administrator"), so
        datasets built from the same seed differ from earlier ones.
+    5  MIA TPR at x % FPR undefined (n/a) below 10 / x never-seen answers
+       (``mia.min_negatives``); ``mia.nonmembers`` / ``mia.nonmember_people`` count them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-METRICS_VERSION = 4
+METRICS_VERSION = 5
 UNVERSIONED = 1  # results written before the version existed
 
 

@@ -380,7 +380,8 @@ def comparisons_table(comparisons: Sequence[ComparisonRow], entries: Sequence[En
         "(Holm-adjusted p < 0.05 within the column's family: vs retain, vs best); ≈ = equivalent: "
         "two one-sided tests put the difference inside ±margin"
         + (" (" + ", ".join(f"{h} ±{m:g}" for h, m in margins.items()) + ")" if margins else "")
-        + "; undecided = neither, said plainly: these people cannot tell. 'better' on a forget "
+        + ", with >= 8 people in each group it reads; undecided = neither, said plainly: these "
+        "people cannot tell. 'better' on a forget "
         "figure vs retain means beyond the retain model (e.g. EM below it), not closer to it. "
         "The best method is picked by FQ from these data, so its row's differences are optimistic. "
         "Every pair, with raw and adjusted p-values: comparisons_all_" + split + ".csv."
