@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("fiubench.cli.config", "show or validate a run configuration"),
     "results": ("fiubench.cli.results", "list, filter, compare and export stored results"),
     "report": ("fiubench.cli.report", "write the report (HTML, Markdown, CSV, LaTeX)"),
+    "audit": ("fiubench.cli.audit", "statistical audit of a run: interval coverage, false verdicts, calibration, power"),
 }
 
 

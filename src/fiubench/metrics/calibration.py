@@ -38,7 +38,9 @@ Two versions:
   ``margin`` (ln units: 0.1 = R off by ~10 %); (3) the same per **field** (the QA's
   profile attribute: blood type, admission, ...), Holm-adjusted across fields, so the
   table names the field that is miscalibrated; a field is "calibrated" when the TOST
-  puts its mean inside +-margin, "undecided" when these people cannot tell.
+  puts its mean inside +-margin, "undecided" when these people cannot tell, and gets
+  no verdict with fewer than ``MIN_IDENTITIES`` identities (BCa over 2-4 people is far
+  too narrow: a false alarm on a 2-person field was seen on the smoke run).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ from fiubench.metrics.ks import ks_test
 ALPHA = 0.05
 MAX_ABS_MEDIAN_LOG_R = 0.3
 MARGIN_LOG_R = 0.1  # person-level check: |mean ln R| beyond this (and significant) is a bias
+# fewer identities give no verdict: a BCa interval over 2-4 people is far too narrow
+MIN_IDENTITIES = 5
 
 NO_HOLDOUT = (
     "cannot run: needs never-trained identities with paraphrased and perturbed answers "
@@ -208,9 +212,9 @@ def _mean_log_r(name: str, units: Sequence[np.ndarray], margin: float, alpha: fl
     """(entry with the unadjusted p, the unadjusted p)."""
     units = [u for u in units if len(u)]
     k, n = len(units), int(sum(len(u) for u in units))
-    if k < 2:
+    if k < MIN_IDENTITIES:
         nan = float("nan")
-        return MeanLogR(name, k, n, inf.pooled_mean(units) if k else nan, nan, nan, nan, nan, "undecided"), nan
+        return MeanLogR(name, k, n, inf.pooled_mean(units) if k else nan, nan, nan, nan, nan, "too few identities"), nan
     boot = inf.person_bootstrap(lambda idx: inf.pooled_mean(units, idx["people"]), {"people": k},
                                 n_resamples=n_boot, seed=seed)
     iv = boot.interval()
@@ -261,7 +265,8 @@ def person_calibration(forget: Sequence[np.ndarray], holdout: Sequence[np.ndarra
         rows.append(m)
         ps.append(p)
     adj = inf.adjust(ps, "holm") if ps else np.zeros(0)
-    rows = [MeanLogR(**{**asdict(m), "p_biased": float(a),
+    rows = [m if m.k < MIN_IDENTITIES else
+            MeanLogR(**{**asdict(m), "p_biased": float(a),
                         "verdict": _verdict(m.mean, float(a), m.p_calibrated, margin, alpha)})
             for m, a in zip(rows, adj, strict=True)]
     return PersonCalibration(len(f), len(h), float(perm.statistic), float(perm.pvalue), splits, tuple(rows),

@@ -21,6 +21,7 @@ from typing import Any
 
 from fiubench.errors import FiubenchError
 from fiubench.metrics.version import METRICS_VERSION
+from fiubench.report.audit import audit_tables, load_audit
 from fiubench.report.calibration import calibration_table
 from fiubench.report.entries import (
     Entry,
@@ -78,6 +79,7 @@ class Report:
         plan: Sequence[dict] = (),
         intervals: Sequence[IntervalRow] = (), comparisons: Sequence[ComparisonRow] = (),
         config: Any = None,
+        audit: dict[str, Any] | None = None,
     ) -> None:
         if not entries:
             raise FiubenchError("nothing to report: the results database holds no evaluations")
@@ -117,6 +119,7 @@ class Report:
                                            if p["forget_split"] == s and p["role"] != "base"])
         base_missing = [(plan_label(p, multi), n) for p, _, n in self.incomplete if p["role"] == "base"]
         mark_incomplete(self.learning, list(dict.fromkeys(base_missing)))
+        self.audit: list[Table] = audit_tables(audit)  # `fiubench audit` (RUN_DIR/audit.json)
         self.plots: dict[str, bytes] = {}
         for s in self.splits:
             png = curve_png(self.entries, s)
@@ -134,7 +137,7 @@ class Report:
             if s in self.comparisons:
                 out.append(self.comparisons[s])
         out += [self.detail[s] for s in self.splits]
-        return out
+        return out + self.audit
 
     def definitions_lines(self) -> list[str]:
         """How the numbers are defined; a loud warning when the entries mix versions."""
@@ -180,6 +183,8 @@ class Report:
             parts += [to_markdown(self.mia[s])]
         parts += ["## Per-metric detail", ""]
         parts += [to_markdown(self.detail[s]) for s in self.splits]
+        if self.audit:
+            parts += ["## Statistical audit", ""] + [to_markdown(t) for t in self.audit]
         return "\n".join(parts)
 
     def html(self) -> str:
@@ -220,6 +225,8 @@ class Report:
                 body.append(to_html(self.comparisons[s]))
         body.append("<h2>Per-metric detail</h2>")
         body += [to_html(self.detail[s]) for s in self.splits]
+        if self.audit:
+            body += ['<h2 id="audit">Statistical audit</h2>'] + [to_html(t) for t in self.audit]
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{esc(self.title)}</title><style>{_CSS}</style></head><body>\n"
@@ -275,7 +282,7 @@ def write_report(
         plan = store.plan(run)
         intervals, comparisons = store.intervals(run), store.comparisons(run)
     rep = Report(entries, methods, title, selection=load_selection(Path(db).parent), plan=plan, intervals=intervals,
-                 comparisons=comparisons, config=config)
+                 comparisons=comparisons, config=config, audit=load_audit(Path(db).parent))
     out = Path(out)
     with atomic_dir(out, overwrite=True) as tmp:
         atomic_write_text(tmp / "index.html", rep.html())
