@@ -2,11 +2,15 @@
 
     fiubench run [--preset tiny|smoke|paper|...] [--config FILE] [--out DIR] [--no-report]
                  [--jobs N] [--executor local|ray [--address auto|HOST:PORT] [--runtime-env F]]
-                 [--retries K]
+                 [--retries K] [--keep-going]
 
 Default: the `tiny` preset into ./runs/<name>. Rerunning skips finished steps; a
 killed run continues where it stopped; a changed config or dataset redoes what it
 changes; `--overwrite` starts over in place. One run per directory at a time.
+
+`--data-seeds N`: N full runs over N draws of people and splits (data.seed = base +
+0..N-1) under OUT/data_seed=<seed>/, then OUT/report/: the ranking's stability across
+draws and the figures' between-draw spread (fiubench.pipeline.data_seeds).
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="retry a step that failed for the machine's sake (node lost, worker died, out of "
                         "memory once) up to K times; a step's own error is never retried "
                         "(default: 2 with --executor ray or --jobs > 1, else 0)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="a failed step does not stop the run: its dependants are skipped, everything else "
+                        "finishes and is reported (missing models marked), then the command exits 1 listing them")
+    p.add_argument("--data-seeds", type=int, default=None, metavar="N",
+                   help="N >= 2 full runs, each on a new draw of people and splits (data.seed = base + 0..N-1, "
+                        "under OUT/data_seed=<seed>/); OUT/report shows the ranking's stability across draws")
     p.add_argument("--overwrite", action="store_true",
                    help="start over in place: delete every step and result of --out first")
 
@@ -65,9 +75,7 @@ def run(args: argparse.Namespace, cfg: Any = None) -> int:
         cfg.validate()
     out = args.out or Path("runs") / cfg.name
     from fiubench.errors import ConfigError
-    from fiubench.pipeline.executors import make_executor
     from fiubench.pipeline.graph import StepFailed
-    from fiubench.pipeline.run import run_pipeline
 
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs: must be >= 1, got {args.jobs}")
@@ -78,6 +86,41 @@ def run(args: argparse.Namespace, cfg: Any = None) -> int:
         raise ConfigError(f"--retries: must be >= 0, got {args.retries}")
     workers = args.executor == "ray" or jobs > 1
     retries = args.retries if args.retries is not None else (2 if workers else 0)
+    if args.runtime_env is not None and args.executor != "ray":
+        raise ConfigError("--runtime-env: only with --executor ray")
+    if args.data_seeds is not None:
+        from fiubench.pipeline.data_seeds import draw_configs, run_draws
+
+        draw_configs(cfg, args.data_seeds)  # every draw's config checked before anything runs
+
+        def one(c: Any, d: Path) -> Any:
+            return _run_one(args, c, d, jobs, retries)
+
+        try:
+            result = run_draws(cfg, out, args.data_seeds, one)
+        except StepFailed as e:
+            import sys
+
+            print(f"fiubench run: error: {e}", file=sys.stderr)
+            return 1
+        print(result)
+        return 0
+    try:
+        result = _run_one(args, cfg, out, jobs, retries)
+    except StepFailed as e:
+        import sys
+
+        print(f"fiubench run: error: {e}", file=sys.stderr)
+        return 1
+    print(result)
+    return 0
+
+
+def _run_one(args: argparse.Namespace, cfg: Any, out: Path, jobs: int, retries: int) -> Path:
+    """One pipeline run with a fresh executor."""
+    from fiubench.pipeline.executors import make_executor
+    from fiubench.pipeline.run import run_pipeline
+
     if args.executor == "ray":
         from fiubench.pipeline.ray_plan import ray_options, ray_preflight
 
@@ -88,16 +131,6 @@ def run(args: argparse.Namespace, cfg: Any = None) -> int:
             executor.close()
             raise
     else:
-        if args.runtime_env is not None:
-            raise ConfigError("--runtime-env: only with --executor ray")
         executor = make_executor(args.executor, jobs=jobs, address=args.address)
-    try:
-        result = run_pipeline(cfg, out, report=not args.no_report, executor=executor, retries=retries,
-                              overwrite=args.overwrite)
-    except StepFailed as e:
-        import sys
-
-        print(f"fiubench run: error: {e}", file=sys.stderr)
-        return 1
-    print(result)
-    return 0
+    return run_pipeline(cfg, out, report=not args.no_report, executor=executor, retries=retries,
+                        overwrite=args.overwrite, keep_going=args.keep_going)
