@@ -45,6 +45,7 @@ def test_edited_dataset_reruns_exactly_the_affected_steps(micro_dataset, tmp_pat
     ckpt_evals = {n for n in first if n.startswith("eval/ga/")}
     # the bootstrap intervals read every evaluation of the split: they follow any rerun one
     derived = {n for n in first if n.startswith("uncertainty/")}
+    gates = {n for n in first if n.startswith("gate/")}  # the stage-1 gate reads the two reference evaluations
 
     # 1. refusal sentences (read by unlearning only)
     refusals = json.loads((ds / "prompt.json").read_text())
@@ -61,7 +62,7 @@ def test_edited_dataset_reruns_exactly_the_affected_steps(micro_dataset, tmp_pat
     lines[0] = json.dumps(rec)
     (ds / "visual_qa.jsonl").write_text("\n".join(lines) + "\n")
     third = _run(cfg, out)
-    assert {n for n, w in third.items() if w == "running"} == evals_ref | ckpt_evals | derived
+    assert {n for n, w in third.items() if w == "running"} == evals_ref | ckpt_evals | derived | gates
     assert all(third[n] == "cached" for n in learn | {"unlearn/ga/forget10"})
     assert len(srv.requests) == asked
 
@@ -75,7 +76,7 @@ def test_edited_dataset_reruns_exactly_the_affected_steps(micro_dataset, tmp_pat
         im.putpixel((0, 0), (255 - im.getpixel((0, 0))[0], 0, 0))
         im.save(img_path)
     fourth = _run(cfg, out)
-    assert {n for n, w in fourth.items() if w == "running"} == evals_ref | ckpt_evals | derived
+    assert {n for n, w in fourth.items() if w == "running"} == evals_ref | ckpt_evals | derived | gates
     assert all(fourth[n] == "cached" for n in learn | {"unlearn/ga/forget10"})
 
     # 4. nothing changed: everything cached

@@ -26,6 +26,7 @@ from typing import Any
 from fiubench.pipeline.cache import StepCache, StepResult
 from fiubench.pipeline.config import RunConfig, Variant, step_resources
 from fiubench.pipeline.graph import Resources, Step
+from fiubench.pipeline.stage1 import gate_step
 from fiubench.pipeline.steps import (
     eval_key_config,
     load_dataset_cached,
@@ -38,6 +39,7 @@ from fiubench.pipeline.steps import (
     run_unlearn,
     step_name,
 )
+from fiubench.report.sequential import request_variant
 from fiubench.utils.config import to_dict
 from fiubench.utils.provenance import config_hash
 
@@ -167,6 +169,11 @@ class Planner:
             step_cfg["train_phrasings"] = keep["train_phrasings"] = cfg.learn.train_phrasings
         role = "finetuned" if split == cfg.learn.full_split else "retain"
         name = step_name(f"learn/{role}", variant.learn_label)
+        imported = cfg.learn.finetuned_from if role == "finetuned" else cfg.learn.retain_from
+        if imported is not None:  # bring your own stage 1: the checkpoint, with its provenance
+            from fiubench.pipeline.stage1_import import import_step
+
+            return import_step(name, imported, f"run.learn.{role}_from", deps)
         fn = functools.partial(run_learn, data=data, model=model, split=split, train=train,
                                visual_replay=cfg.learn.visual_replay, **keep)
         return Step(name, step_cfg, fn, inputs={"data": self._data_key("learn", split, data_key)}, deps=deps,
@@ -296,6 +303,7 @@ class Planner:
         steps: list[Step] = []
         learned: dict[str, Step] = {}  # learning variant -> its fine-tuned model's step
         refs: dict[tuple[str, str], Step] = {}  # (learning variant, forget split) -> retain evaluation
+        self.gates: dict[tuple[str, str], Step] = {}  # (learning variant, forget split) -> stage-1 gate
         for label, v in learn_variants.items():
             learned[label], stage1 = self.stage1_steps(label, v, data, data_key, d0, refs)
             steps += stage1
@@ -303,8 +311,12 @@ class Planner:
             steps += self.base_evals(refs, next(iter(learn_variants)), data, data_key, d0)
         for v in variants:
             for split in cfg.forget_splits:
+                # no unlearning starts before the gate said stage 1 learnt the forget people
                 steps += self.unlearn_steps(v, split, learned[v.learn_label], refs[(v.learn_label, split)],
-                                            data, data_key, d0)
+                                            data, data_key, [*d0, self.gates[(v.learn_label, split)]])
+        from fiubench.pipeline.sequential import plan_requests
+
+        steps += plan_requests(self, data, data_key, d0, learned, refs, self.gates)
         return steps
 
     def stage1_steps(self, label: str, v: Variant, data: Path, data_key: str, d0: list[Step],
@@ -325,7 +337,8 @@ class Planner:
             f = self.eval_step(step_name("finetuned", tag), self.cache.path(ft.name, ft.key) / "run" / "model",
                                ft.key, split, data, data_key, r, deps=[ft],
                                store={"model": "finetuned", "role": "finetuned", "split": split, "variant": label})
-            steps += [r, f]
+            self.gates[(label, split)] = gate_step(self, label, split, r, f)
+            steps += [r, f, self.gates[(label, split)]]
             for role, learned_step, ev in (("finetuned", ft, f), ("retain", rt, r)):
                 steps += self.attack_steps(
                     AttackTarget(role, self.cache.path(learned_step.name, learned_step.key) / "run" / "model",
@@ -384,4 +397,8 @@ class Planner:
                 for method in cfg.methods:
                     out.append({"model": step_name(f"{method}/{split}", v.label), "role": "unlearned",
                                 "method": method, "forget_split": split, "variant": v.label})
+                    for i in range(1, cfg.unlearn.requests + 1 if cfg.unlearn.requests > 1 else 1):
+                        label = request_variant(i, cfg.unlearn.requests, v.label)
+                        out.append({"model": f"{method}/{split}/{label}", "role": "unlearned", "method": method,
+                                    "forget_split": split, "variant": label})
         return out

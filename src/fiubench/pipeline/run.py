@@ -37,6 +37,8 @@ from fiubench.pipeline.config import RunConfig
 from fiubench.pipeline.graph import Executor, Scheduler, Step
 from fiubench.pipeline.plan import Planner
 from fiubench.pipeline.results import final_groups, store_attacks, store_eval, store_uncertainty
+from fiubench.pipeline.sequential import store_sequential
+from fiubench.pipeline.stage1 import store_gates
 from fiubench.pipeline.steps import load_dataset_cached
 from fiubench.report.store import ResultsStore
 from fiubench.utils.config import to_dict
@@ -172,6 +174,8 @@ class Pipeline(Planner):
             if step.meta.get("store"):
                 store_eval(store, res, run=self.run_name, **step.meta["store"])
         store_attacks(store, ordered, cfg, self.run_name)
+        store_gates(store, ordered, self.run_name, self.log)  # gate.* on the fine-tuned rows; overrides warned
+        store_sequential(cfg, self.cache, store, self.run_name, ordered)  # per-request figures, penalty
         if cfg.uncertainty.n_boot > 0:
             for split, groups in final_groups(ordered, cfg.forget_splits).items():
                 store_uncertainty(store, self.cache, cfg, self.run_name, split, groups)

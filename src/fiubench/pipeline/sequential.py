@@ -47,11 +47,12 @@ def _after_previous(d: Path, *, previous_run: Path, inner: functools.partial) ->
 
 
 def plan_requests(p: Any, data: Path, data_key: str, deps: Sequence[Any], learned: dict[str, Any],
-                  refs: dict[tuple[str, str], Any]) -> list[Any]:
+                  refs: dict[tuple[str, str], Any], gates: dict[tuple[str, str], Any] | None = None) -> list[Any]:
     """The steps of every request chain (none unless ``unlearn.requests`` > 1).
 
     ``p``: the run's planner; ``learned``: learn variant -> its fine-tuned model's learn step;
-    ``refs``: (learn variant, split) -> the retain model's evaluation step."""
+    ``refs``: (learn variant, split) -> the retain model's evaluation step; ``gates``: the
+    stage-1 gates every unlearning step waits for."""
     from fiubench.pipeline.graph import Step
     from fiubench.utils.provenance import config_hash
 
@@ -72,12 +73,13 @@ def plan_requests(p: Any, data: Path, data_key: str, deps: Sequence[Any], learne
         for v in cfg.variants():
             ft = learned[v.learn_label]
             ft = ft[0] if isinstance(ft, tuple) else ft  # (fine-tuned, retain) learn steps, or the first
+            gate = [] if gates is None else [gates[(v.learn_label, split)]]
             for method in cfg.methods:
                 prev = None
                 for i in range(1, n + 1):
                     label = request_variant(i, n, v.label)
                     u = p.unlearn_step(method, request_name(split, i, n), v, ft, view_dir, view_key,
-                                       deps=[view, *deps], name=f"unlearn/{method}/{split}/{label}")
+                                       deps=[view, *deps, *gate], name=f"unlearn/{method}/{split}/{label}")
                     # the request's people are read from the view (its content key), not the dataset
                     u = dataclasses.replace(u, inputs={**u.inputs, "data": view_key})
                     if prev is not None:  # from the previous request's model, not the fine-tuned one
@@ -85,7 +87,7 @@ def plan_requests(p: Any, data: Path, data_key: str, deps: Sequence[Any], learne
                         inputs = {k: val for k, val in u.inputs.items() if k != "finetuned"}
                         u = dataclasses.replace(
                             u, fn=functools.partial(_after_previous, previous_run=prev_run, inner=u.fn),
-                            inputs={**inputs, "previous": prev.key}, deps=[prev, view, *deps])
+                            inputs={**inputs, "previous": prev.key}, deps=[prev, view, *deps, *gate])
                     u.then = functools.partial(_evaluate_request, p=p, method=method, split=split, label=label,
                                                ref=refs[(v.learn_label, split)], data=data, data_key=data_key)
                     u.meta["request"] = {"method": method, "split": split, "i": i, "n": n, "variant": v.label}
