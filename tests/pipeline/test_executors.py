@@ -7,6 +7,7 @@ the same rows: same steps, same keys, same metric values.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -111,3 +112,53 @@ def test_ray_on_a_multi_node_cluster_from_ray_address_gives_the_local_results(lo
         cluster.shutdown()
     assert "(RAY_ADDRESS)" in log and "3 node(s) checked" in log
     assert "progress: 23/23 steps" in log
+
+
+def test_keep_going_finishes_the_rest_reports_what_is_missing_and_resumes(local_run, tmp_path: Path) -> None:
+    """Every unlearning worker is killed at its first checkpoint (a dead worker, as on a
+    lost node); with --keep-going the stage-1 models, their evaluations and attacks still
+    finish and are reported, the unlearned models are marked missing, the command exits 1
+    naming the failed steps; the same command without the fault resumes to the local results."""
+    cfg, expected = local_run
+    out = tmp_path / "kg"
+    env = dict(os.environ, OMP_NUM_THREADS="1", FIUBENCH_KILL_AT="unlearn:1")
+    cmd = [sys.executable, "-m", "fiubench", "run", "--config", str(cfg), "--out", str(out), "--jobs", "2",
+           "--retries", "0", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "--keep-going: 2 step(s) failed" in proc.stderr
+    assert "FAILED unlearn/ga/forget10" in proc.stderr and "FAILED unlearn/po/forget10" in proc.stderr
+    roles = {r[1] for r in _rows(out)}
+    assert {"finetuned", "retain", "base"} <= roles and "unlearned" not in roles
+    report = (out / "report" / "report.md").read_text()
+    assert "INCOMPLETE" in report
+    _run(cfg, out, "--jobs", "2")  # resume: the fault is gone
+    assert _rows(out) == expected
+
+
+def test_own_stage1_models_are_imported_and_give_the_same_results(local_run, tmp_path: Path) -> None:
+    """Bring your own stage 1 (tiny family): the local run's fine-tuned and retain models
+    imported by path skip learning and give every other row unchanged."""
+    cfg, expected = local_run
+    steps = cfg.parent / "local" / "steps"
+    ft = next(steps.glob("learn_finetuned-*")) / "run" / "model"
+    rt = next(steps.glob("learn_retain-*")) / "run" / "model"
+    own = tmp_path / "own.yaml"
+    import yaml
+
+    d = yaml.safe_load((cfg.parent / "local" / "run_config.yaml").read_text())
+    d["learn"]["finetuned_from"], d["learn"]["retain_from"] = str(ft), str(rt)
+    own.write_text(yaml.safe_dump(d))
+    out = tmp_path / "own"
+    proc = _run(own, out)
+    assert "learn/finetuned: done" in proc.stderr
+    new_steps = out / "steps"
+    marker = json.loads((next(new_steps.glob("learn_finetuned-*")) / "DONE.json").read_text())
+    assert marker["summary"]["imported_from"] == str(ft)
+    rec = json.loads((next(new_steps.glob("learn_retain-*")) / "imported.json").read_text())
+    assert rec["source"] == str(rt) and all(len(f["sha256"]) == 64 for f in rec["files"].values())
+
+    def values(rows: list[tuple]) -> list[tuple]:  # config hashes follow the (imported) step keys
+        return sorted(r[:6] + r[7:] for r in rows)
+
+    assert values(_rows(out)) == values(expected)

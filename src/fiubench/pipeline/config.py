@@ -62,6 +62,10 @@ class LearnSection:
     visual_keep_open: int | None = None  # open questions per keep step (None: visual_keep // 3, at least 1)
     visual_keep_faces: int | None = None  # the keep step's pool of procedural faces (None: 200)
     train_phrasings: int = 0  # see fiubench.train.config.LearnConfig.train_phrasings (0: off)
+    # Bring your own stage 1 (pipeline/stage1_import.py): a checkpoint directory or Hub id
+    # (org/name[@revision]) used instead of learning the fine-tuned / retain model.
+    finetuned_from: str | None = None
+    retain_from: str | None = None
 
 
 @dataclass
@@ -335,6 +339,9 @@ class RunConfig:
         if not 0 < self.uncertainty.level < 1:
             raise ConfigError(f"run.uncertainty.level: must be in (0, 1), got {self.uncertainty.level}")
         self.resources.validate()
+        from fiubench.pipeline.stage1_import import check_imports
+
+        check_imports(self)
         self.gate.rule().validate("run.gate")
         self.attacks.validate()
         self.search.check(self.methods, self.sweep.unlearn_lr)

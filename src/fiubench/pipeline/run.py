@@ -32,9 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fiubench.pipeline.cache import StepCache, StepResult
+from fiubench.pipeline.cache import LOG, StepCache, StepResult
 from fiubench.pipeline.config import RunConfig
-from fiubench.pipeline.graph import Executor, Scheduler, Step
+from fiubench.pipeline.graph import Executor, Scheduler, Step, StepFailed
 from fiubench.pipeline.plan import Planner
 from fiubench.pipeline.results import final_groups, store_attacks, store_eval, store_uncertainty
 from fiubench.pipeline.sequential import store_sequential
@@ -63,10 +63,12 @@ class Pipeline(Planner):
     """One ``fiubench run``: the :class:`~fiubench.pipeline.plan.Planner`'s steps executed,
     their results stored, the report written. ``log`` receives the progress lines;
     ``executor``: where the steps run (default: one at a time in this process);
-    ``retries``: attempts after a step's first failure."""
+    ``retries``: attempts after a step's first failure for the machine's sake;
+    ``keep_going``: a failed step does not stop the rest (see :meth:`_check_missing`)."""
 
     def __init__(self, cfg: RunConfig, out: str | Path, log: Callable[[str], None] | None = None, *,
-                 executor: Executor | None = None, retries: int = 0, overwrite: bool = False) -> None:
+                 executor: Executor | None = None, retries: int = 0, overwrite: bool = False,
+                 keep_going: bool = False) -> None:
         out = Path(out)
         self._t0 = time.perf_counter()
         self._log = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -74,7 +76,7 @@ class Pipeline(Planner):
         super().__init__(cfg, out, StepCache(out.resolve() / "steps", self.log))
         self.overwrite = overwrite
         self._db: ResultsStore | None = None  # written as evaluations finish
-        self.scheduler = Scheduler(self.cache, executor, retries=retries, log=self.log)
+        self.scheduler = Scheduler(self.cache, executor, retries=retries, log=self.log, keep_going=keep_going)
         self.run_name = self.out.resolve().name
 
     def log(self, msg: str) -> None:
@@ -114,6 +116,7 @@ class Pipeline(Planner):
             if data_step is not None:
                 # first, alone: every split the run needs is checked before anything trains
                 self.scheduler.run([data_step])
+                self._check_missing()  # nothing goes on without the dataset
             self.check_dataset(data)
             hashes = default_hash_cache(self.out)
             self.inputs = DatasetInputs(data, self.dataset(data), hashes)
@@ -148,6 +151,7 @@ class Pipeline(Planner):
 
                 phase = SearchPhase(self, data, data_key, data_step)
                 self.selections = phase.select(self.scheduler.run(phase.steps()))
+                self._check_missing()  # a selection among the candidates that ran would be another one
             done = self.scheduler.run(self.plan(data, data_key, data_step))
             self._store_all(self._db, done)
         finally:
@@ -160,9 +164,22 @@ class Pipeline(Planner):
         else:
             (self.out / SELECTION_FILE).unlink(missing_ok=True)  # never a stale selection table
         self.log(f"results: {self.out / DB_NAME}")
-        if not report:
-            return self.out / DB_NAME
-        return self._report()
+        result = self._report() if report else self.out / DB_NAME
+        self._check_missing()
+        return result
+
+    def _check_missing(self) -> None:
+        """With keep_going: once everything else has finished (and been stored and reported,
+        the missing models marked incomplete), the failed and skipped steps as one error."""
+        failed, skipped = self.scheduler.failed, self.scheduler.skipped
+        if not failed:
+            return
+        lines = [f"  FAILED {s.name} ({type(e).__name__}: {e}); log: {self.cache.path(s.name, s.key) / LOG}"
+                 for s, e in failed.items()]
+        lines += [f"  skipped {s.name} (a step it reads failed)" for s in skipped]
+        raise StepFailed(f"--keep-going: {len(failed)} step(s) failed and {len(skipped)} were skipped; everything "
+                         "else finished (the report marks the missing models). Rerun the same command to retry "
+                         "them:\n" + "\n".join(lines))
 
     def _store_all(self, store: ResultsStore, done: dict[Step, StepResult]) -> None:
         """The run's rows rebuilt in the sequential run's order, whatever order the steps finished in."""
@@ -214,8 +231,9 @@ def _clear(out: Path, keep: Path) -> None:
 
 def run_pipeline(cfg: RunConfig, out: str | Path, *, report: bool = True,
                  log: Callable[[str], None] | None = None, executor: Executor | None = None,
-                 retries: int = 0, overwrite: bool = False) -> Path:
+                 retries: int = 0, overwrite: bool = False, keep_going: bool = False) -> Path:
     """Run (or resume) the benchmark described by ``cfg`` in ``out`` (see
-    :mod:`fiubench.pipeline.graph` for ``executor`` and ``retries``; ``overwrite``:
-    start over in place)."""
-    return Pipeline(cfg, out, log, executor=executor, retries=retries, overwrite=overwrite).run(report=report)
+    :mod:`fiubench.pipeline.graph` for ``executor``, ``retries`` and ``keep_going``;
+    ``overwrite``: start over in place)."""
+    return Pipeline(cfg, out, log, executor=executor, retries=retries, overwrite=overwrite,
+                    keep_going=keep_going).run(report=report)

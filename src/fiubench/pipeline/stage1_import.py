@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fiubench.errors import ConfigError
+from fiubench.pipeline.graph import Resources, Step
 
 IMPORT_FILE = "imported.json"
 
@@ -77,6 +78,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def import_step(name: str, source: str, where: str, deps: Any = ()) -> Step:
+    """The step that stands for a learning step whose model is imported (I/O only: no GPU)."""
+    import functools
+
+    return Step(name, {"import": import_key(source, where)},
+                functools.partial(import_model, source=source, where=where), deps=deps, resources=Resources())
+
+
 def check_imports(cfg: Any) -> None:
     """Imported stage-1 models cannot be swept or re-learnt per seed."""
     ln = cfg.learn
@@ -93,4 +102,4 @@ def check_imports(cfg: Any) -> None:
             raise ConfigError(f"{where}: an imported stage-1 model cannot be re-learnt per variant ({what})")
 
 
-__all__ = ["IMPORT_FILE", "check_imports", "import_key", "import_model", "parse_source"]
+__all__ = ["IMPORT_FILE", "check_imports", "import_key", "import_model", "import_step", "parse_source"]
