@@ -55,6 +55,19 @@ def log_r(r: Record) -> float | None:
     return math.log(truth_ratio(r["paraphrased_nll"], r["perturbed_nll"], "geometric"))
 
 
+def log_r_units(records: Sequence[Record], split: str) -> tuple[list[str], list[np.ndarray]]:
+    """(identities, per identity the ln R of its QA on ``split``), sorted by id."""
+    per: dict[str, list[float]] = {}
+    for r in records:
+        if r.get("kind") == "qa" and r.get("split") == split:
+            v = log_r(r)
+            lst = per.setdefault(r["unique_id"], [])
+            if v is not None:
+                lst.append(v)
+    ids = sorted(per)
+    return ids, [np.asarray(per[i], dtype=np.float64) for i in ids]
+
+
 def calibration(records: Sequence[Record], **kw: Any) -> PersonCalibration:
     """:func:`person_calibration` of the retain model's records (forget vs holdout, per field)."""
     by: dict[tuple[str, str], list[float]] = {}

@@ -50,13 +50,15 @@ def _records(evals: list[Path]) -> list[dict[str, Any]]:
     return EvalResult.load(evals[0]).records  # first seed: the audit simulates from one draw of people
 
 
-def audit_split(split: str, info: dict[str, Any], *, n_sims: int, n_boot: int, seed: int,
-                ks: tuple[int, ...] = vs.KS) -> dict[str, Any]:
+def sim_sources(split: str, info: dict[str, Any]) -> tuple[int, list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """(forget identities, retain records, coverage sources, null sources) of one split:
+    forget EM of the fine-tuned model (alone and paired with the retain model's) and its
+    forget ln R (the KS input); the nulls split each person's answers of the fine-tuned
+    model in two halves."""
     from fiubench.eval import audit as ea
 
-    groups = info["groups"]
-    by_role = {}
-    for model, role, method, _variant, evals in groups:
+    by_role: dict[str, list[Any]] = {}
+    for model, role, method, _variant, evals in info["groups"]:
         by_role.setdefault(role, []).append((model, method, evals))
     if "retain" not in by_role or "finetuned" not in by_role:
         raise ConfigError(f"fiubench audit: split {split} lacks the retain or the fine-tuned model")
@@ -66,12 +68,21 @@ def audit_split(split: str, info: dict[str, Any], *, n_sims: int, n_boot: int, s
     ids_r, rt_em = ea.identity_units(retain, "forget", "exact_match")
     if ids != ids_r:
         raise ConfigError(f"fiubench audit: split {split}: retain and fine-tuned evaluated different people")
-    sources: dict[str, Any] = {"EM forget, fine-tuned": (ft_em, None),
-                               "EM forget, fine-tuned - retain (paired)": (ft_em, rt_em)}
-    nulls = {"EM forget, fine-tuned: two halves of each person": ft_em}
+    _, ft_lnr = ea.log_r_units(finetuned, "forget")
+    sources = {"EM forget, fine-tuned": (ft_em, None), "EM forget, fine-tuned - retain (paired)": (ft_em, rt_em),
+               "ln R forget, fine-tuned": (ft_lnr, None)}
+    nulls = {"EM forget, fine-tuned: two halves of each person": ft_em,
+             "ln R forget, fine-tuned: two halves of each person": ft_lnr}
+    return len(ids), retain, sources, nulls
+
+
+def audit_split(split: str, info: dict[str, Any], *, n_sims: int, n_boot: int, seed: int,
+                ks: tuple[int, ...] = vs.KS) -> dict[str, Any]:
+    from fiubench.eval import audit as ea
+
+    k, retain, sources, nulls = sim_sources(split, info)
     sims = ea.simulations(sources, nulls, ks=ks, n_sims=n_sims, n_boot=n_boot, seed=seed)
     cal = ea.calibration(retain, seed=seed)
-    k = len(ids)
     power = ea.power_table([c for c in info["comparisons"] if c.get("family") in ("pairs", "vs best", "vs retain")],
                            k, level=info["level"], ks=ks)
     return {"split": split, "k": k, "n_sims": n_sims, "n_boot": n_boot, "ks": list(ks), **sims,
