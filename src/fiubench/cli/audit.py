@@ -5,7 +5,8 @@
 Prints, per forget split: coverage of the person-level intervals and false
 better/worse rates in simulations from the run's own people (k = 4, 10, 20, 40), the
 calibration check over identities (per split and per QA field) and the power table.
-Writes RUN_DIR/audit.json (`fiubench report RUN_DIR` then shows it as a section).
+Writes RUN_DIR/audit.json and, when the run has a report, rewrites it with its
+"Statistical audit" section.
 
 Exit status: 0 calibrated; 1 the calibration check failed (a miscalibrated
 instrument: the truth-ratio and KS figures measure the dataset, not forgetting);
@@ -39,5 +40,9 @@ def run(args: argparse.Namespace) -> int:
     res = run_audit(args.run_dir, n_sims=args.sims, n_boot=args.n_boot, seed=args.seed)
     for t in audit_tables(res):
         print(to_markdown(t))
+    if (args.run_dir / "report").is_dir():
+        from fiubench.cli import report
+
+        report.run(argparse.Namespace(run_dir=args.run_dir, db=None, out=None, run=None, title=None))
     print("calibration: " + ("ok" if res["calibrated"] else "FAILED (exit 1)"))
     return 0 if res["calibrated"] else 1
