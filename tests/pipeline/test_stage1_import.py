@@ -44,3 +44,19 @@ def test_the_key_follows_the_checkpoint_and_the_copy_records_its_provenance(tmp_
     assert rec["files"]["model.safetensors"] == {"bytes": 65, "sha256": hashlib.sha256(b"\x01" * 65).hexdigest()}
     import_model(step, source=str(ck), where="w")  # an interrupted or repeated import starts clean
     assert sorted(p.name for p in (step / "run").iterdir()) == ["model"]
+
+
+def test_an_import_with_a_stage1_sweep_is_refused(tmp_path: Path) -> None:
+    from fiubench.presets import load_run_config
+
+    ck = _ckpt(tmp_path / "ft")
+    cfg = load_run_config("smoke", None)
+    cfg.learn.finetuned_from = str(ck)
+    cfg.validate()  # alone: fine
+    cfg.sweep.learn_lr = [1e-3, 2e-3]
+    with pytest.raises(ConfigError, match=r"run.learn.finetuned_from: .*re-learnt per variant \(sweep.learn_lr\)"):
+        cfg.validate()
+    cfg.sweep.learn_lr = []
+    cfg.learn.retain_from = str(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="run.learn.retain_from"):
+        cfg.validate()
