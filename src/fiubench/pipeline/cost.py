@@ -194,6 +194,7 @@ def plan_run(cfg: Any, hw: Hardware | None = None) -> Plan:
         for split in cfg.forget_splits:
             add(eval_step(f"eval/retain{sfx}/{split}", split))
             add(eval_step(f"eval/finetuned{sfx}/{split}", split))
+            add(PlannedStep(f"gate{sfx}/{split}", "gate", 0, 0.0, 0))  # the stage-1 gate: reads two evaluations
             for role in ("finetuned", "retain"):
                 for a in cfg.attacks.names:
                     add(PlannedStep(f"attack/{a}/{role}{sfx}/{split}", "attack", gpus_for(cfg, "attack", hw),
@@ -219,6 +220,19 @@ def plan_run(cfg: Any, hw: Hardware | None = None) -> Plan:
                 for a in cfg.attacks.names:
                     add(PlannedStep(f"attack/{a}/{m}/{split}{sfx}", "attack", gpus_for(cfg, "attack", hw),
                                     eval_step("", split).gpu_hours / 3, 0))
+    if u.requests > 1:  # sequential deletion requests: a view per split, then per method R unlearn + evaluate
+        for split in cfg.forget_splits:
+            add(PlannedStep(f"requests/{split}", "data", 0, 0.0, 0))
+            steps = _optimizer_steps(max(1, sizes[split] // u.requests) * qa, u.train)
+            for v in cfg.variants():
+                for m in cfg.methods:
+                    for i in range(1, u.requests + 1):
+                        tokens = steps * u.train.batch_size * u.train.grad_accum * tok * 2
+                        label = ",".join(x for x in (v.label, f"requests={i}of{u.requests}") if x)
+                        add(PlannedStep(f"unlearn/{m}/{split}/{label}", "unlearn",
+                                        gpus_for(cfg, "unlearn", hw),
+                                        _train_hours(n, trainable_share(u.scope), tokens, hw), ckpt_bytes))
+                        add(eval_step(f"eval/{m}/{split}/{label}", split))
     return plan
 
 
