@@ -33,6 +33,7 @@ def test_definitions_and_version_are_stored(retain_result, tmp_path):
     r = retain_result
     assert r.metrics_version == METRICS_VERSION
     assert r.definitions["truth_ratio"] == "geometric" and r.definitions["mia_term"] == "two_sided"
+    assert "/ 26" in r.definitions["ks_term"] and "word boundaries" in r.definitions["exact_match"]
     r.save(tmp_path / "e")
     data = json.loads((tmp_path / "e" / "results.json").read_text())
     assert data["metrics_version"] == METRICS_VERSION and data["definitions"]["truth_ratio"] == "geometric"

@@ -22,10 +22,11 @@ from fiubench.eval.engine import Engine, ScoreRow
 from fiubench.eval.external import load_mme, load_pope
 from fiubench.eval.result import EvalResult
 from fiubench.metrics.accuracy import attribute_spans
-from fiubench.metrics.aggregate import aggregates, expand_skip
+from fiubench.metrics.aggregate import aggregates, expand_skip, ks_term_formula
 from fiubench.metrics.info import METRICS
 from fiubench.metrics.judge import build_judge
 from fiubench.metrics.ks import require_same_definition
+from fiubench.metrics.text import EM_RULE
 from fiubench.metrics.truth_ratio import TR_DEFINITIONS
 from fiubench.metrics.version import METRICS_VERSION
 from fiubench.utils.provenance import file_sha256, provenance
@@ -186,6 +187,8 @@ def evaluate(
         "truth_ratio_formula": TR_DEFINITIONS[cfg.truth_ratio_mean],
         "mia_term": cfg.aggregate.mia_norm,
         "mia_metric": cfg.aggregate.mia_metric,
+        "ks_term": ks_term_formula(cfg.aggregate),
+        "exact_match": EM_RULE,
     }
     return EvalResult(metrics=metrics, metric_info=info, aggregates=agg, judge=judge_info,
                       provenance=prov, records=records, engine=eng, metrics_version=METRICS_VERSION,

@@ -43,6 +43,7 @@ def rouge_l_recall(reference: str, prediction: str) -> float:
     return float(_scorer().score(reference, prediction)["rougeL"].recall)
 
 
+EM_RULE = "keywords on word boundaries (?<!\\w)k(?!\\w), case-insensitive; numbers compared as numbers"
 _NUMBER_KEYWORD = re.compile(r"[$€£]?\d[\d,]*(?:\.\d+)?%?")
 _NUMBER_IN_TEXT = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?!\w)")
 

@@ -148,7 +148,9 @@ class Report:
         lines = [
             f"Metrics version {', '.join(map(str, versions))} (this fiubench: {METRICS_VERSION}). "
             f"Truth ratio: {'; '.join(tr.get(d, d) for d in defs.get('truth_ratio', ['not recorded']))}. "
-            f"MIA term of FQ: {'; '.join(mia.get(d, d) for d in defs.get('mia_term', ['not recorded']))}."
+            f"MIA term of FQ: {'; '.join(mia.get(d, d) for d in defs.get('mia_term', ['not recorded']))}. "
+            f"KS term of FQ: {'; '.join(defs.get('ks_term', ['not recorded']))}. "
+            f"Exact match: {'; '.join(defs.get('exact_match', ['not recorded']))}."
         ]
         if len(versions) > 1 or any(len(v) > 1 for k, v in defs.items() if k in ("truth_ratio", "mia_term")):
             lines.append(
