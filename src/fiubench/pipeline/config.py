@@ -219,11 +219,15 @@ class GateSection:
 
 @dataclass
 class UncertaintySection:
-    """Identity-level bootstrap of the final models' headline figures (0 = off)."""
+    """Intervals over identities and verdicts of the final models (``n_boot`` 0 = off):
+    ``n_boot`` BCa resamples (and random sign-flip patterns when the people are too many
+    to enumerate), verdicts at alpha = 1 - ``level``, ``correction`` holm or bh across
+    each family and figure (docs/metrics-uncertainty.md)."""
 
     n_boot: int = 1000
     level: float = 0.95
     seed: int = 0
+    correction: str = "holm"
 
 
 @dataclass
@@ -338,6 +342,8 @@ class RunConfig:
             raise ConfigError(f"run.uncertainty.n_boot: must be >= 0 (0 = off), got {self.uncertainty.n_boot}")
         if not 0 < self.uncertainty.level < 1:
             raise ConfigError(f"run.uncertainty.level: must be in (0, 1), got {self.uncertainty.level}")
+        if self.uncertainty.correction not in ("holm", "bh"):
+            raise ConfigError(f"run.uncertainty.correction: holm or bh, got {self.uncertainty.correction!r}")
         self.resources.validate()
         from fiubench.pipeline.stage1_import import check_imports
 

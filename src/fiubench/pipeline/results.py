@@ -137,7 +137,7 @@ def store_uncertainty(store: ResultsStore, cache: StepCache, cfg: RunConfig, run
                 "mia_k": ecfg.mia_k, "groups": [(g.model, g.role, g.method, g.variant) for g in groups]}
 
     def fn(d: Path) -> dict:
-        res = run_uncertainty(groups, ecfg, u.n_boot, u.level, u.seed)
+        res = run_uncertainty(groups, ecfg, u.n_boot, u.level, u.seed, correction=u.correction)
         atomic_write_json(d / "uncertainty.json", res)
         return {"intervals": len(res["intervals"]), "comparisons": len(res["comparisons"])}
 
