@@ -118,7 +118,10 @@ def sequential_png(entries: Sequence[Entry], split: str) -> bytes | None:
                     ax.plot(*zip(*pts, strict=True), marker="o", color=color, label=_name(method, base))
                 if single is not None and single.get(own) is not None:
                     ax.axhline(single.get(own), color=color, linestyle="--", linewidth=1)
+        from matplotlib.ticker import MaxNLocator
+
         for ax, label in ((axes[0], "forget quality (people removed so far)"), (axes[1], "model utility")):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("deletion requests done")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
