@@ -165,3 +165,10 @@ def test_too_few_people_cannot_be_equivalent():
     assert c.estimate == 0.0 and c.p_equivalent < 0.05 and c.verdict == "undecided"
     big = _mean_comparison(*_people(rng, inf.MIN_K_EQUIVALENT, noise=0.05))
     assert big.verdict == "equivalent"
+
+
+def test_one_person_gives_no_evidence():
+    a, b = [np.array([1.0, 2.0])], [np.array([5.0, 6.0])]
+    p = inf.sign_flip_p(lambda swap: inf.pooled_mean(inf.mix(a, b, swap["forget"])[0]) - 5.5, {"forget": 1})
+    assert p[0] == 1.0
+    assert inf.person_ks_test(a, b).p_permutation == 1.0

@@ -253,6 +253,9 @@ def sign_flip_p(pair_statistic: Callable[[Indices], float | np.ndarray], sizes: 
 
     first = vector(np.arange(n))
     out = np.full(first.size, np.nan)
+    if n < 2:  # one person: its two swap patterns mirror each other, p = 1 (scipy needs two)
+        out[np.isfinite(first)] = 1.0
+        return out
     for i in range(first.size):
         if not np.isfinite(first[i]):
             continue
@@ -438,6 +441,8 @@ def person_ks_test(model: Units, reference: Units, *, n_resamples: int = 9999, s
     d = stat(np.arange(k), np.arange(k) + k)
     if not np.isfinite(d):
         raise ValueError("person KS test: no truth ratios")
+    if k < 2:  # one person: no reference distribution to speak of
+        return PersonKS(d, 1.0, 2, True, 1.0, float("nan"), k)
     res = stats.permutation_test((np.arange(k), np.arange(k) + k), stat, permutation_type="samples",
                                  vectorized=False, n_resamples=n_resamples, alternative="greater",
                                  random_state=np.random.default_rng(seed))
