@@ -162,3 +162,15 @@ def test_own_stage1_models_are_imported_and_give_the_same_results(local_run, tmp
         return sorted(r[:6] + r[7:] for r in rows)
 
     assert values(_rows(out)) == values(expected)
+
+
+def test_sharded_evaluations_inside_a_run_give_the_local_results(local_run, tmp_path: Path) -> None:
+    """resources.eval.processes: 2 -- every evaluation step is two torchrun processes
+    (gloo on CPU), each with half of the batches; the stored rows are the one-process ones."""
+    cfg, _ = local_run
+    sharded = tmp_path / "sharded.yaml"
+    sharded.write_text(cfg.read_text() + "resources:\n  eval: {processes: 2}\n")
+    out = tmp_path / "sharded"
+    _same_as_local(local_run, out, "--config", str(sharded))
+    res = json.loads(next((out / "steps").glob("eval_base_*/eval/results.json")).read_text())
+    assert res["engine"]["processes"] == 2

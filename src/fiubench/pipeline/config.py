@@ -111,6 +111,7 @@ class StepResources:
     cpus: float = 1.0
     gpus: float | None = None
     memory_gb: float | None = None
+    processes: int | None = None  # eval only: a sharded evaluation (pipeline/sharded.py); None: one per GPU
 
     def check(self, path: str) -> None:
         if not self.cpus > 0:
@@ -119,6 +120,10 @@ class StepResources:
             raise ConfigError(f"{path}.gpus: must be >= 0 (or null for automatic), got {self.gpus}")
         if self.memory_gb is not None and not self.memory_gb > 0:
             raise ConfigError(f"{path}.memory_gb: must be > 0 (or null), got {self.memory_gb}")
+        if self.processes is not None and (isinstance(self.processes, bool) or self.processes < 1):
+            raise ConfigError(f"{path}.processes: must be an integer >= 1 (or null), got {self.processes!r}")
+        if self.processes not in (None, 1) and not path.endswith(".eval"):
+            raise ConfigError(f"{path}.processes: only evaluation steps run sharded (run.resources.eval.processes)")
 
 
 @dataclass

@@ -22,11 +22,14 @@ def evaluate_checkpoint(
     *,
     reference: Path | None,
     model_overrides: dict[str, Any] | None = None,
+    shard: Any = None,
 ) -> dict[str, Any]:
     """Evaluate the model in ``model_dir`` into ``out`` (results.json + per_sample.jsonl).
 
     ``reference``: the retain model's evaluation directory; None means this *is* the
-    retain model (self-reference, see the module docstring).
+    retain model (self-reference, see the module docstring). ``shard``: this process's
+    share of a sharded evaluation (:mod:`fiubench.pipeline.sharded`); only rank 0 adds
+    exposure and writes.
     """
     from fiubench.eval.exposure import add_exposure
     from fiubench.eval.runner import evaluate
@@ -36,7 +39,10 @@ def evaluate_checkpoint(
     vlm = load_vlm(ModelConfig(name_or_path=str(model_dir), **(model_overrides or {})))
     source = resolve_path(str(model_dir))
     ckpt = source if isinstance(source, Path) else None  # hashed into the provenance
-    result = evaluate(vlm, dataset, cfg, "self" if reference is None else reference, checkpoint=ckpt)
+    result = evaluate(vlm, dataset, cfg, "self" if reference is None else reference, checkpoint=ckpt, shard=shard)
+    if shard is not None and not shard.main:
+        del vlm
+        return {}
     add_exposure(vlm, dataset, result, cfg)
     del vlm
     kill_point("eval")

@@ -26,6 +26,7 @@ from typing import Any
 from fiubench.pipeline.cache import StepCache, StepResult
 from fiubench.pipeline.config import RunConfig, Variant, step_resources
 from fiubench.pipeline.graph import Resources, Step
+from fiubench.pipeline.sharded import eval_processes, run_eval_sharded
 from fiubench.pipeline.stage1 import gate_step
 from fiubench.pipeline.steps import (
     eval_key_config,
@@ -196,6 +197,9 @@ class Planner:
         overrides = {**self.model_overrides, "family": family}
         fn = functools.partial(run_eval, model_dir=model_dir, data=data, ecfg=ecfg, reference=ref,
                                overrides=overrides)
+        nproc = eval_processes(cfg)
+        if nproc > 1:  # several processes, one share of the batches each (pipeline/sharded.py)
+            fn = functools.partial(run_eval_sharded, nproc=nproc, cpus=self.resources("eval").cpus, **fn.keywords)
         all_deps = [*deps, *([reference] if reference is not None else [])]
         then = None if not store else functools.partial(self._store_now, store=store)
         return Step(step_name("eval/" + label, split), eval_key_config(ecfg), fn, inputs=inputs, deps=all_deps,
