@@ -36,3 +36,15 @@ def test_gate_step_stops_or_warns(tmp_path: Path) -> None:
     full = _save(tmp_path / "ft2", {"a": (1.0, 0.2), "b": (0.9, 0.4)})
     assert run_gate(out, finetuned_eval=full, retain_eval=rt, split="forget10", rule=GateRule(),
                     override=False)["warning"] is None
+
+
+def test_gate_and_requests_options_are_checked_before_anything_runs() -> None:
+    from fiubench.errors import ConfigError
+    from fiubench.presets import load_run_config
+
+    assert load_run_config("smoke").gate.override is True  # its 2-epoch stage 1 learns nobody
+    assert load_run_config("tiny").gate.override is False and load_run_config("tiny").unlearn.requests == 1
+    with pytest.raises(ConfigError, match="run.unlearn.requests"):
+        load_run_config("smoke", overrides={"unlearn": {"requests": 0}}).validate()
+    with pytest.raises(ConfigError, match="run.gate.min_learnt"):
+        load_run_config("smoke", overrides={"gate": {"min_learnt": 1.5}}).validate()
