@@ -17,7 +17,8 @@ def test_rows_filters_and_nan_becomes_null(db: Path) -> None:
         assert [(r.step, r.value, r.final) for r in rows] == [(6, 0.3, False), (12, 0.6, False), (18, 0.8, True)]
         assert all(r.judge == "similarity, offline" for r in rows)
         tr = st.rows(metric="forget.truth_ratio", role="finetuned")
-        assert tr and all(r.value is None for r in tr)  # NaN is stored as NULL, not 0
+        assert tr and all(r.value is None for r in tr)  # NaN is stored as NULL, not 0 ...
+        assert all(r.undefined == "NaN" for r in tr)  # ... and says so
         em = st.rows(metric="forget.exact_match", role="retain", forget_split="forget5")
         assert em[0].higher_is_better is False
         assert st.rows(method=["ga", "kl"], final_only=True, metric="model_utility", forget_split="forget10")[0].method == "ga"
@@ -84,3 +85,13 @@ def test_old_database_gains_the_version_columns(tmp_path: Path) -> None:
         new = st.rows(metric="model_utility", run="r")
         assert {r.model: r.metrics_version for r in new} == {"finetuned": None, "new": 2}
         assert next(r.definitions for r in new if r.model == "new") == '{"truth_ratio": "geometric"}'
+
+
+def test_undefined_values_say_why_and_non_numbers_are_refused(tmp_path: Path) -> None:
+    with ResultsStore(tmp_path / "r.sqlite") as st:
+        st.add({"a": float("inf"), "b": -math.inf, "c": None, "d": 0.5}, run="r", model="m", role="finetuned",
+               config_hash="h")
+        why = {r.metric: (r.value, r.undefined) for r in st.rows()}
+        assert why == {"a": (None, "+inf"), "b": (None, "-inf"), "c": (None, "not computed"), "d": (0.5, None)}
+        with pytest.raises(FiubenchError, match="metric e of m is not a number"):
+            st.add({"e": "n/a"}, run="r", model="m", role="finetuned", config_hash="h")
