@@ -69,3 +69,18 @@ def test_plan_command_prints_the_cost_and_refuses_bad_options() -> None:
     assert "paper_main[llava-1.5]" in proc.stdout and "all: " in proc.stdout and "GPU-hours" in proc.stdout
     bad = subprocess.run([*cmd, "--mfu", "2"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--mfu" in bad.stderr
+
+
+def test_an_external_dataset_is_sized_from_its_split_file(tmp_path) -> None:
+    import json
+
+    from fiubench.pipeline.cost import _split_sizes
+
+    (tmp_path / "split.json").write_text(json.dumps({"forget5": ["a", "b"], "retain": ["c", "d", "e"],
+                                                     "holdout": ["h"]}))
+    cfg = load_run_config("paper_main", None)
+    cfg.dataset = tmp_path
+    assert _split_sizes(cfg) == {"forget5": 2, "retain": 3, "holdout": 1, "full": 5}
+    few = plan_run(cfg).by_kind()["eval"][0]
+    cfg.dataset = None  # the embedded 400-identity dataset: more unlearning steps, more checkpoints
+    assert plan_run(cfg).by_kind()["eval"][0] > few

@@ -144,7 +144,20 @@ def _optimizer_steps(samples: int, train: Any) -> int:
 
 
 def _split_sizes(cfg: Any) -> dict[str, int]:
-    """Identities per split of the embedded dataset the config would build."""
+    """Identities per split: from an external dataset's ``split.json`` when it has one,
+    else of the embedded dataset the config would build (``data.qa_per_identity`` QA each)."""
+    import json
+    from pathlib import Path
+
+    split_file = Path(cfg.dataset) / "split.json" if cfg.dataset is not None else None
+    if split_file is not None and split_file.is_file():
+        splits = {k: set(v) for k, v in json.loads(split_file.read_text(encoding="utf-8")).items()}
+        sizes = {k: len(v) for k, v in splits.items()}
+        hold = splits.get("holdout", set())
+        sizes.setdefault("full", len(set().union(*splits.values()) - hold))
+        sizes.setdefault("retain", sizes["full"] - sum(v for k, v in sizes.items() if k.startswith("forget")))
+        sizes.setdefault("holdout", len(hold))
+        return sizes
     d = cfg.data
     n = d.n_identities
     sizes = {f"forget{int(p) if float(p).is_integer() else p}": d.split_size(p) for p in d.forget_percents}
