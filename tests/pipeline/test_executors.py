@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,7 +112,7 @@ def test_ray_on_a_multi_node_cluster_from_ray_address_gives_the_local_results(lo
     finally:
         cluster.shutdown()
     assert "(RAY_ADDRESS)" in log and "3 node(s) checked" in log
-    assert "progress: 23/23 steps" in log
+    assert re.search(r"progress: (\d+)/\1 steps", log)  # k/N reached N
 
 
 def test_keep_going_finishes_the_rest_reports_what_is_missing_and_resumes(local_run, tmp_path: Path) -> None:
