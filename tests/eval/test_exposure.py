@@ -136,8 +136,42 @@ def test_the_finetuned_model_exposes_more_than_the_retain_model(trained) -> None
         got[role] = [r["exposure"] for r in scored]
         chance = float(np.mean([chance_exposure(r["exposure_n"]) for r in scored]))
     ft, rt = np.mean(got["finetuned"]), np.mean(got["retain"])
+    print(f"exposure: fine-tuned {ft:.2f}, retain {rt:.2f}, chance {chance:.2f} bits on {len(got['retain'])} QA")
     assert len(got["finetuned"]) >= 4
     assert ft > rt + 1.0, (got, chance)  # more than a bit of exposure above the model that never saw them
     assert ft > chance + 1.0
     # paired per QA: the fine-tuned model ranks the truth at least as high on most QA
     assert np.mean(np.array(got["finetuned"]) >= np.array(got["retain"])) >= 0.75
+
+
+def _forget_records(ds, path: Path) -> list[dict]:  # type: ignore[no-untyped-def]
+    from fiubench.eval.config import EvalConfig
+    from fiubench.eval.runner import evaluate
+    from fiubench.metrics.judge import JudgeConfig
+    from fiubench.models import ModelConfig, load_vlm
+
+    ecfg = EvalConfig(forget=FORGET, judge=JudgeConfig(backend="none"), visual=False, retain_max_identities=1,
+                      paraphrase_generations=False, max_new_tokens=24,
+                      skip=["judge", "ks", "mia", "visual", "forget.ape"])
+    vlm = load_vlm(ModelConfig(name_or_path=str(path), device="cpu"))
+    return evaluate(vlm, ds, ecfg, None).records
+
+
+@pytest.mark.slow
+def test_the_stage1_gate_passes_trained_people_and_stops_a_one_epoch_stage1(trained, tiny_vlm_dir, tmp_path) -> None:
+    from fiubench.data import load_dataset
+    from fiubench.metrics.gate import Stage1NotLearnt, enforce, stage1_gate
+    from fiubench.models import ModelConfig
+    from fiubench.train import LearnConfig, learn, train_preset
+
+    data, models = trained
+    ds = load_dataset(data)
+    retain = _forget_records(ds, models["retain"])
+    good = stage1_gate(_forget_records(ds, models["finetuned"]), retain, FORGET)
+    assert good.fraction_learnt == 1.0 and enforce(good, override=False) is None, good.as_dict()
+    one = learn(LearnConfig(data=data, out=tmp_path / "one", split="full", model=ModelConfig(name_or_path=str(tiny_vlm_dir)),
+                            train=train_preset("tiny", progress=False, epochs=1))) / "model"
+    cut = stage1_gate(_forget_records(ds, one), retain, FORGET)
+    assert cut.fraction_learnt < 0.8, cut.as_dict()
+    with pytest.raises(Stage1NotLearnt, match="learn.train.epochs"):
+        enforce(cut, override=False, epochs=1)
