@@ -284,9 +284,12 @@ class Planner:
             step_cfg: dict[str, Any] = {"attack": attack, "options": options, **ctx}
             if trains:  # relearning: the stage-1 recipe shapes the result
                 step_cfg.update(train=no_ui(train), scope=scope)
+            evaluation = cfg.eval if options.get("evaluate") else None  # the attacked model, the run's settings
+            if evaluation is not None:
+                step_cfg["evaluation"] = evaluation
             fn = functools.partial(run_attack, attack=attack, options=options, model_dir=target.model_dir, data=data,
                                    ctx={**ctx, "train": train if trains else None, "scope": scope if trains else None,
-                                        "model_overrides": dict(self.model_overrides)})
+                                        "model_overrides": dict(self.model_overrides), "evaluation": evaluation})
             steps.append(Step(
                 step_name(f"attack/{attack}/{target.label}", target.split), step_cfg, fn,
                 inputs={"data": self._data_key("attack", target.split, data_key), "model": target.model_key},
