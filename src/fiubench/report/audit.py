@@ -87,6 +87,9 @@ def power_table(s: dict[str, Any]) -> Table:
         "From the median standard error of this run's paired comparisons of the figure (its intervals), "
         "SE(k') = SE(k) sqrt(k / k'); two-sided test at 5 %, normal approximation: difference = 2.80 SE. "
         "'identities needed': forget identities to detect that difference (FQ and EM in [0, 1], KS D in [0, 1]).")
+    if s["k"] < 5:
+        t.notes.append(f"Only {s['k']} forget identities: the standard error itself rests on too few people; "
+                       "these figures only show the method.")
     return t
 
 
