@@ -44,7 +44,9 @@ from fiubench.errors import ConfigError
 class RelearnOptions(AttackOptions):
     steps: int | list[int] = field(default_factory=lambda: [10, 30])  # optimiser steps on the relearning half
     lr: float | list[float] | None = None  # None: the stage-1 learning rate x lr_scales
-    lr_scales: list[float] = field(default_factory=lambda: [1.0, 3.0])
+    # The stage-1 rate itself wipes a converged tiny model's answers in 10 AdamW steps (the
+    # fine-tuned model's held-out extraction 100 -> 0 at x1 and x3); x0.01 and x0.1 keep it at 100.
+    lr_scales: list[float] = field(default_factory=lambda: [0.01, 0.1])
     warmup_ratio: float = 0.1  # linear warm-up over this share of the steps, then constant
     batch_size: int | None = None  # None: the stage-1 batch size (capped at the relearning set)
     evaluate: bool = False  # utility, truth ratio, MIA of the model relearnt at its strongest grid point
