@@ -34,3 +34,16 @@ def test_run_config_refuses_a_bad_count() -> None:
     bad = dataclasses.replace(cfg, learn=dataclasses.replace(cfg.learn, train_phrasings=-1))
     with pytest.raises(ConfigError, match="run.learn.train_phrasings"):
         bad.validate()
+
+
+def test_the_official_release_is_refused_before_any_training(tmp_path: Path) -> None:
+    """The official release's QA carry no profile field: the run stops at its dataset check,
+    naming the option; with the option off the same dataset passes the check."""
+    official = Path(__file__).resolve().parents[1] / "fixtures" / "official" / "dataset"
+    cfg = load_run_config("smoke")
+    cfg = dataclasses.replace(cfg, forget_splits=["forget1"],
+                              eval=dataclasses.replace(cfg.eval, skip=[*cfg.eval.skip, "mia"]))
+    Pipeline(cfg, tmp_path / "off", log=lambda _m: None).check_dataset(official)
+    on = dataclasses.replace(cfg, learn=dataclasses.replace(cfg.learn, train_phrasings=1))
+    with pytest.raises(ConfigError, match="run.learn.train_phrasings: 1 needs each QA's profile field"):
+        Pipeline(on, tmp_path / "on", log=lambda _m: None).check_dataset(official)

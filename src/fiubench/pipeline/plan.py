@@ -141,6 +141,10 @@ class Planner:
                 ds.split_ids(split)
             except Exception as e:  # noqa: BLE001 - the dataset's own unknown-split error
                 raise ConfigError(f"{key}: split {split!r} is not in {root}/split.json ({e})") from None
+        if cfg.learn.train_phrasings and any(qa.field is None for p in ds.identities.values() for qa in p.qa_list):
+            raise ConfigError(f"run.learn.train_phrasings: {cfg.learn.train_phrasings} needs each QA's profile field "
+                              f"(`field` in {root}/full.json, which the official release lacks): set "
+                              "learn.train_phrasings: 0")
         if cfg.search.active:
             from fiubench.pipeline.search import check_splits
 
