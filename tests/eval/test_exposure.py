@@ -175,3 +175,26 @@ def test_the_stage1_gate_passes_trained_people_and_stops_a_one_epoch_stage1(trai
     assert cut.fraction_learnt < 0.8, cut.as_dict()
     with pytest.raises(Stage1NotLearnt, match="learn.train.epochs"):
         enforce(cut, override=False, epochs=1)
+
+
+def test_evaluate_scores_the_candidates_into_records_and_metrics(tiny_vlm, tmp_path: Path) -> None:
+    from fiubench.data import load_dataset
+    from fiubench.data.build import DataConfig, build_dataset
+    from fiubench.eval.config import EvalConfig
+    from fiubench.eval.runner import evaluate
+    from fiubench.metrics.judge import JudgeConfig
+
+    build_dataset(DataConfig(n_identities=6, qa_per_identity=6, seed=0, holdout_fraction=0.34, image_size=16,
+                             forget_percents=(34,), retain_percents=(34,), select="random"), tmp_path / "fiu")
+    ds = load_dataset(tmp_path / "fiu")
+    base = dict(forget=FORGET, judge=JudgeConfig(backend="none"), visual=False, retain_max_identities=1,
+                paraphrase_generations=False, max_new_tokens=4, skip=["judge", "ks", "mia", "visual", "forget.ape"])
+    res = evaluate(tiny_vlm, ds, EvalConfig(**base), None)  # type: ignore[arg-type]
+    scored = [r for r in res.records if "exposure" in r]
+    vocab = [r for r in res.records if r.get("kind") == "qa" and r["split"] == "forget" and r["field"] in VOCABULARIES]
+    assert scored and len(scored) == len(vocab)
+    assert res.engine["exposure_rows"] == sum(r["exposure_n"] for r in scored)
+    assert res.metrics["forget.exposure"] == pytest.approx(np.mean([r["exposure"] for r in scored]))
+    assert "exposure" in res.definitions and "forget.exposure" in res.metric_info
+    off = evaluate(tiny_vlm, ds, EvalConfig(**{**base, "exposure_candidates": 0}), None)  # type: ignore[arg-type]
+    assert off.metrics["forget.exposure"] is None and not any("exposure" in r for r in off.records)

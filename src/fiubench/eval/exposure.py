@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,8 @@ from fiubench.data.qa import TEMPLATES, fill_template
 from fiubench.eval.engine import ScoreRow
 
 DEFAULT_CANDIDATES = 15
+EXPOSURE_RULE = ("log2 |C| - log2 rank of the true value among |C| <= {n} candidate values of its field, "
+                 "ranked by answer probability (fiubench.metrics.exposure)")
 _CONVICTION = re.compile(r"^a conviction for (?P<offence>.+) in (?P<year>\d{4})$")
 
 
@@ -129,34 +130,3 @@ def score_exposure(engine: Any, records: list[dict[str, Any]], image_of: Callabl
         attach_scores(records, dst, [st.mean_nll for st in engine.score(rows)])
     return len(rows)
 
-
-def add_exposure(vlm: Any, dataset: Any, result: Any, cfg: Any) -> Any:
-    """Score the exposure candidates of an evaluated ``result`` (an ``EvalResult``) with
-    ``vlm`` and add the per-sample exposure fields and the ``forget.exposure*`` metrics.
-
-    A pass after ``evaluate`` (one more batched scoring pass, image features encoded once),
-    so exposure needs no change to the evaluation's other passes."""
-    from fiubench.eval.compute import add_derived
-    from fiubench.eval.engine import Engine
-    from fiubench.metrics.exposure import exposure_metrics
-    from fiubench.metrics.info import METRICS
-
-    k = int(getattr(cfg, "exposure_candidates", DEFAULT_CANDIDATES))
-    if k < 1:
-        return result
-    t0 = time.perf_counter()
-    engine = Engine(vlm, batch_size=cfg.batch_size, reuse_image_features=cfg.reuse_image_features)
-    n = score_exposure(engine, result.records, lambda u: dataset.identities[u].image_path, k, cfg.seed)
-    forget = [add_derived(r, cfg.truth_ratio_mean) for r in result.records
-              if r.get("kind") == "qa" and r.get("split") == "forget"]
-    metrics = exposure_metrics(forget, "forget")
-    result.metrics.update(metrics)
-    for name in metrics:
-        info = METRICS.get(name)
-        result.metric_info[name] = {"higher_is_better": info.higher_is_better, "split": info.split,
-                                    "label": info.label}
-    result.engine["exposure_rows"] = n
-    result.engine["seconds_exposure"] = time.perf_counter() - t0
-    result.definitions["exposure"] = (f"log2 |C| - log2 rank of the true value among |C| <= {k + 1} candidates "
-                                      "of its field (fiubench.metrics.exposure)")
-    return result

@@ -19,6 +19,7 @@ from fiubench.errors import ConfigError
 from fiubench.eval.compute import Record, RetainReference, add_derived, compute_metrics
 from fiubench.eval.config import EvalConfig
 from fiubench.eval.engine import Engine, ScoreRow
+from fiubench.eval.exposure import EXPOSURE_RULE, score_exposure
 from fiubench.eval.external import load_mme, load_pope
 from fiubench.eval.result import EvalResult
 from fiubench.metrics.accuracy import attribute_spans
@@ -169,6 +170,10 @@ def evaluate(
         vlm.tokenizer, [records[i]["answer"] for i in req.open_dst], cfg.visual_open_max_new_tokens
     )
     timings = _model_passes(engine, req, cfg, open_budget)
+    # exposure: one more scoring pass over each vocabulary QA's candidate answers (eval.exposure)
+    n_exposure = score_exposure(engine, records, lambda u: dataset.identities[u].image_path,
+                                cfg.exposure_candidates, cfg.seed)
+    t_exposure = time.perf_counter()
     for r in records:
         add_derived(r, cfg.truth_ratio_mean)
     judge_info = _judge_answers(judge, records, shard)
@@ -181,7 +186,7 @@ def evaluate(
     eng["visual_open_max_new_tokens"] = open_budget
     t_gen, t_score, t_done = timings
     eng.update(seconds_total=time.perf_counter() - t0, seconds_generate=t_score - t_gen,
-               seconds_score=t_done - t_score)
+               seconds_score=t_done - t_score, seconds_exposure=t_exposure - t_done, exposure_rows=n_exposure)
     definitions = {
         "truth_ratio": cfg.truth_ratio_mean,
         "truth_ratio_formula": TR_DEFINITIONS[cfg.truth_ratio_mean],
@@ -189,6 +194,7 @@ def evaluate(
         "mia_metric": cfg.aggregate.mia_metric,
         "ks_term": ks_term_formula(cfg.aggregate),
         "exact_match": EM_RULE,
+        "exposure": EXPOSURE_RULE.format(n=cfg.exposure_candidates + 1),
     }
     return EvalResult(metrics=metrics, metric_info=info, aggregates=agg, judge=judge_info,
                       provenance=prov, records=records, engine=eng, metrics_version=METRICS_VERSION,

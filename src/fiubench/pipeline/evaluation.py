@@ -31,7 +31,6 @@ def evaluate_checkpoint(
     share of a sharded evaluation (:mod:`fiubench.pipeline.sharded`); only rank 0 adds
     exposure and writes.
     """
-    from fiubench.eval.exposure import add_exposure
     from fiubench.eval.runner import evaluate
     from fiubench.models.config import ModelConfig
     from fiubench.models.loading import load_vlm, resolve_path
@@ -43,7 +42,6 @@ def evaluate_checkpoint(
     if shard is not None and not shard.main:
         del vlm
         return {}
-    add_exposure(vlm, dataset, result, cfg)
     del vlm
     kill_point("eval")
     result.save(out, overwrite=True)
