@@ -3,7 +3,12 @@ attribute about every face, the probe reads the forget people's value from the m
 that learnt them (fine-tuned) and is near chance on the model that never saw them
 (retain).
 
-Slow: two short fine-tunings on 2 CPU cores.
+Measured (24 people, forget 6, test_results with 5 values, 80 epochs): the probe reads
+the fine-tuned model at 100 % (middle and last layer), the retain model at 11 % (chance,
+the majority share of the training labels: 38 %); the fine-tuned - retain interval over
+the 6 people is [50, 100].
+
+Slow: two short fine-tunings on 2 CPU cores (about 35 min when the machine is shared).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ def _train(data: Path, base: Path, out: Path, people: list, epochs: int) -> Path
     # exactly the (question, answer start) the probe reads, completed with the value
     items = [(p.image_path, q, f"{pre} {p.profile[ATTRIBUTE]}.") for p in people for _, q, pre in questions(p, ATTRIBUTE)]
     train = train_preset("tiny", progress=False, epochs=epochs)
-    return finetune(ModelConfig(name_or_path=str(base)), items, out, train, {"test": "probe control"},
+    return finetune(ModelConfig(name_or_path=str(base)), items, out, train, {"test": "probe control", "train": train},
                     kind="probe_control") / "model"
 
 
