@@ -47,6 +47,10 @@ from scipy import stats
 from scipy.special import ndtr, ndtri
 
 LEVEL = 0.95
+# Bump when the intervals or tests change (enters the uncertainty step's cache key, so a
+# cached run recomputes its intervals). 1: BCa over identities at the expanded level
+# sqrt(k/(k-1)) t_{k-1} (Hesterberg 2015), sign-flip permutation p, TOST, Holm/BH.
+INFERENCE_VERSION = 1
 ALPHA = 0.05
 VERDICTS = ("better", "worse", "equivalent", "undecided")
 # Equivalence margins, in the metric's own unit (fractions, not points). A comparison

@@ -127,6 +127,7 @@ def store_uncertainty(store: ResultsStore, cache: StepCache, cfg: RunConfig, run
                       groups: list[ModelGroup]) -> None:
     """Bootstrap intervals and paired comparisons of the final models on ``split``
     (a cached step of its own, run by the driver: it reads finished evaluations)."""
+    from fiubench.metrics.inference import INFERENCE_VERSION
     from fiubench.pipeline.uncertainty import run_uncertainty
     from fiubench.report.store import ComparisonRow, IntervalRow
 
@@ -134,7 +135,8 @@ def store_uncertainty(store: ResultsStore, cache: StepCache, cfg: RunConfig, run
     ecfg = cfg.eval_config(split)
     inputs = {f"{g.model}#{i}": p.parent.name for g in groups for i, p in enumerate(g.evals)}
     step_cfg = {"uncertainty": to_dict(u), "aggregate": to_dict(ecfg.aggregate), "skip": list(ecfg.skip),
-                "mia_k": ecfg.mia_k, "groups": [(g.model, g.role, g.method, g.variant) for g in groups]}
+                "mia_k": ecfg.mia_k, "groups": [(g.model, g.role, g.method, g.variant) for g in groups],
+                "inference_version": INFERENCE_VERSION}
 
     def fn(d: Path) -> dict:
         res = run_uncertainty(groups, ecfg, u.n_boot, u.level, u.seed, correction=u.correction)
