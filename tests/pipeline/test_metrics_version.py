@@ -30,7 +30,7 @@ def test_store_refuses_an_evaluation_of_another_version(tmp_path: Path) -> None:
     (step / "eval" / "results.json").write_text(json.dumps({"metrics": {"forget_quality": 0.5}, "aggregates": {}}))
     res = StepResult("eval/x", "k", step, ran=False)
     with ResultsStore(tmp_path / "r.sqlite") as st:
-        with pytest.raises(FiubenchError, match="metrics version 1.*version 2"):
+        with pytest.raises(FiubenchError, match=f"metrics version 1.*version {version.METRICS_VERSION}"):
             store_eval(st, res, run="r", model="m", role="finetuned", split="forget5", variant="")
         assert st.rows() == []
         (step / "eval" / "results.json").write_text(json.dumps(
