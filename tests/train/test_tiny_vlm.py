@@ -26,8 +26,11 @@ METHOD_RUNS: dict[str, dict] = {
     "idkdpo": {"beta": 0.01},  # beta 0.1 saturates (margin ~57 nats) before greedy answers flip
     # 2-layer LM: steer the last layer's answer-token activations; forget and retain
     # prompts are identical text (only the face differs), so a heavy retain weight on
-    # every position cancels the forget term here.
-    "rmu": {"steering_coeff": 20.0, "layer": -1, "alpha": 1.0, "positions": "answer"},
+    # every position cancels the forget term here. WMDP's reference trains only
+    # mlp.down_proj of three layers of 32; in a 2-layer LM that is too little to move
+    # greedy answers in 8 steps, so this tiny run trains the whole steered layer
+    # (params "", a named option: the method's default stays the reference's).
+    "rmu": {"steering_coeff": 20.0, "layer": -1, "alpha": 1.0, "positions": "answer", "params": ""},
 }
 
 
