@@ -27,7 +27,12 @@ from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
 from fiubench.metrics.exposure import exposure_metrics, record_exposure
 from fiubench.metrics.ks import identity_permutation_ks, ks_test, require_same_definition
 from fiubench.metrics.probability import forget_probability, retain_probability
-from fiubench.metrics.text import keyword_match, keyword_match_substring, mean_defined, rouge_l_recall
+from fiubench.metrics.text import (
+    keyword_match,
+    keyword_match_substring,
+    mean_defined,
+    rouge_l_recall,
+)
 from fiubench.metrics.truth_ratio import (
     DEFAULT_TR_MEAN,
     TRMean,
