@@ -87,3 +87,18 @@ LOGITS_B = [
     [[0.0, 2.0, 0.0], [1.0, -1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 0.0, 1.0]],
 ]
 LABELS_R = [[-100, 2, 0, 1], [-100, -100, -100, 1]]
+
+
+def softmax(row):
+    m = max(row)
+    e = [math.exp(x - m) for x in row]
+    return [x / sum(e) for x in e]
+
+
+def prob(row, i):
+    return math.exp(logsoftmax(row, i))
+
+
+def kl(p_row, q_row):
+    """KL(softmax(p_row) || softmax(q_row))."""
+    return sum(a * (math.log(a) - math.log(b)) for a, b in zip(softmax(p_row), softmax(q_row), strict=True))

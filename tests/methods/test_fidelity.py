@@ -21,9 +21,12 @@ from .fake import (
     LOGITS_B,
     FakeContext,
     inputs,
+    kl,
     logsigmoid,
     logsoftmax,
+    prob,
     seq_logp,
+    softmax,
     token_mean_nll,
 )
 
@@ -42,21 +45,6 @@ def ctx_with(retain: bool = True):
     if retain:
         ctx.set(r, torch.tensor(LOGITS_B), ref=torch.tensor(LOGITS))
     return ctx, UnlearnBatch(f), UnlearnBatch(r)
-
-
-def softmax(row):
-    m = max(row)
-    e = [math.exp(x - m) for x in row]
-    return [x / sum(e) for x in e]
-
-
-def prob(row, i):
-    return math.exp(logsoftmax(row, i))
-
-
-def kl(p_row, q_row):
-    """KL(softmax(p_row) || softmax(q_row))."""
-    return sum(a * (math.log(a) - math.log(b)) for a, b in zip(softmax(p_row), softmax(q_row), strict=True))
 
 
 def cross_entropy(q, row):

@@ -19,6 +19,8 @@ from .fake import (
     FakeContext,
     inputs,
     logsoftmax,
+    prob,
+    softmax,
     token_mean_nll,
 )
 
@@ -33,20 +35,6 @@ def setup_ctx():
     ctx.set(f, torch.tensor(LOGITS), ref=torch.tensor(LOGITS_B))
     ctx.set(r, torch.tensor(LOGITS_B), ref=torch.tensor(LOGITS))
     return ctx, UnlearnBatch(f), UnlearnBatch(r)
-
-
-def softmax(row):
-    m = max(row)
-    e = [math.exp(x - m) for x in row]
-    return [x / sum(e) for x in e]
-
-
-def prob(row, i):
-    return math.exp(logsoftmax(row, i))
-
-
-def kl(p_row, q_row):
-    return sum(a * (math.log(a) - math.log(b)) for a, b in zip(softmax(p_row), softmax(q_row), strict=True))
 
 
 R_NLL = token_mean_nll(LOGITS_B, LABELS_R)
