@@ -14,7 +14,7 @@ def test_cli_eval_retain_then_model(eval_ckpt, eval_data_dir, tmp_path, capsys):
     assert main(["eval", *common, "--skip", "judge", "--retain-eval", "self", "--out", str(ref)]) == 0
     assert json.loads((ref / "results.json").read_text())["metrics"]["forget.ks_p"] == 1.0
     printed = capsys.readouterr().out
-    assert "calibration of the instrument" in printed and "median log R forget" in printed
+    assert "calibration of the instrument" in printed and "mean ln R forget" in printed
     out = tmp_path / "model_eval"
     assert main(["eval", *common, "--skip", "judge", "--retain-eval", str(ref), "--out", str(out)]) == 0
     res = json.loads((out / "results.json").read_text())

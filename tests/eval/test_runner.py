@@ -69,25 +69,27 @@ def test_self_reference_is_the_retain_models_own_ks(eval_vlm, eval_dataset, refe
 
 
 def test_retain_model_gets_the_calibration_check(eval_vlm, eval_dataset):
-    """The retain model (self reference) gets calibration.* from its forget vs holdout truth
-    ratios; without holdout identities the check cannot run (None, not silently absent)."""
+    """The retain model (self reference) gets calibration.* (the person-level check of
+    fiubench audit) from its forget vs holdout ln R; without holdout identities the check
+    cannot run (None, not silently absent)."""
     import dataclasses
 
-    from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
+    from fiubench.eval.compute import log_r, retain_calibration
+    from fiubench.metrics.calibration import CALIBRATION_METRICS
 
     r = evaluate(eval_vlm, eval_dataset, cfg(), retain_reference="self")
     from fiubench.metrics.truth_ratio import truth_ratio
 
     qa = [x for x in r.records if x["kind"] == "qa"]
     assert all(x["truth_ratio"] is not None for x in qa if x["split"] == "holdout")  # never-seen people too
-
-    def geometric(split: str) -> list[float]:  # the check uses the geometric R whatever the config
-        return [truth_ratio(x["paraphrased_nll"], x["perturbed_nll"], "geometric") for x in qa if x["split"] == split]
-
-    forget, hold = geometric("forget"), geometric("holdout")
+    hold = [x for x in qa if x["split"] == "holdout"]
     assert len(hold) == 4
-    assert {k: r.metrics[k] for k in CALIBRATION_METRICS} == pytest.approx(calibration_check(forget, hold).metrics())
-    assert r.metric_info["calibration.forget_median_log_r"]["higher_is_better"] is None
+    # the check uses the geometric R whatever the config
+    assert [log_r(x) for x in hold] == pytest.approx(
+        [math.log(truth_ratio(x["paraphrased_nll"], x["perturbed_nll"], "geometric")) for x in hold])
+    assert {k: r.metrics[k] for k in CALIBRATION_METRICS} == pytest.approx(retain_calibration(r.records).metrics())
+    assert r.metrics["calibration.holdout_people"] == len({x["unique_id"] for x in hold})
+    assert r.metric_info["calibration.forget_mean_log_r"]["higher_is_better"] is None
     no_hold = dataclasses.replace(eval_dataset, splits={k: v for k, v in eval_dataset.splits.items() if k != "holdout"})
     r2 = evaluate(eval_vlm, no_hold, cfg(skip=["judge", "mia"]), retain_reference="self")
     assert all(r2.metrics[k] is None for k in CALIBRATION_METRICS)

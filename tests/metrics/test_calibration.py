@@ -1,82 +1,128 @@
-"""The calibration check on hand-made truth ratios: a calibrated instrument passes, the
-three ways of being miscalibrated are flagged."""
+"""The stored calibration check (``calibration.*``), through the evaluation path
+(``eval.compute.compute_metrics(..., calibration=True)``) on a simulated retain model: its
+own records with exchangeable forget / holdout truth ratios come out calibrated; a shifted
+QA field or a shifted forget set comes out miscalibrated; and ``fiubench audit``'s check
+(``eval.audit.calibration``) on the same records gives the same verdict and figures."""
+
+from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
 
-from fiubench.metrics.calibration import (
-    ALPHA,
-    MAX_ABS_MEDIAN_LOG_R,
-    calibration_check,
-    calibration_problems,
-    median_log_ratio,
-)
+from fiubench.eval import audit as ea
+from fiubench.eval.compute import calibration_metrics, compute_metrics
+from fiubench.metrics.calibration import CALIBRATION_METRICS, NO_HOLDOUT, person_calibration
+from fiubench.metrics.info import metric_info
+from fiubench.metrics.truth_ratio import truth_ratio
+
+FIELDS = ("blood_type", "address", "hospital", "income", "name")
+PARA_NLL = 2.0
 
 
-def test_median_log_ratio_hand() -> None:
-    assert median_log_ratio([math.e, 1.0, math.exp(-2)]) == pytest.approx(0.0)
-    assert median_log_ratio([math.e, math.e**3]) == pytest.approx(2.0)  # mean of the middle two logs
+def _records(seed: int = 0, *, forget_shift: float = 0.0, field_shift: float = 0.0, n: int = 12,
+             per_field: int = 4) -> list[dict]:
+    """A retain model's QA records: ``n`` forget and ``n`` holdout identities, ``per_field`` QA
+    per field; ln R = identity effect + answer noise (exchangeable answers: centred on 0).
+    ``forget_shift``: added to every forget ln R (the forget people are not "never seen");
+    ``field_shift``: added to blood type's ln R on both splits (implausible perturbed values)."""
+    rng = np.random.default_rng(seed)
+    recs = []
+    for split, prefix in (("forget", "f"), ("holdout", "h")):
+        for p in range(n):
+            person = rng.normal(0.0, 0.15)
+            q = 0
+            for fld in FIELDS:
+                for _ in range(per_field):
+                    lnr = (rng.normal(person, 0.4) + (forget_shift if split == "forget" else 0.0)
+                           + (field_shift if fld == "blood_type" else 0.0))
+                    pert = [PARA_NLL - lnr + 0.3, PARA_NLL - lnr, PARA_NLL - lnr - 0.3]  # geometric mean: ln R
+                    lp = list(rng.normal(-1.0, 0.3, size=4))
+                    recs.append({
+                        "kind": "qa", "split": split, "unique_id": f"{prefix}{p:02d}", "qa_index": q, "field": fld,
+                        "answer": "a b c d", "answer_logprobs": lp, "answer_mu": [-1.0] * 4, "answer_sigma": [1.0] * 4,
+                        "answer_nll": -float(np.mean(lp)), "rouge_l": 0.5, "exact_match": 0.0,
+                        "paraphrased_nll": PARA_NLL, "perturbed_nll": pert,
+                        "truth_ratio": truth_ratio(PARA_NLL, pert, "geometric"),
+                    })
+                    q += 1
+    return recs
 
 
-def _draw(rng: np.random.Generator, n: int, centre: float) -> list[float]:
-    return list(np.exp(rng.normal(centre, 1.0, n)))
+def _evaluate(recs: list[dict]) -> dict[str, float | None]:
+    """The retain model's evaluation: its own reference, with the calibration check."""
+    return compute_metrics(recs, self_reference=True, calibration=True, metrics_version=6)
 
 
-def test_calibrated_instrument_passes() -> None:
+def test_records_carry_the_intended_log_r() -> None:
+    recs = _records(field_shift=-1.0)
+    r = next(x for x in recs if x["field"] == "blood_type")
+    assert ea.log_r(r) == pytest.approx(math.log(r["truth_ratio"]))
+    assert np.mean([ea.log_r(x) for x in recs if x["field"] == "blood_type"]) == pytest.approx(-1.0, abs=0.15)
+
+
+def test_the_retain_models_own_records_are_calibrated() -> None:
+    m = _evaluate(_records())
+    assert set(CALIBRATION_METRICS) <= set(m)
+    assert m["calibration.ok"] == 1.0 and m["calibration.fields_miscalibrated"] == 0.0
+    assert m["calibration.perm_p"] >= 0.05
+    assert m["calibration.forget_people"] == m["calibration.holdout_people"] == 12.0
+    for s in ("forget", "holdout"):
+        lo, mean, hi = (m[f"calibration.{s}_mean_log_r{x}"] for x in ("_low", "", "_high"))
+        assert lo <= 0.0 <= hi and lo < mean < hi and abs(mean) < 0.1
+    assert m["forget.ks_p"] == 1.0  # the KS metrics against itself are untouched
+
+
+def test_a_shifted_field_is_miscalibrated() -> None:
+    """Blood type's perturbed values implausible (ln R -1 on both splits): the splits stay
+    alike (permutation p high) but the field fails, so the instrument fails."""
+    m = _evaluate(_records(field_shift=-1.0))
+    assert m["calibration.ok"] == 0.0 and m["calibration.fields_miscalibrated"] == 1.0
+    assert m["calibration.perm_p"] >= 0.05
+    cal = ea.calibration(_records(field_shift=-1.0))
+    assert [f.name for f in cal.fields if f.verdict == "MISCALIBRATED"] == ["blood_type"]
+
+
+def test_a_shifted_forget_set_is_miscalibrated() -> None:
+    """Forget ln R shifted by -0.6 (the retain model knows the forget people): the
+    identity-permutation test separates the splits and the forget mean is off."""
+    m = _evaluate(_records(forget_shift=-0.6))
+    assert m["calibration.ok"] == 0.0 and m["calibration.perm_p"] < 0.05
+    assert m["calibration.forget_mean_log_r_high"] < -0.1
+    assert m["calibration.holdout_mean_log_r_low"] <= 0.0 <= m["calibration.holdout_mean_log_r_high"]
+
+
+@pytest.mark.parametrize("kw", [{}, {"field_shift": -1.0}, {"forget_shift": -0.6}])
+def test_the_audit_and_the_evaluation_agree(kw: dict) -> None:
+    recs = _records(**kw)
+    stored = calibration_metrics(recs)
+    cal = ea.calibration(recs, seed=0)  # what fiubench audit computes (its default seed)
+    assert stored == pytest.approx(cal.metrics(), nan_ok=True)
+    assert stored["calibration.ok"] == float(cal.ok)
+
+
+def test_cannot_run_without_holdout_and_only_for_the_retain_model() -> None:
+    recs = [r for r in _records(n=6) if r["split"] != "holdout"]
+    assert calibration_metrics(recs) == dict.fromkeys(CALIBRATION_METRICS)
+    assert "holdout" in NO_HOLDOUT
+    assert not any(k.startswith("calibration.") for k in compute_metrics(_records(n=6)))
+
+
+def test_metrics_and_summary_of_person_calibration() -> None:
+    """Few identities: no interval (None, not NaN), no verdict on the split, still 'ok'."""
     rng = np.random.default_rng(0)
-    chk = calibration_check(_draw(rng, 200, 0.0), _draw(rng, 200, 0.0))
-    assert chk.ok and chk.problems == ()
-    assert chk.ks_p >= ALPHA and abs(chk.forget_median_log_r) <= MAX_ABS_MEDIAN_LOG_R
-    assert chk.metrics()["calibration.ok"] == 1.0 and "calibrated" in chk.summary()
+    cal = person_calibration([rng.normal(0, 0.3, 5) for _ in range(3)], [rng.normal(0, 0.3, 5) for _ in range(3)],
+                             n_boot=99, n_permutations=99)
+    m = cal.metrics()
+    assert set(m) == set(CALIBRATION_METRICS)
+    assert m["calibration.forget_mean_log_r"] is not None and m["calibration.forget_mean_log_r_low"] is None
+    assert m["calibration.ok"] == 1.0 and m["calibration.forget_people"] == 3.0
+    s = cal.summary()
+    assert "mean ln R forget" in s and "too few identities" in s and s.endswith("calibrated")
 
 
-def test_hand_values_exact() -> None:
-    forget = [math.exp(x) for x in (-0.2, 0.0, 0.1)]
-    holdout = [math.exp(x) for x in (-0.1, 0.05, 0.2)]
-    chk = calibration_check(forget, holdout)
-    assert chk.forget_median_log_r == pytest.approx(0.0)
-    assert chk.holdout_median_log_r == pytest.approx(0.05)
-    assert chk.ks_statistic == pytest.approx(1 / 3)
-    assert chk.ok
-
-
-def test_implausible_perturbations_are_flagged() -> None:
-    """Control: perturbed answers use values nobody has, so even a never-trained model
-    prefers the truth on both splits (median log R ~ -0.8, as measured on the old data)."""
-    rng = np.random.default_rng(1)
-    chk = calibration_check(_draw(rng, 200, -0.8), _draw(rng, 200, -0.8))
-    assert not chk.ok
-    assert chk.metrics()["calibration.ok"] == 0.0
-    assert any("median log R on forget" in p and "implausible" in p for p in chk.problems)
-    assert "MISCALIBRATED" in chk.summary()
-
-
-def test_known_perturbations_are_flagged() -> None:
-    rng = np.random.default_rng(2)
-    chk = calibration_check(_draw(rng, 200, 1.0), _draw(rng, 200, 1.0))
-    assert any("more plausible than the truth" in p for p in chk.problems)
-
-
-def test_forget_identities_not_unseen_are_flagged() -> None:
-    """Forget truth ratios shifted against holdout's (the forget people leaked into the
-    retain model's training): the KS test flags it even with medians within bounds."""
-    rng = np.random.default_rng(3)
-    chk = calibration_check(_draw(rng, 400, -0.28), _draw(rng, 400, 0.25))
-    assert chk.ks_p < ALPHA
-    assert any("KS p" in p for p in chk.problems)
-    assert len(chk.problems) == 1
-
-
-def test_problems_thresholds() -> None:
-    assert calibration_problems(0.05, 0.3, -0.3) == []
-    assert len(calibration_problems(0.049, 0.31, -0.31)) == 3
-    assert calibration_problems(0.5, 0.5, 0.0, max_abs_median_log_r=1.0) == []
-
-
-def test_bad_input() -> None:
-    with pytest.raises(ValueError, match="both"):
-        calibration_check([], [1.0])
-    with pytest.raises(ValueError, match="positive"):
-        calibration_check([0.0], [1.0])
+def test_every_stored_calibration_metric_is_registered() -> None:
+    for name in CALIBRATION_METRICS:
+        assert metric_info(name).name == name
+    assert metric_info("calibration.forget_mean_log_r").higher_is_better is None

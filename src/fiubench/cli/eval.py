@@ -145,12 +145,13 @@ def model_config(args: argparse.Namespace) -> Any:
 
 def _print_calibration(records: list[dict[str, Any]]) -> None:
     """The calibration check of the instrument: this is the retain model (``--retain-eval self``)."""
-    from fiubench.eval.compute import split_truth_ratios
-    from fiubench.metrics.calibration import NO_HOLDOUT, calibration_check
+    from fiubench.eval.compute import calibration_units, retain_calibration
+    from fiubench.metrics.calibration import NO_HOLDOUT
 
-    forget, hold = split_truth_ratios(records, "forget"), split_truth_ratios(records, "holdout")
-    print("calibration of the instrument (retain model: truth ratios on forget vs never-trained holdout identities)")
-    print("  " + (calibration_check(forget, hold).summary() if forget and hold else NO_HOLDOUT))
+    forget, hold, _ = calibration_units(records)
+    print("calibration of the instrument (retain model: ln R on forget vs never-trained holdout identities; "
+          "per field: fiubench audit)")
+    print("  " + (retain_calibration(records).summary() if forget and hold else NO_HOLDOUT))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from fiubench.eval.compute import Record
+from fiubench.eval.compute import Record, log_r, retain_calibration
 from fiubench.metrics import inference as inf
 from fiubench.metrics import verdict_sim as vs
-from fiubench.metrics.calibration import PersonCalibration, person_calibration
-from fiubench.metrics.truth_ratio import truth_ratio
+from fiubench.metrics.calibration import PersonCalibration
 
 # figures of the power table, and the differences a reader asks about (metric's unit)
 POWER_METRICS = {"forget_quality": (0.05, 0.10), "forget.exact_match": (0.05, 0.10), "forget.ks_d": (0.10, 0.20)}
@@ -47,14 +46,6 @@ def identity_units(records: Sequence[Record], split: str, field: str) -> tuple[l
     return ids, [np.asarray(per[i], dtype=np.float64) for i in ids]
 
 
-def log_r(r: Record) -> float | None:
-    """ln of the geometric truth ratio of one QA (None without perturbed answers): the
-    calibration statistic whatever the evaluation's truth-ratio definition."""
-    if r.get("paraphrased_nll") is None or not r.get("perturbed_nll"):
-        return None
-    return math.log(truth_ratio(r["paraphrased_nll"], r["perturbed_nll"], "geometric"))
-
-
 def log_r_units(records: Sequence[Record], split: str) -> tuple[list[str], list[np.ndarray]]:
     """(identities, per identity the ln R of its QA on ``split``), sorted by id."""
     per: dict[str, list[float]] = {}
@@ -69,24 +60,10 @@ def log_r_units(records: Sequence[Record], split: str) -> tuple[list[str], list[
 
 
 def calibration(records: Sequence[Record], **kw: Any) -> PersonCalibration:
-    """:func:`person_calibration` of the retain model's records (forget vs holdout, per field)."""
-    by: dict[tuple[str, str], list[float]] = {}
-    fields: dict[str, dict[str, list[float]]] = {}
-    for r in records:
-        if r.get("kind") != "qa" or r.get("split") not in ("forget", "holdout"):
-            continue
-        v = log_r(r)
-        if v is None:
-            continue
-        by.setdefault((r["split"], r["unique_id"]), []).append(v)
-        fields.setdefault(str(r.get("field") or "?"), {}).setdefault(r["unique_id"], []).append(v)
-
-    def units(split: str) -> list[np.ndarray]:
-        return [np.asarray(v) for (s, _), v in sorted(by.items()) if s == split]
-
-    return person_calibration(units("forget"), units("holdout"),
-                              fields={f: [np.asarray(v) for _, v in sorted(d.items())] for f, d in fields.items()},
-                              **kw)
+    """:func:`person_calibration` of the retain model's records (forget vs holdout, per
+    field): :func:`fiubench.eval.compute.retain_calibration`, the code path of the stored
+    ``calibration.*`` metrics too, so the audit and the evaluation agree (same seed)."""
+    return retain_calibration(records, **kw)
 
 
 def simulations(sources: Mapping[str, tuple[list[np.ndarray], list[np.ndarray] | None]],

@@ -17,13 +17,16 @@ A record is a JSON-able dict (one line of ``per_sample.jsonl``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from fiubench.metrics import accuracy as acc
 from fiubench.metrics import mia
-from fiubench.metrics.calibration import CALIBRATION_METRICS, calibration_check
+from fiubench.metrics.calibration import CALIBRATION_METRICS, PersonCalibration, person_calibration
 from fiubench.metrics.exposure import exposure_metrics, record_exposure
 from fiubench.metrics.ks import identity_permutation_ks, ks_test, require_same_definition
 from fiubench.metrics.probability import forget_probability, retain_probability
@@ -103,18 +106,55 @@ def split_truth_ratios(records: Sequence[Record], split: str, mean: TRMean = "ge
     ]
 
 
-def calibration_metrics(records: Sequence[Record]) -> dict[str, float | None]:
-    """The calibration check (metrics.calibration) of a never-trained model: forget vs
-    holdout truth ratios. All None when there is no holdout truth ratio (it cannot run).
-
-    Always on the geometric R, whatever the evaluation's truth-ratio definition: under
+def log_r(r: Record) -> float | None:
+    """ln of the geometric truth ratio of one QA (None without perturbed answers): the
+    calibration statistic whatever the evaluation's truth-ratio definition (under
     exchangeable answers E[ln R_geometric] = 0 exactly, while the arithmetic mean of
-    probabilities is biased upwards (Jensen) by the spread of the model's probabilities,
-    which is not a property of the dataset."""
-    forget, hold = split_truth_ratios(records, "forget"), split_truth_ratios(records, "holdout")
+    probabilities is biased upwards, Jensen, by the spread of the model's probabilities,
+    which is not a property of the dataset)."""
+    if r.get("paraphrased_nll") is None or not r.get("perturbed_nll"):
+        return None
+    return math.log(truth_ratio(r["paraphrased_nll"], r["perturbed_nll"], "geometric"))
+
+
+def calibration_units(records: Sequence[Record]) -> tuple[list[np.ndarray], list[np.ndarray],
+                                                          dict[str, list[np.ndarray]]]:
+    """(forget, holdout, field -> units): per identity (sorted by id) the ln R of its QA,
+    the inputs of :func:`person_calibration`; identities without a ln R are left out."""
+    by: dict[tuple[str, str], list[float]] = {}
+    fields: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        if r.get("kind") != "qa" or r.get("split") not in ("forget", "holdout"):
+            continue
+        v = log_r(r)
+        if v is None:
+            continue
+        by.setdefault((r["split"], r["unique_id"]), []).append(v)
+        fields.setdefault(str(r.get("field") or "?"), {}).setdefault(r["unique_id"], []).append(v)
+
+    def units(split: str) -> list[np.ndarray]:
+        return [np.asarray(v) for (s, _), v in sorted(by.items()) if s == split]
+
+    return units("forget"), units("holdout"), {f: [np.asarray(v) for _, v in sorted(d.items())]
+                                               for f, d in fields.items()}
+
+
+def retain_calibration(records: Sequence[Record], **kw: Any) -> PersonCalibration:
+    """:func:`person_calibration` of the retain model's records (forget vs holdout, per
+    field); ``kw`` goes to it (seed, n_boot, ...). ValueError without both splits. The one
+    code path of the stored ``calibration.*`` metrics and of ``fiubench audit``."""
+    forget, hold, fields = calibration_units(records)
+    return person_calibration(forget, hold, fields=fields, **kw)
+
+
+def calibration_metrics(records: Sequence[Record], **kw: Any) -> dict[str, float | None]:
+    """The calibration check (:mod:`fiubench.metrics.calibration`) of a never-trained
+    model as flat ``calibration.*`` metrics; all None when there is no forget or no
+    holdout ln R (it cannot run)."""
+    forget, hold, _ = calibration_units(records)
     if not forget or not hold:
         return dict.fromkeys(CALIBRATION_METRICS)
-    return dict(calibration_check(forget, hold).metrics())
+    return retain_calibration(records, **kw).metrics()
 
 
 def _mean(xs: Sequence[float]) -> float | None:

@@ -4,48 +4,40 @@ The truth ratio R = P(perturbed) / P(paraphrased answer) (TOFU, Maini et al. 202
 FIUBench) only measures knowledge if, for a model that never saw a person, the true
 answer and the perturbed ones are equally plausible. The retain model never saw the
 forget identities nor the holdout identities (built like the others, never
-trained), so on a well-built dataset its truth ratios on both splits are draws from
-one distribution centred on R = 1:
-
-* two-sample Kolmogorov-Smirnov test (``scipy.stats.ks_2samp``) between its forget
-  and its holdout truth ratios: p >= ``alpha`` (a small p means the forget
-  identities are not "never seen" for it, e.g. they leaked into its training);
-* median log R (natural log) on each split within +-``max_abs_median_log_r``
-  (a negative median means the perturbed answers are implausible in themselves:
-  values nobody has, or the wrong type; a positive one, that they are facts the
-  model learned from other people).
-
-Fails either, and the truth ratio, the KS forget-quality test and the truth-ratio
-utility terms measure the dataset's construction, not forgetting: a miscalibrated
-instrument. Pure functions of per-sample truth ratios.
+trained), so on a well-built dataset its ln R on both splits are draws from one
+distribution centred on 0. A negative mean ln R means the perturbed answers are
+implausible in themselves (values nobody has, or the wrong type); a positive one, that
+they are facts the model learned from other people; forget and holdout differing, that
+the forget identities are not "never seen" for it (e.g. they leaked into its training).
+Miscalibrated, the truth ratio, the KS forget-quality test and the truth-ratio utility
+terms measure the dataset's construction, not forgetting.
 
 The check uses the geometric truth ratio R = exp(mean_j ln P(pert_j) - ln P(para)):
 with exchangeable answers E[ln R] = 0 exactly for a never-trained model (the
 arithmetic mean of probabilities is biased upwards by Jensen's inequality).
 
-Two versions:
-
-* :func:`calibration_check` (stored with every retain-model evaluation as
-  ``calibration.*``): the answer-level screen above. It treats the ~20 questions of one
-  identity as independent (measured: 15-31 % false alarms under exchangeability) and
-  uses the median with a +-0.3 tolerance: a quick screen, kept under its old names.
-* :func:`person_calibration` (``fiubench audit``): the check done right, with the
-  identity as the unit. (1) forget vs holdout: the KS distance D between the two
-  splits' ln R, its p from permuting *identities* between the splits
-  (``scipy.stats.permutation_test``); (2) the **mean** ln R of each split with its BCa
-  interval over identities (:func:`fiubench.metrics.inference.person_bootstrap`),
-  "biased" when it differs from 0 (person-level BCa p < alpha) by more than
-  ``margin`` (ln units: 0.1 = R off by ~10 %); (3) the same per **field** (the QA's
-  profile attribute: blood type, admission, ...), Holm-adjusted across fields, so the
-  table names the field that is miscalibrated; a field is "calibrated" when the TOST
-  puts its mean inside +-margin, "undecided" when these people cannot tell, and gets
-  no verdict with fewer than ``MIN_IDENTITIES`` identities (BCa over 2-4 people is far
-  too narrow: a false alarm on a 2-person field was seen on the smoke run).
+:func:`person_calibration` is the one check, with the identity as the unit (the ~20
+questions of one identity are not independent: an answer-level KS test gave 15-31 %
+false alarms under exchangeability, so versions <= 5 of the metrics, which stored that
+screen, are not comparable). It is stored with every retain-model evaluation as
+``calibration.*`` (:meth:`PersonCalibration.metrics`, via
+:func:`fiubench.eval.compute.calibration_metrics`) and shown per field by ``fiubench
+audit``; both call it on the same records with the same seed, so they agree.
+(1) forget vs holdout: the KS distance D between the two splits' ln R, its p from
+permuting *identities* between the splits (``scipy.stats.permutation_test``); (2) the
+**mean** ln R of each split with its BCa interval over identities
+(:func:`fiubench.metrics.inference.person_bootstrap`), "biased" when it differs from 0
+(person-level BCa p < alpha) by more than ``margin`` (ln units: 0.1 = R off by ~10 %);
+(3) the same per **field** (the QA's profile attribute: blood type, admission, ...),
+Holm-adjusted across fields, so the table names the field that is miscalibrated; a
+field is "calibrated" when the TOST puts its mean inside +-margin, "undecided" when
+these people cannot tell, and gets no verdict with fewer than ``MIN_IDENTITIES``
+identities (BCa over 2-4 people is far too narrow: a false alarm on a 2-person field
+was seen on the smoke run). Calibrated = none of (1)-(3) fails.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -53,11 +45,9 @@ import numpy as np
 from scipy import stats
 
 from fiubench.metrics import inference as inf
-from fiubench.metrics.ks import ks_test
 
 ALPHA = 0.05
-MAX_ABS_MEDIAN_LOG_R = 0.3
-MARGIN_LOG_R = 0.1  # person-level check: |mean ln R| beyond this (and significant) is a bias
+MARGIN_LOG_R = 0.1  # |mean ln R| beyond this (and significant) is a bias
 # fewer identities give no verdict: a BCa interval over 2-4 people is far too narrow
 MIN_IDENTITIES = 5
 
@@ -66,91 +56,13 @@ NO_HOLDOUT = (
     "(a 'holdout' split) to compare the forget identities with; the official release has none"
 )
 
-
-def median_log_ratio(ratios: Sequence[float]) -> float:
-    """Median of ln R."""
-    r = np.asarray(ratios, dtype=np.float64)
-    if r.size == 0:
-        raise ValueError("median log truth ratio of no values")
-    return float(np.median(np.log(r)))
-
-
-def calibration_problems(
-    ks_p: float, forget_median_log_r: float, holdout_median_log_r: float, *,
-    alpha: float = ALPHA, max_abs_median_log_r: float = MAX_ABS_MEDIAN_LOG_R,
-) -> list[str]:
-    """Why a retain model's forget-vs-holdout statistics fail the check (empty: calibrated)."""
-    out = []
-    if ks_p < alpha:
-        out.append(f"forget and holdout truth ratios differ (KS p = {ks_p:.3g} < {alpha})")
-    for split, med in (("forget", forget_median_log_r), ("holdout", holdout_median_log_r)):
-        if abs(med) > max_abs_median_log_r:
-            side = "implausible in themselves" if med < 0 else "more plausible than the truth"
-            out.append(
-                f"median log R on {split} = {med:+.2f} (|.| > {max_abs_median_log_r}): perturbed answers {side}"
-            )
-    return out
-
-
-@dataclass(frozen=True)
-class CalibrationCheck:
-    """The retain model's forget-vs-holdout truth-ratio comparison."""
-
-    n_forget: int
-    n_holdout: int
-    ks_statistic: float
-    ks_p: float
-    ks_log10_p: float
-    forget_median_log_r: float
-    holdout_median_log_r: float
-    problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def metrics(self) -> dict[str, float]:
-        """Flat metrics (stored with the retain model's results)."""
-        return {
-            "calibration.ks_p": self.ks_p,
-            "calibration.ks_log10_p": self.ks_log10_p,
-            "calibration.forget_median_log_r": self.forget_median_log_r,
-            "calibration.holdout_median_log_r": self.holdout_median_log_r,
-            "calibration.ok": 1.0 if self.ok else 0.0,
-        }
-
-    def summary(self) -> str:
-        head = (
-            f"KS p = {self.ks_p:.3g} (forget {self.n_forget} vs holdout {self.n_holdout} QA), median log R "
-            f"forget {self.forget_median_log_r:+.3f}, holdout {self.holdout_median_log_r:+.3f}"
-        )
-        if self.ok:
-            return f"{head}: calibrated"
-        return f"{head}: MISCALIBRATED INSTRUMENT: " + "; ".join(self.problems)
-
-
-def calibration_check(
-    forget_ratios: Sequence[float], holdout_ratios: Sequence[float], *,
-    alpha: float = ALPHA, max_abs_median_log_r: float = MAX_ABS_MEDIAN_LOG_R,
-) -> CalibrationCheck:
-    """Check a never-trained model's truth ratios R on forget vs holdout identities."""
-    if len(forget_ratios) == 0 or len(holdout_ratios) == 0:
-        raise ValueError("calibration check needs truth ratios on both the forget and the holdout split")
-    if any(not (r > 0 and math.isfinite(r)) for r in (*forget_ratios, *holdout_ratios)):
-        raise ValueError("truth ratios must be positive and finite")
-    ks = ks_test(forget_ratios, holdout_ratios)
-    mf, mh = median_log_ratio(forget_ratios), median_log_ratio(holdout_ratios)
-    problems = calibration_problems(ks.p_value, mf, mh, alpha=alpha, max_abs_median_log_r=max_abs_median_log_r)
-    return CalibrationCheck(
-        n_forget=len(forget_ratios), n_holdout=len(holdout_ratios), ks_statistic=ks.statistic,
-        ks_p=ks.p_value, ks_log10_p=ks.log10_p, forget_median_log_r=mf, holdout_median_log_r=mh,
-        problems=tuple(problems),
-    )
-
-
+# the flat metrics of PersonCalibration.metrics(), stored with the retain model's results
 CALIBRATION_METRICS = (
-    "calibration.ks_p", "calibration.ks_log10_p", "calibration.forget_median_log_r",
-    "calibration.holdout_median_log_r", "calibration.ok",
+    "calibration.ks_d", "calibration.perm_p",
+    "calibration.forget_mean_log_r", "calibration.forget_mean_log_r_low", "calibration.forget_mean_log_r_high",
+    "calibration.holdout_mean_log_r", "calibration.holdout_mean_log_r_low", "calibration.holdout_mean_log_r_high",
+    "calibration.forget_people", "calibration.holdout_people", "calibration.fields_miscalibrated",
+    "calibration.ok",
 )
 
 
@@ -205,6 +117,32 @@ class PersonCalibration:
         d = asdict(self)
         d["problems"], d["ok"] = self.problems, self.ok
         return d
+
+    def metrics(self) -> dict[str, float | None]:
+        """Flat metrics (:data:`CALIBRATION_METRICS`; an undefined bound is None)."""
+        def num(x: float) -> float | None:
+            return float(x) if np.isfinite(x) else None
+
+        out: dict[str, float | None] = {"calibration.ks_d": num(self.d), "calibration.perm_p": num(self.p_split)}
+        for m in self.splits:
+            base = f"calibration.{m.name}_mean_log_r"
+            out[base], out[f"{base}_low"], out[f"{base}_high"] = num(m.mean), num(m.low), num(m.high)
+        out["calibration.forget_people"], out["calibration.holdout_people"] = float(self.k_forget), float(self.k_holdout)
+        out["calibration.fields_miscalibrated"] = float(sum(m.verdict == "MISCALIBRATED" for m in self.fields))
+        out["calibration.ok"] = 1.0 if self.ok else 0.0
+        return out
+
+    def summary(self) -> str:
+        """One line: the figures and the verdict (``fiubench eval --retain-eval self``)."""
+        def mean(m: MeanLogR) -> str:
+            iv = f" [{m.low:+.3f}, {m.high:+.3f}]" if np.isfinite(m.low) else f" ({m.verdict})"
+            return f"{m.name} {m.mean:+.3f}{iv}"
+
+        head = (f"forget vs holdout KS D = {self.d:.3f}, identity-permutation p = {self.p_split:.3g} "
+                f"({self.k_forget} vs {self.k_holdout} identities), mean ln R "
+                + ", ".join(mean(m) for m in self.splits)
+                + f"; {sum(m.verdict == 'MISCALIBRATED' for m in self.fields)} of {len(self.fields)} fields miscalibrated")
+        return f"{head}: calibrated" if self.ok else f"{head}: MISCALIBRATED INSTRUMENT: " + "; ".join(self.problems)
 
 
 def _mean_log_r(name: str, units: Sequence[np.ndarray], margin: float, alpha: float, n_boot: int,

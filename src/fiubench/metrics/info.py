@@ -73,12 +73,20 @@ _add("visual.open_em_holdout", True, "visual", "visual open-question exact match
 _add("mme.acc", True, "mme", "MME accuracy")
 _add("mme.acc_plus", True, "mme", "MME accuracy+ (both questions of an image right)")
 _add("pope.acc", True, "pope", "POPE accuracy")
-# Calibration of the instrument (metrics.calibration): the retain model's truth ratios
-# on forget vs never-trained holdout identities; only in the retain model's results.
-_add("calibration.ks_p", True, "forget+holdout", "calibration: KS p, retain model forget vs holdout truth ratios")
-_add("calibration.ks_log10_p", True, "forget+holdout", "calibration: KS log10 p, forget vs holdout")
-_add("calibration.forget_median_log_r", None, "forget", "calibration: median ln R on forget (target 0)")
-_add("calibration.holdout_median_log_r", None, "holdout", "calibration: median ln R on holdout (target 0)")
+# Calibration of the instrument (metrics.calibration.person_calibration, identity as the
+# unit): the retain model's ln R on forget vs never-trained holdout identities; only in the
+# retain model's results. ``fiubench audit`` runs the same check and adds the per-field table.
+_add("calibration.ks_d", False, "forget+holdout", "calibration: KS distance D, retain model forget vs holdout ln R")
+_add("calibration.perm_p", True, "forget+holdout",
+     "calibration: p of D, identities permuted between forget and holdout")
+for _s in ("forget", "holdout"):
+    _add(f"calibration.{_s}_mean_log_r", None, _s, f"calibration: mean ln R on {_s} (target 0)")
+    _add(f"calibration.{_s}_mean_log_r_low", None, _s, f"calibration: mean ln R on {_s}, 95 % BCa low (identities)")
+    _add(f"calibration.{_s}_mean_log_r_high", None, _s, f"calibration: mean ln R on {_s}, 95 % BCa high (identities)")
+_add("calibration.forget_people", None, "forget", "calibration: forget identities with a ln R")
+_add("calibration.holdout_people", None, "holdout", "calibration: holdout identities with a ln R")
+_add("calibration.fields_miscalibrated", False, "forget+holdout",
+     "calibration: QA fields whose mean ln R is off (Holm; fiubench audit names them)")
 _add("calibration.ok", True, "forget+holdout", "calibration: 1 = calibrated instrument, 0 = miscalibrated")
 _add("model_utility", True, "aggregate", "model utility (paper: arithmetic mean)")
 _add("forget_quality", True, "aggregate", "forget quality")

@@ -28,6 +28,11 @@ History
        datasets built from the same seed differ from earlier ones.
     5  MIA TPR at x % FPR undefined (n/a) below 10 / x never-seen answers
        (``mia.min_negatives``); ``mia.nonmembers`` / ``mia.nonmember_people`` count them.
+    6  the retain model's ``calibration.*`` are the person-level check of ``fiubench audit``
+       (``metrics.calibration.person_calibration``: identity-permutation p of the forget
+       vs holdout KS D, mean ln R per split with its BCa interval over identities, per-field
+       verdicts); the answer-level screen (KS over answers, median ln R within +-0.3) and
+       its ``calibration.ks_p`` / ``ks_log10_p`` / ``*_median_log_r`` are gone.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-METRICS_VERSION = 5
+METRICS_VERSION = 6
 UNVERSIONED = 1  # results written before the version existed
 
 
