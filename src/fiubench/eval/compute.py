@@ -286,23 +286,31 @@ def compute_metrics(
         reference = RetainReference(forget_truth_ratios(records), tr_mean, metrics_version, mia_aucs(own))
     out.update(mia_metrics(forget, hold, mia_k, None if reference is None else reference.mia_aucs))
     out.update(visual_metrics(records))
-    out["forget.ks_p"] = out["forget.ks_log10_p"] = out["forget.ks_perm_p"] = out["forget.ks_d"] = None
+    out["forget.ks_p"] = out["forget.ks_log10_p"] = out["forget.ks_d"] = None
+    out["forget.ks_perm_p"] = out["forget.ks_perm_p_floor"] = None
     if reference is not None:
         mine = forget_truth_ratios(records)
         ks = ks_test(list(mine.values()), list(reference.truth_ratios.values()))
         out["forget.ks_p"], out["forget.ks_log10_p"] = ks.p_value, ks.log10_p
         out["forget.ks_d"] = ks.statistic  # the effect size the person-level intervals go on
-        out["forget.ks_perm_p"] = identity_ks_p(mine, reference.truth_ratios)
+        out["forget.ks_perm_p"], out["forget.ks_perm_p_floor"] = identity_ks_p(mine, reference.truth_ratios)
     if calibration:
         out.update(calibration_metrics(records))
     return out
 
 
-def identity_ks_p(mine: dict[tuple[str, int], float], reference: dict[tuple[str, int], float]) -> float | None:
-    """The KS test with identities as the unit (``identity_permutation_ks``)."""
+def identity_ks_p(mine: dict[tuple[str, int], float],
+                  reference: dict[tuple[str, int], float]) -> tuple[float | None, float | None]:
+    """(p, its floor) of the KS test with identities as the unit (``identity_permutation_ks``).
+
+    The floor is the smallest p the test can give: 2 / 2^k over the 2^k exact sign flips
+    of k identities (the observed pattern and its mirror always count), 1 / (n + 1) with
+    n random ones; a p at its floor says "at most this", not "this"."""
     people = sorted({u for u, _ in mine} & {u for u, _ in reference})
     if not people:
-        return None
+        return None, None
     model = [[v for (u, _), v in sorted(mine.items()) if u == p] for p in people]
     ref = [[v for (u, _), v in sorted(reference.items()) if u == p] for p in people]
-    return identity_permutation_ks(model, ref).p_value
+    res = identity_permutation_ks(model, ref)
+    floor = min(1.0, 2.0 / res.n_permutations) if res.exact else 1.0 / (1 + res.n_permutations)
+    return res.p_value, floor

@@ -46,6 +46,8 @@ _add("forget.exposure_top1", False, "forget", "fraction of vocabulary QA whose t
 _add("forget.ks_p", True, "forget", "KS-test p-value vs retain model", headline=True)
 _add("forget.ks_log10_p", True, "forget", "KS-test log10 p-value vs retain model")
 _add("forget.ks_perm_p", True, "forget", "KS identity-permutation p-value vs retain model (people as units)")
+_add("forget.ks_perm_p_floor", None, "forget",
+     "smallest p forget.ks_perm_p can give (2/2^k over k identities): at it, p is 'at most'")
 _add("forget.ks_d", False, "forget", "KS distance D between the model's and the retain model's truth ratios")
 # MIA: ROC AUC oriented so 1.0 = every forget QA detected as a training member; 0.5
 # (chance) is best, an AUC below 0.5 is reverse detectability (see metrics.mia).

@@ -66,6 +66,7 @@ _LATEX_ESCAPE = {
     "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
     "↑": r"$\uparrow$", "↓": r"$\downarrow$", "—": "--", ">=": r"$\geq$",
+    "≤": r"$\leq$",
 }
 
 

@@ -25,6 +25,12 @@ class Column:
     group: str = ""  # columns sharing a group are drawn together ("MU side" / "FQ side")
 
 
+class AtMost(float):
+    """A p-value at the floor of its test's resolution (e.g. 2 / 2^k for a permutation test
+    over k identities): the number, so the CSV stays exact, shown as "≤ 0.00195" because
+    the test says "at most this", not "this"."""
+
+
 @dataclass
 class Table:
     """A rendered-agnostic table: a label column then numeric (or text) cells."""
@@ -43,6 +49,8 @@ class Table:
             return "—"
         if isinstance(value, str):
             return value
+        if isinstance(value, AtMost):
+            return f"≤ {value * col.scale:.3g}"
         return f"{value * col.scale:.{col.decimals}f}"
 
     def cell_texts(self, i: int) -> list[str]:

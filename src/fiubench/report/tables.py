@@ -19,7 +19,7 @@ from fiubench.report.entries import Entry, judge_backends, parent
 from fiubench.report.matched import MatchedPoint, matched_utility
 from fiubench.report.robustness import robust_columns
 from fiubench.report.store import ComparisonRow
-from fiubench.report.table_base import Column, Table, finals, ordered
+from fiubench.report.table_base import AtMost, Column, Table, finals, ordered
 from fiubench.report.uncertainty import IntervalIndex
 
 
@@ -243,9 +243,24 @@ def detail_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | 
     for m in metrics:
         hib = next((e.higher_is_better.get(m) for e in models if e.higher_is_better.get(m) is not None), None)
         arrow = "" if hib is None else (" ↑" if hib else " ↓")
-        t.rows.append((m + arrow, [e.get(m) for e in models]))
+        t.rows.append((m + arrow, [_at_floor(e, m) for e in models]))
     t.notes.append("Raw values (not x100); ↑ higher is better, ↓ lower is better.")
+    if any(isinstance(v, AtMost) for _, cells in t.rows for v in cells):
+        t.notes.append(
+            "≤ p: a permutation p-value at its floor (forget.ks_perm_p: 2/2^k over k forget identities, "
+            "forget.ks_perm_p_floor), i.e. the smallest p the test can give with these people: it says "
+            "'at most', so it cannot order methods; read KS D (with its interval, when the run has intervals).")
     return t
+
+
+# p-value -> the metric holding its floor (the smallest p its test can give)
+P_FLOORS = {"forget.ks_perm_p": "forget.ks_perm_p_floor"}
+
+
+def _at_floor(e: Entry, metric: str) -> float | None:
+    """``e``'s value of ``metric``; an :class:`AtMost` when it is a p-value at its floor."""
+    v, floor = e.get(metric), e.get(P_FLOORS[metric]) if metric in P_FLOORS else None
+    return AtMost(v) if v is not None and floor is not None and v <= floor * (1 + 1e-9) else v
 
 
 def curve_points(entry_group: Sequence[Entry], finetuned: Entry | None) -> list[tuple[float, float | None, float | None]]:
