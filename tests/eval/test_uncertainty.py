@@ -56,7 +56,10 @@ def test_estimates_are_the_point_metrics():
     assert ivs["model_utility"].estimate == pytest.approx(agg["model_utility"])
     assert ivs["forget_quality"].estimate == pytest.approx(agg["forget_quality"])
     iv = ivs["forget.exact_match"]
-    assert iv.low < iv.estimate < iv.high and iv.k_label == "k=10" and iv.method == "BCa"
+    # a pooled mean is studentised by its ratio-estimator SE; MU (a harmonic mean) is BCa
+    assert iv.low < iv.estimate < iv.high and iv.k_label == "k=10" and iv.method == "studentized"
+    assert iv.high - iv.estimate == pytest.approx(iv.estimate - iv.low)  # symmetric bootstrap-t
+    assert ivs["model_utility"].method == "BCa"
     assert ivs["mia.auc_loss"].k == {"forget": 10, "holdout": 4}  # the people it reads
     assert ivs["model_utility"].k == {"forget": 10, "retain": 4, "holdout": 4}  # visual.acc: every face
     # intervals go on effect sizes: D, not the KS p-value

@@ -5,8 +5,9 @@ evaluation records are grouped by identity (forget / retain / holdout people; th
 visual questions go with the person whose face they show). Every headline figure
 (retain ROUGE-L, judge, truth ratio, ACC, MU; the KS distance D, EM, the MIA AUC and
 its FQ term, APE, FQ; the visual accuracy on unseen faces) is then a function of the
-identities drawn, and :mod:`fiubench.metrics.inference` puts BCa intervals over
-identities on it and compares two models by a person-wise sign-flip test and a TOST.
+identities drawn, and :mod:`fiubench.metrics.inference` puts intervals over identities
+on it (studentised bootstrap on the pooled means, whose SE is the ratio estimator's, BCa
+on the rest) and compares two models by a person-wise sign-flip test and a TOST.
 MU and FQ go through :func:`fiubench.metrics.aggregate.aggregates`, so a replicate uses
 the very formulas of the point estimate.
 
@@ -36,6 +37,7 @@ from fiubench.metrics import inference as inf
 from fiubench.metrics import mia
 from fiubench.metrics.aggregate import AggregateConfig, aggregates, mia_term
 from fiubench.metrics.bootstrap import weighted_auc
+from fiubench.metrics.identity_stats import influence_se, ratio_influence, sums
 from fiubench.metrics.info import METRICS
 from fiubench.metrics.ks import ks_test
 
@@ -132,9 +134,23 @@ class IdentitySamples:
                        for n, d in raw.items()}
         self.agg = agg
         self._ks_cache: dict[tuple[float, int, int], float] = {}
+        self._sums: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def sizes(self) -> dict[str, int]:
         return {g: len(ids) for g, ids in self.units.items() if ids}
+
+    def influence(self, name: str, idx: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+        """Per drawn identity, the influence on the pooled mean ``name`` (a series of
+        :data:`MEANS` read from one group); None for any other figure."""
+        g = MEANS.get(name)
+        per = self.series.get(name, {}).get(g) if g else None
+        if per is None:
+            return None
+        if (name, g) not in self._sums:
+            self._sums[(name, g)] = sums(per)
+        s, n = self._sums[(name, g)]
+        j = np.arange(len(per)) if idx is None or g not in idx else np.asarray(idx[g])
+        return ratio_influence(s[j], n[j])
 
     def view(self, idx: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """series -> the pooled samples of the identities drawn (all when ``idx`` is None)."""
@@ -250,6 +266,22 @@ class ModelFigures:
             vals.append(self._memo[k])
         return _seed_mean(vals)
 
+    def se(self, idx: Mapping[str, np.ndarray] | None = None, other: ModelFigures | None = None) -> np.ndarray:
+        """The SE over the drawn identities of each pooled-mean figure (of self - other when
+        given; paired: the same identities), NaN for the others and with several seeds:
+        what :func:`~fiubench.metrics.inference.person_bootstrap` studentises by."""
+        out = np.full(len(self.names), np.nan)
+        if self.n_seeds > 1 or (other is not None and other.n_seeds > 1):
+            return out
+        for i, name in enumerate(self.names):
+            z = self.samples[0].influence(name, idx)
+            if z is not None and other is not None:
+                zb = other.samples[0].influence(name, idx)
+                z = None if zb is None else z - zb
+            if z is not None:
+                out[i] = influence_se(z)
+        return out
+
     def mixed(self, other: ModelFigures, swap: Mapping[str, np.ndarray]) -> np.ndarray:
         """self - other with the two models' records exchanged on the swapped identities
         (seeds paired by index; the shorter list of seeds sets how many)."""
@@ -279,7 +311,7 @@ def model_intervals(model: ModelFigures, *, level: float = inf.LEVEL, n_resample
     """BCa interval over identities (and seeds) of every headline figure of one model."""
     sizes = _seed_sizes(model.sizes(), **{SEED_GROUP: model.n_seeds})
     boot = inf.person_bootstrap(lambda idx: model.vector(idx, idx.get(SEED_GROUP)), sizes, level=level,
-                                n_resamples=n_resamples, seed=seed)
+                                n_resamples=n_resamples, seed=seed, se=model.se)
     out: dict[str, inf.Interval | None] = {}
     for i, n in enumerate(model.names):
         if n not in NOT_COMPARED:
@@ -301,7 +333,8 @@ def compare_models(a: ModelFigures, b: ModelFigures, *, level: float = inf.LEVEL
     def diff(idx: Mapping[str, np.ndarray]) -> np.ndarray:
         return a.vector(idx, idx.get("seed_a")) - b.vector(idx, idx.get("seed_b"))
 
-    boot = inf.person_bootstrap(diff, sizes, level=level, n_resamples=n_resamples, seed=seed)
+    boot = inf.person_bootstrap(diff, sizes, level=level, n_resamples=n_resamples, seed=seed,
+                                se=lambda idx: a.se(idx, b))
     # A figure is unchanged by swaps of people it does not read: where its people are few
     # enough (2^k <= n_permutations) it gets the exact test over their swaps, the others
     # share one Monte Carlo run over everyone's swaps (the same test, estimated).

@@ -6,7 +6,8 @@ population of identities, drawn with replacement, so k may exceed the run's coun
 * **Coverage** (:func:`coverage`): the truth is the population's pooled mean (one
   model), or the difference of two models' pooled means on the same answers (paired).
   Each simulated run draws k identities and computes the interval of
-  :func:`fiubench.metrics.inference.person_bootstrap` (BCa over identities); coverage
+  :func:`fiubench.metrics.inference.person_bootstrap` (the studentised bootstrap over
+  identities, with the pooled mean's ratio-estimator SE); coverage
   is the share of runs whose interval contains the truth.
 * **False verdicts under exchangeability** (:func:`null_verdicts`): each drawn
   identity's answers are split at random into two halves, "model A" and "model B" of
@@ -33,17 +34,11 @@ import numpy as np
 from scipy import stats
 
 from fiubench.metrics import inference as inf
+from fiubench.metrics.identity_stats import influence_se, ratio_influence, sums
 
 KS = (4, 10, 20, 40)
 POWER = 0.8
 Units = Sequence[np.ndarray]
-
-
-def _sums(units: Units) -> tuple[np.ndarray, np.ndarray]:
-    """Per-identity sum and count of the defined samples (NaN left out)."""
-    s = np.array([float(np.nansum(u)) for u in units])
-    n = np.array([float(np.isfinite(np.asarray(u, dtype=np.float64)).sum()) for u in units])
-    return s, n
 
 
 def _ratio(s: np.ndarray, n: np.ndarray, idx: np.ndarray) -> float:
@@ -52,12 +47,19 @@ def _ratio(s: np.ndarray, n: np.ndarray, idx: np.ndarray) -> float:
 
 
 def _mean_stat(a_s: np.ndarray, a_n: np.ndarray, b_s: np.ndarray | None = None,
-               b_n: np.ndarray | None = None) -> inf.Statistic:
-    """Pooled mean of the identities drawn (minus the other model's, paired)."""
+               b_n: np.ndarray | None = None) -> tuple[inf.Statistic, inf.Statistic]:
+    """Pooled mean of the identities drawn (minus the other model's, paired), and its SE."""
+    paired = b_s is not None and b_n is not None
+
     def stat(idx: inf.Indices) -> float:
         j = idx["people"]
-        return _ratio(a_s, a_n, j) - (_ratio(b_s, b_n, j) if b_s is not None and b_n is not None else 0.0)
-    return stat
+        return _ratio(a_s, a_n, j) - (_ratio(b_s, b_n, j) if paired else 0.0)
+
+    def se(idx: inf.Indices) -> float:
+        j = idx["people"]
+        z = ratio_influence(a_s[j], a_n[j])
+        return influence_se(z - ratio_influence(b_s[j], b_n[j]) if paired else z)
+    return stat, se
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,11 @@ def coverage(units: Units, k: int, *, other: Units | None = None, n_sims: int = 
              level: float = inf.LEVEL, seed: int = 0) -> CoverageResult:
     """Coverage of the person-level BCa interval of a pooled mean (or of the paired
     difference with ``other``, the same identities and answers) at ``k`` identities."""
-    sa, na = _sums(units)
+    sa, na = sums(units)
     if other is not None:
         if len(other) != len(units):
             raise ValueError("coverage: the two models must cover the same identities")
-        sb, nb = _sums(other)
+        sb, nb = sums(other)
     ok = np.flatnonzero(na > 0)
     if ok.size < 2:
         raise ValueError(f"coverage: needs >= 2 identities with defined values, has {ok.size}")
@@ -92,8 +94,9 @@ def coverage(units: Units, k: int, *, other: Units | None = None, n_sims: int = 
     hits, widths, done = 0, [], 0
     for i in range(n_sims):
         pick = rng.choice(ok, size=k, replace=True)
-        stat = _mean_stat(sa[pick], na[pick], *((sb[pick], nb[pick]) if other is not None else ()))
-        iv = inf.person_bootstrap(stat, {"people": k}, level=level, n_resamples=n_boot, seed=seed + i).interval()
+        stat, se = _mean_stat(sa[pick], na[pick], *((sb[pick], nb[pick]) if other is not None else ()))
+        iv = inf.person_bootstrap(stat, {"people": k}, level=level, n_resamples=n_boot, seed=seed + i,
+                                  se=se).interval()
         if iv is None:
             continue
         done += 1
@@ -129,8 +132,8 @@ def paired_verdict(a: Units, b: Units, *, margin: float = inf.DEFAULT_MARGIN, n_
                    n_permutations: int = 999, alpha: float = inf.ALPHA, seed: int = 0) -> str:
     """The verdict on mean(a) - mean(b), two models on the same identities (higher is
     better): person-wise sign-flip p, TOST at ``margin`` from the BCa bootstrap."""
-    a_s, a_n = _sums(a)
-    b_s, b_n = _sums(b)
+    a_s, a_n = sums(a)
+    b_s, b_n = sums(b)
     k = len(a)
 
     def swapped(swap: inf.Indices) -> float:
@@ -138,7 +141,8 @@ def paired_verdict(a: Units, b: Units, *, margin: float = inf.DEFAULT_MARGIN, n_
         return (np.where(s, b_s, a_s).sum() / np.where(s, b_n, a_n).sum()
                 - np.where(s, a_s, b_s).sum() / np.where(s, a_n, b_n).sum())
 
-    boot = inf.person_bootstrap(_mean_stat(a_s, a_n, b_s, b_n), {"people": k}, n_resamples=n_boot, seed=seed)
+    stat, se = _mean_stat(a_s, a_n, b_s, b_n)
+    boot = inf.person_bootstrap(stat, {"people": k}, n_resamples=n_boot, seed=seed, se=se)
     p = float(inf.sign_flip_p(swapped, {"people": k}, n_resamples=n_permutations, seed=seed)[0])
     est = float(boot.estimate[0])
     p_eq = inf.tost_p(boot, margin) if np.isfinite(est) else float("nan")
