@@ -1,5 +1,6 @@
 """`fiubench audit` on a hand-made finished run: simulations, calibration over identities
-(a biased field is named and fails the run, exit 1), power table, report section."""
+(a biased field is named and fails the run, exit 3: not 1, a crash, nor 2, bad input),
+power table, report section."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fiubench.cli.audit import EXIT_MISCALIBRATED
 from fiubench.cli.main import main
 from fiubench.eval import audit as ea
 from fiubench.eval.result import EvalResult
@@ -59,7 +61,8 @@ def test_audit_exit_status_follows_calibration(tmp_path: Path, bias: float, caps
     assert split["k"] == 10 and {c["k"] for c in split["coverage"]} == {4, 10, 20, 40}
     fields = {f["name"]: f["verdict"] for f in split["calibration"]["fields"]}
     if bias:
-        assert rc == 1 and fields["blood_type"] == "MISCALIBRATED" and "blood_type" in out
+        assert rc == EXIT_MISCALIBRATED == 3 and fields["blood_type"] == "MISCALIBRATED" and "blood_type" in out
+        assert "calibration: FAILED (exit 3)" in out
         assert all(fields[f] != "MISCALIBRATED" for f in FIELDS[1:])
     else:
         assert rc == 0 and "MISCALIBRATED" not in fields.values()
@@ -74,3 +77,10 @@ def test_audit_exit_status_follows_calibration(tmp_path: Path, bias: float, caps
 def test_audit_rejects_what_is_not_a_finished_run(tmp_path: Path) -> None:
     assert main(["audit", str(tmp_path)]) == 2
     assert main(["audit", str(tmp_path / "missing")]) == 2
+
+
+def test_audit_help_documents_its_exit_status(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "3 the calibration check failed" in out and "2 bad input" in out and "1 a crash" in out

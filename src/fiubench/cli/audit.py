@@ -8,9 +8,11 @@ calibration check over identities (per split and per QA field) and the power tab
 Writes RUN_DIR/audit.json and, when the run has a report, rewrites it with its
 "Statistical audit" section.
 
-Exit status: 0 calibrated; 1 the calibration check failed (a miscalibrated
-instrument: the truth-ratio and KS figures measure the dataset, not forgetting);
-2 bad input (not a finished run, bad option).
+Exit status: 0 calibrated; 3 (``EXIT_MISCALIBRATED``) the calibration check failed (a
+miscalibrated instrument: the truth-ratio and KS figures measure the dataset, not
+forgetting); 2 bad input (not a finished run, bad option), as for every command; 1 a
+crash (an unexpected error, with its traceback). The audit ran and wrote audit.json
+for 0 and 3.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ import argparse
 from pathlib import Path
 
 HELP = "statistical audit of a run: interval coverage, false verdicts, calibration, power"
+# its own code: 1 is a crash (fiubench.cli.main), 2 bad input (every command, the stage-1 gate)
+EXIT_MISCALIBRATED = 3
+EPILOG = ("exit status: 0 calibrated; 3 the calibration check failed (miscalibrated instrument); "
+          "2 bad input; 1 a crash")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = EPILOG
     p.add_argument("run_dir", type=Path, help="a finished `fiubench run` directory")
     p.add_argument("--sims", type=int, default=100, metavar="N",
                    help="simulated runs per figure and k (default 100: coverage +- ~2 %%)")
@@ -44,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
         from fiubench.cli import report
 
         report.run(argparse.Namespace(run_dir=args.run_dir, db=None, out=None, run=None, title=None))
-    print("calibration: " + ("ok" if res["calibrated"] else "FAILED (exit 1)"))
-    return 0 if res["calibrated"] else 1
+    print("calibration: " + ("ok" if res["calibrated"] else f"FAILED (exit {EXIT_MISCALIBRATED})"))
+    return 0 if res["calibrated"] else EXIT_MISCALIBRATED
