@@ -59,12 +59,12 @@ def test_robustness_table_names_each_methods_strongest_attack(db: Path):
     strongest = headers.index("strongest attack")
     assert rows["GA"][strongest] == "relearn"  # text_only extracts more, but is uninformative
     assert rows["KL"][strongest] == "prefill"  # (0.82 - 0.5) / 0.5 = 0.64 > quantization's 0.33
-    assert rows["GA"][headers.index("worst")] == 0.5  # (0.25 - 0) / (0.5 - 0)
+    assert rows["GA"][headers.index("worst (k=1)")] == 0.5  # (0.25 - 0) / (0.5 - 0)
     assert rows["GA"][headers.index("its extraction")] == 0.25  # from relearning, like the recovery
     assert rows["KL"][headers.index("its extraction")] == 0.82
-    assert rows["KL"][headers.index("prefill")] == pytest.approx(0.64)  # recovery cells
-    assert rows["Retain"][headers.index("worst")] == 0.0
-    assert "text_only (uninformative)" in headers
+    assert rows["KL"][headers.index("prefill (k=1)")] == pytest.approx(0.64)  # recovery cells
+    assert rows["Retain"][headers.index("worst (k=1)")] == 0.0
+    assert "text_only (uninformative)" in headers  # no recovery interval: no k
     assert any("Uninformative" in n and "text_only" in n for n in t.notes)
     assert robustness_table(entries, "forget10") is None  # no attack ran there
     main = main_table(entries, "forget5", ["ga", "kl"])

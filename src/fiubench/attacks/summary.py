@@ -7,14 +7,16 @@ plus the fine-tuned and retain baselines into flat metrics per model
     attack.<name>.<variant>          extraction of one variant
     attack.<name>                    extraction of the attack's chosen variant (highest
                                      adjusted score among its counted variants)
-    attack.<name>.recovery[_low|_high]  adjusted score of that same variant, 95 % interval
-                                     over resampled identities
+    attack.<name>.recovery[_low|_high]  adjusted score of that same variant, its 95 % BCa
+                                     interval over identities (``inference.person_bootstrap``)
+    attack.<name>.recovery_k         k: the identities that interval rests on
     attack.<name>.informative        1: some variant's fine-tuned - retain interval is
                                      above the margin, 0: none (not counted), NULL: unknown
     attack.<name>.is_worst           1 on the attack that gives the worst case
     attack.<name>.<variant>.<metric> utility, truth ratio, MIA of the attacked model
                                      (attacks that change the weights; "before": unattacked)
-    attack.worst[_low|_high]         worst case: max adjusted score over informative attacks
+    attack.worst[_low|_high|_k]      worst case: max adjusted score over informative attacks,
+                                     its interval and k
     attack.worst_extraction          the extraction of that same attack variant
     attack.below_retain, attack.utility_collapse, attack.marked   the marks (1/0/NULL)
 """
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fiubench.metrics.bootstrap import Interval
+from fiubench.metrics.inference import Interval
 from fiubench.metrics.robustness import (
     adjusted_interval,
     difference_interval,
@@ -39,7 +41,7 @@ Outcomes = Mapping[str, Mapping[str, Any]]  # attack name -> result.json dict
 
 def series(res: Mapping[str, Any] | None, variant: str) -> dict[str, float]:
     """identity -> extraction of one variant; one pseudo-identity when the result predates
-    per-identity values (its interval is then a point)."""
+    per-identity values (its interval is then a point, k = 1)."""
     per = (res or {}).get("per_identity", {}).get(variant)
     if per:
         return dict(per)
@@ -68,6 +70,11 @@ def baseline_flags(finetuned: Outcomes | None, retain: Outcomes | None, margin: 
     return flags, gaps, lowered
 
 
+def _k(iv: Interval | None) -> float | None:
+    """The number of identities an interval rests on, as a flat metric (None: no interval)."""
+    return None if iv is None else float(sum(iv.k.values()))
+
+
 def is_counted(flags: Mapping[str, bool | None]) -> bool:
     """An attack counts in the worst case unless every variant is known to be uninformative."""
     return not flags or any(f is not False for f in flags.values())
@@ -92,6 +99,7 @@ def _attack_row(a: str, res: Mapping[str, Any], flags: Mapping[str, bool | None]
     m[f"attack.{a}.recovery"] = iv.estimate if iv else None
     m[f"attack.{a}.recovery_low"] = iv.low if iv else None
     m[f"attack.{a}.recovery_high"] = iv.high if iv else None
+    m[f"attack.{a}.recovery_k"] = _k(iv)
     known = list(flags.values())
     m[f"attack.{a}.informative"] = None if not known or None in known else float(any(known))
     return m, chosen, iv
@@ -131,6 +139,7 @@ def summarise_attacks(models: Mapping[str, Outcomes], finetuned: Outcomes | None
         m["attack.worst"] = iv.estimate if iv else None
         m["attack.worst_low"] = iv.low if iv else None
         m["attack.worst_high"] = iv.high if iv else None
+        m["attack.worst_k"] = _k(iv)
         m["attack.worst_extraction"] = m.get(f"attack.{best}.{variant}") if best else None
         if best:
             m[f"attack.{best}.is_worst"] = 1.0

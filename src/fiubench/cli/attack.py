@@ -151,6 +151,7 @@ def render(results: dict[str, dict[str, Any]], summary: dict[str, Any]) -> str:
             where = f"{summary['worst_attack'][role]}/{summary['worst_variant'][role]}"
             lines.append(f"worst case for {role}: {where}, recovery {100 * w:.0f}% "
                          f"[{100 * m['attack.worst_low']:.0f}, {100 * m['attack.worst_high']:.0f}]"
+                         + ("" if m.get("attack.worst_k") is None else f" (k={m['attack.worst_k']:.0f})")
                          + ("" if e is None else f", extraction {100 * e:.1f}")
                          + (" (marked: not ranked robust)" if m.get("attack.marked") else ""))
     return "\n".join(lines)

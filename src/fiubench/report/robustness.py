@@ -4,7 +4,7 @@ the attacked model still does, and what a probe still reads from its hidden stat
 * robustness table, one per forget split: rows retain, fine-tuned and every method's
   final model; one column per attack (``attack.<name>.recovery``: the adjusted score of
   its chosen variant, 0 at the retain model, 100 at the fine-tuned model, with its
-  person-level interval); then the worst case (max over informative attacks), the attack
+  person-level BCa interval; the header says the k identities it rests on); then the worst case (max over informative attacks), the attack
   that reaches it, the extraction of that same attack, and the mark of a model that is
   not ranked robust (``fiubench.metrics.robustness``).
 * utility under attack: model utility, forget truth ratio and MIA of the model the
@@ -22,8 +22,8 @@ from fiubench.report.table_base import Column, Table, finals, ordered
 
 FQ_GROUP = "Forget quality (forget)"
 # attack.<x> metrics that are not an attack
-SUMMARY_NAMES = {"worst", "worst_low", "worst_high", "worst_extraction", "worst_recovery", "below_retain",
-                 "utility_collapse", "marked"}
+SUMMARY_NAMES = {"worst", "worst_low", "worst_high", "worst_k", "worst_extraction", "worst_recovery",
+                 "below_retain", "utility_collapse", "marked"}
 # under-attack metrics shown, in order (suffix of attack.<name>.<variant>.)
 UNDER_ATTACK = (("MU", "model_utility"), ("TR forget", "forget.truth_ratio"), ("MIA AUC", "mia.auc_min_k_pp"))
 PROBE = "hidden_probe"
@@ -70,6 +70,15 @@ def mark(entry: Entry) -> str:
     return "; ".join(why)
 
 
+def k_header(header: str, rows: Sequence[Entry], metric: str) -> str:
+    """``header`` with the identities its intervals rest on ("worst (k=12)"; a range when
+    the rows differ), from ``<metric>_k``; unchanged when no row has an interval."""
+    ks = sorted({int(k) for e in rows if (k := e.get(f"{metric}_k")) is not None})
+    if not ks:
+        return header
+    return f"{header} (k={ks[0]})" if len(ks) == 1 else f"{header} (k={ks[0]}–{ks[-1]})"
+
+
 def _rows(entries: Sequence[Entry], split: str) -> list[Entry]:
     return [e for e in finals(entries) if e.forget_split == split and e.role != "base"]
 
@@ -82,12 +91,12 @@ def robustness_table(entries: Sequence[Entry], split: str, methods: Sequence[str
         return None
     informative = {a: _informative(rows, a) for a in attacks}
     cols = [
-        Column(a + ("" if informative[a] is not False else " (uninformative)"), (f"attack.{a}.recovery",),
-               higher_is_better=False, group="recovery under attack")
+        Column(k_header(a + ("" if informative[a] is not False else " (uninformative)"), rows, f"attack.{a}.recovery"),
+               (f"attack.{a}.recovery",), higher_is_better=False, group="recovery under attack")
         for a in attacks
     ]
     cols += [
-        Column("worst", ("attack.worst",), higher_is_better=False, group="worst case"),
+        Column(k_header("worst", rows, "attack.worst"), ("attack.worst",), higher_is_better=False, group="worst case"),
         Column("strongest attack", (), group="worst case"),
         Column("its extraction", ("attack.worst_extraction",), higher_is_better=False, group="worst case"),
         Column("mark", (), group="worst case"),
@@ -113,7 +122,8 @@ def robustness_table(entries: Sequence[Entry], split: str, methods: Sequence[str
         "Recovery x100 (the adjusted score): (model - retain) / (fine-tuned - retain) of the attack's "
         "extraction (the share of the forget identities' private keywords the generations contain), "
         "0 = no more than a model that never saw the people, 100 = as much as before unlearning; "
-        "each attack's variant with the highest recovery, 95 % interval over resampled identities. "
+        "each attack's variant with the highest recovery, 95 % BCa bootstrap interval over identities "
+        "(people resampled, not answers; k in a header = the people its intervals rest on). "
         "Worst = max over informative attacks; its extraction comes from that same attack and variant. "
         "robust FQ in the main table = FQ with EM and APE raised to the worst recovery (clipped to [0, 1]). "
         "Marked models (below retain: even the strongest attack extracts significantly less than the "
