@@ -62,21 +62,21 @@ def test_draw_configs_redraw_the_data_seed_and_reject_a_fixed_dataset() -> None:
 
 
 @pytest.mark.slow
-def test_smoke_with_two_data_draws_shows_the_stability_section(tmp_path: Path) -> None:
-    """Two draws (not the issue's three: each smoke draw is a full run, ~1 min idle; CI budget)."""
+def test_smoke_with_three_data_draws_shows_the_stability_section(tmp_path: Path) -> None:
+    """Three draws, as the issue asks (each smoke draw is a full run, ~1 min idle)."""
     out = tmp_path / "run"
     res = subprocess.run([sys.executable, "-m", "fiubench", "run", "--preset", "smoke", "--out", str(out),
-                          "--data-seeds", "2"], capture_output=True, text=True, timeout=1200)
+                          "--data-seeds", "3"], capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, res.stderr[-3000:]
     seeds = sorted(p.name for p in out.glob("data_seed=*"))
-    assert seeds == ["data_seed=0", "data_seed=1"]
+    assert seeds == ["data_seed=0", "data_seed=1", "data_seed=2"]
     assert all((out / s / "report" / "index.html").is_file() for s in seeds)
     # the draws differ: other people (profiles) behind the same split names
     profiles = [next((out / s / "steps").glob("data-*/dataset/profiles.jsonl")).read_text() for s in seeds]
-    assert profiles[0] != profiles[1]
+    assert len(set(profiles)) == 3
     stab = json.loads((out / "stability.json").read_text())
     r = stab["ranking"]["forget_quality"]["forget10"]
     assert sum(r["p_first"].values()) == pytest.approx(1.0)
-    assert len(r["kendall_tau"]) == 1
+    assert len(r["kendall_tau"]) == 3  # every pair of draws
     md = (out / "report" / "report.md").read_text()
     assert "## Stability across data draws" in md and "P(ranks first)" in md and "Kendall tau" in md
