@@ -34,9 +34,10 @@ def _res(**variants: np.ndarray) -> dict:
             "per_identity": {v: _per(xs) for v, xs in variants.items()}}
 
 
-def test_interval_is_bca_over_identities_and_carries_k():
+def test_interval_is_over_identities_and_carries_k():
+    # a difference of per-person means: studentised by its SE (the recovery ratio is BCa)
     iv = difference_interval(_per(_noisy(0.8, 0)), _per(_noisy(0.1, 1)), n_boot=500)
-    assert iv.k == {"forget": 12} and iv.k_label == "k=12" and iv.method == "BCa"
+    assert iv.k == {"forget": 12} and iv.k_label == "k=12" and iv.method == "studentized"
     assert iv.low < iv.estimate < iv.high
     # only the identities both sides have count
     assert difference_interval(_per(_noisy(0.8, 0)), dict(list(_per(_noisy(0.1, 1)).items())[:7])).k == {"forget": 7}

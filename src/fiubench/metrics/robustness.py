@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from fiubench.metrics.identity_stats import influence_se
 from fiubench.metrics.inference import Interval, person_bootstrap
 
 PerIdentity = Mapping[str, float]  # identity -> its mean extraction under one variant
@@ -63,15 +64,18 @@ def _paired(*series: PerIdentity) -> np.ndarray:
 
 
 def person_interval(x: np.ndarray, figure: Callable[[np.ndarray], float | None], n_boot: int = 1000,
-                    seed: int = 0) -> Interval | None:
+                    seed: int = 0, influence: np.ndarray | None = None) -> Interval | None:
     """``figure`` of the per-series means over the identities (the columns of ``x``), with
-    its BCa interval over identities (``inference.person_bootstrap``, group "forget"):
-    each draw of people feeds every series. None when the figure is undefined."""
+    its interval over identities (``inference.person_bootstrap``, group "forget"): each
+    draw of people feeds every series. ``influence``: per identity, the figure's
+    influence value when it is a mean (then the interval is studentised by its SE).
+    None when the figure is undefined."""
     def stat(idx: Mapping[str, np.ndarray]) -> float:
         v = figure(x[:, idx["forget"]].mean(axis=1))
         return float("nan") if v is None else float(v)
 
-    return person_bootstrap(stat, {"forget": x.shape[1]}, n_resamples=n_boot, seed=seed).interval()
+    se = None if influence is None else (lambda idx: influence_se(influence[idx["forget"]]))
+    return person_bootstrap(stat, {"forget": x.shape[1]}, n_resamples=n_boot, seed=seed, se=se).interval()
 
 
 def difference_interval(a: PerIdentity, b: PerIdentity, n_boot: int = 1000, seed: int = 0) -> Interval | None:
@@ -79,7 +83,7 @@ def difference_interval(a: PerIdentity, b: PerIdentity, n_boot: int = 1000, seed
     x = _paired(a, b)
     if x.shape[1] == 0:
         return None
-    return person_interval(x, lambda m: float(m[0] - m[1]), n_boot, seed)
+    return person_interval(x, lambda m: float(m[0] - m[1]), n_boot, seed, influence=x[0] - x[1])
 
 
 def adjusted_interval(model: PerIdentity, finetuned: PerIdentity, retain: PerIdentity,
