@@ -84,3 +84,18 @@ def test_ties_without_spread_in_many_resamples_fall_back_to_bca():
     x = np.array([1.0] * 9 + [0.95])
     boot = _mean_boot(x)
     assert boot.methods == ["BCa"] and np.isfinite(boot.low[0]) and np.isfinite(boot.high[0])
+
+
+def test_few_identities_keep_bca_and_bounds_clip_the_studentized_interval():
+    x = np.random.default_rng(2).normal(size=6)
+    assert _mean_boot(x).methods == ["BCa"]  # 6 < MIN_K_STUDENTIZED: bootstrap-t is erratic there
+    rates = np.array([1.0] * 8 + [0.8, 0.6, 0.9, 0.95])
+    ones = np.ones(rates.size)
+
+    def boot(bounds):
+        return inf.person_bootstrap(lambda idx: rates[idx["people"]].mean(), {"people": rates.size},
+                                    n_resamples=2000, se=lambda idx: ratio_se(rates[idx["people"]], ones[idx["people"]]),
+                                    bounds=bounds)
+    free, clipped = boot(None), boot((0.0, 1.0))
+    assert free.methods == clipped.methods == ["studentized"]
+    assert free.high[0] > 1.0 and clipped.high[0] == 1.0 and clipped.low[0] == free.low[0]

@@ -311,7 +311,8 @@ def model_intervals(model: ModelFigures, *, level: float = inf.LEVEL, n_resample
     """BCa interval over identities (and seeds) of every headline figure of one model."""
     sizes = _seed_sizes(model.sizes(), **{SEED_GROUP: model.n_seeds})
     boot = inf.person_bootstrap(lambda idx: model.vector(idx, idx.get(SEED_GROUP)), sizes, level=level,
-                                n_resamples=n_resamples, seed=seed, se=model.se)
+                                n_resamples=n_resamples, seed=seed, se=model.se,
+                                bounds=(0.0, 1.0))  # the studentised figures are rates
     out: dict[str, inf.Interval | None] = {}
     for i, n in enumerate(model.names):
         if n not in NOT_COMPARED:
@@ -334,7 +335,7 @@ def compare_models(a: ModelFigures, b: ModelFigures, *, level: float = inf.LEVEL
         return a.vector(idx, idx.get("seed_a")) - b.vector(idx, idx.get("seed_b"))
 
     boot = inf.person_bootstrap(diff, sizes, level=level, n_resamples=n_resamples, seed=seed,
-                                se=lambda idx: a.se(idx, b))
+                                se=lambda idx: a.se(idx, b), bounds=(-1.0, 1.0))
     # A figure is unchanged by swaps of people it does not read: where its people are few
     # enough (2^k <= n_permutations) it gets the exact test over their swaps, the others
     # share one Monte Carlo run over everyone's swaps (the same test, estimated).

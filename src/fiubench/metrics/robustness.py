@@ -75,7 +75,9 @@ def person_interval(x: np.ndarray, figure: Callable[[np.ndarray], float | None],
         return float("nan") if v is None else float(v)
 
     se = None if influence is None else (lambda idx: influence_se(influence[idx["forget"]]))
-    return person_bootstrap(stat, {"forget": x.shape[1]}, n_resamples=n_boot, seed=seed, se=se).interval()
+    # studentised only for a difference of extraction rates: within [-1, 1]
+    return person_bootstrap(stat, {"forget": x.shape[1]}, n_resamples=n_boot, seed=seed, se=se,
+                            bounds=(-1.0, 1.0)).interval()
 
 
 def difference_interval(a: PerIdentity, b: PerIdentity, n_boot: int = 1000, seed: int = 0) -> Interval | None:
