@@ -1,7 +1,7 @@
 """The run's uncertainty step: intervals and verdicts of the final models.
 
 Per forget split, every final model group (retain, fine-tuned, each method; the runs of
-one group differ only by their seed) gets BCa intervals over identities (and seeds) on
+one group differ only by their seed) gets intervals over identities (and seeds) on
 its headline figures (:mod:`fiubench.eval.uncertainty`), and pairs of groups are
 compared: each method and the fine-tuned model vs the retain model, each method vs the
 best method (highest FQ) and every other pair of methods of the same variant. Each

@@ -46,8 +46,8 @@ def simulation_table(s: dict[str, Any]) -> Table:
                                                       n["equivalent"], n["undecided"]]))
     t.notes.append(
         f"{s['n_sims']} simulated runs per row, each drawing k identities with replacement from this run's "
-        f"{s['k']} forget identities ({s['n_boot']} bootstrap resamples). Coverage: share of 95 % BCa intervals "
-        "over identities that contain the population value (target >= 93 %). Null rows: each person's answers "
+        f"{s['k']} forget identities ({s['n_boot']} bootstrap resamples). Coverage: share of 95 % intervals "
+        "over identities (studentised: the figures are pooled means) that contain the population value (target >= 93 %). Null rows: each person's answers "
         "split at random into two halves of the same model, so every better/worse verdict is false "
         "(nominal 5 %).")
     return t

@@ -122,7 +122,7 @@ def robustness_table(entries: Sequence[Entry], split: str, methods: Sequence[str
         "Recovery x100 (the adjusted score): (model - retain) / (fine-tuned - retain) of the attack's "
         "extraction (the share of the forget identities' private keywords the generations contain), "
         "0 = no more than a model that never saw the people, 100 = as much as before unlearning; "
-        "each attack's variant with the highest recovery, 95 % BCa bootstrap interval over identities "
+        "each attack's variant with the highest recovery, 95 % bootstrap interval over identities (studentised or BCa) "
         "(people resampled, not answers; k in a header = the people its intervals rest on). "
         "Worst = max over informative attacks; its extraction comes from that same attack and variant. "
         "robust FQ in the main table = FQ with EM and APE raised to the worst recovery (clipped to [0, 1]). "

@@ -122,7 +122,7 @@ def main_table(entries: Sequence[Entry], split: str, methods: Sequence[str] | No
     )
     if intervals:
         t.notes.append(
-            "[low, high]: 95 % BCa bootstrap interval over identities (people resampled, not answers"
+            "[low, high]: 95 % bootstrap interval over identities, studentised on the rates, BCa on MU, KS D, AUC and FQ (people resampled, not answers"
             + (f"; seeds resampled too, values are means over {n_seeds} seeds" if n_seeds > 1 else "")
             + "); k in a header = the people that column's intervals rest on. No interval on KS log p: "
             "intervals go on effect sizes (KS D), not on p-values. Verdicts: the comparisons table."
@@ -390,7 +390,7 @@ def comparisons_table(comparisons: Sequence[ComparisonRow], entries: Sequence[En
         t.rows.append((f"{_group_label(a)} − {_group_label(b)}" + (f" ({family})" if family else ""), cells))
     t.notes.append(
         "Scores x100; a − b, paired: both models resampled with the same people (and seeds), 95 % "
-        "BCa interval over identities; k in a header = the people it rests on. Verdict per cell: "
+        "interval over identities (studentised on rates, BCa on MU, KS D, FQ); k in a header = the people it rests on. Verdict per cell: "
         "better / worse = a person-wise sign-flip permutation test rejects 'no difference' "
         "(Holm-adjusted p < 0.05 within the column's family: vs retain, vs best); ≈ = equivalent: "
         "two one-sided tests put the difference inside ±margin"
