@@ -32,9 +32,12 @@ def test_sums_leave_undefined_samples_out():
 
 def _mean_boot(x: np.ndarray, level: float = inf.LEVEL, seed: int = 0) -> inf.PersonBootstrap:
     ones = np.ones(x.size)
+
+    def se(idx):
+        j = idx["people"]
+        return ratio_se(x[j], ones[j]) if inf.studentizable(j.size) else float("nan")
     return inf.person_bootstrap(lambda idx: x[idx["people"]].mean(), {"people": x.size}, level=level,
-                                n_resamples=4000, seed=seed,
-                                se=lambda idx: ratio_se(x[idx["people"]], ones[idx["people"]]))
+                                n_resamples=4000, seed=seed, se=se)
 
 
 def test_studentized_interval_is_the_t_interval_on_normal_data():

@@ -141,10 +141,11 @@ class IdentitySamples:
 
     def influence(self, name: str, idx: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
         """Per drawn identity, the influence on the pooled mean ``name`` (a series of
-        :data:`MEANS` read from one group); None for any other figure."""
+        :data:`MEANS` read from one group of enough identities to studentise); None for
+        any other figure."""
         g = MEANS.get(name)
         per = self.series.get(name, {}).get(g) if g else None
-        if per is None:
+        if per is None or not inf.studentizable(len(per)):
             return None
         if (name, g) not in self._sums:
             self._sums[(name, g)] = sums(per)

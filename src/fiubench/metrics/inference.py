@@ -241,9 +241,12 @@ def person_bootstrap(statistic: Statistic, sizes: Mapping[str, int], *, level: f
     SE with q the ``level`` quantile of |theta* - theta| / SE* over the same resamples.
     Its coverage error is O(k^-2) against BCa's O(k^-1): on skewed per-person means at
     k = 10 it covered 2-5 points more than the expanded BCa (``benchmarks/verdict_coverage.py``).
-    Only from ``MIN_K_STUDENTIZED`` identities (below, a resample's SE* can be near 0 and
-    |t*| erratic: 6 people gave a ROUGE interval of +-85 points); ``bounds``: the range of
-    the studentised statistics (e.g. (0, 1) for a rate), the interval is clipped to it.
+    ``se`` must be NaN for a statistic resting on fewer than ``MIN_K_STUDENTIZED``
+    identities (:func:`studentizable`; below, a resample's SE* can be near 0 and |t*|
+    erratic: 6 people gave a ROUGE interval of +-85 points): a vector statistic can read
+    groups of different sizes, so the caller, who knows which, decides. ``bounds``: the
+    range of the studentised statistics (e.g. (0, 1) for a rate), the interval is
+    clipped to it.
     """
     groups = [g for g in sizes if int(sizes[g]) > 1]
     fixed = {g: np.arange(int(n)) for g, n in sizes.items() if int(n) <= 1}
@@ -297,9 +300,14 @@ def person_bootstrap(statistic: Statistic, sizes: Mapping[str, int], *, level: f
             a = (1.0 - run_level) / 2.0
             low[i], high[i] = np.quantile(b, [a, 1.0 - a])
     out = PersonBootstrap(est, dist, jack, low, high, level, k, methods, k_small if expand else 0)
-    if se is not None and k_small >= MIN_K_STUDENTIZED:
+    if se is not None:
         _studentize(out, boot_f(*data)[m:], np.atleast_2d(res.bootstrap_distribution)[m:], bounds)
     return out
+
+
+def studentizable(k: int) -> bool:
+    """Whether a statistic over k identities gets the studentised interval (else BCa)."""
+    return k >= MIN_K_STUDENTIZED
 
 
 def _studentize(boot: PersonBootstrap, se_hat: np.ndarray, se_star: np.ndarray,

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from fiubench.metrics.identity_stats import influence_se
-from fiubench.metrics.inference import Interval, person_bootstrap
+from fiubench.metrics.inference import Interval, person_bootstrap, studentizable
 
 PerIdentity = Mapping[str, float]  # identity -> its mean extraction under one variant
 
@@ -74,7 +74,8 @@ def person_interval(x: np.ndarray, figure: Callable[[np.ndarray], float | None],
         v = figure(x[:, idx["forget"]].mean(axis=1))
         return float("nan") if v is None else float(v)
 
-    se = None if influence is None else (lambda idx: influence_se(influence[idx["forget"]]))
+    se = None if influence is None or not studentizable(x.shape[1]) else (
+        lambda idx: influence_se(influence[idx["forget"]]))
     # studentised only for a difference of extraction rates: within [-1, 1]
     return person_bootstrap(stat, {"forget": x.shape[1]}, n_resamples=n_boot, seed=seed, se=se,
                             bounds=(-1.0, 1.0)).interval()

@@ -57,6 +57,8 @@ def _mean_stat(a_s: np.ndarray, a_n: np.ndarray, b_s: np.ndarray | None = None,
 
     def se(idx: inf.Indices) -> float:
         j = idx["people"]
+        if not inf.studentizable(j.size):
+            return float("nan")  # too few people: BCa
         z = ratio_influence(a_s[j], a_n[j])
         return influence_se(z - ratio_influence(b_s[j], b_n[j]) if paired else z)
     return stat, se
