@@ -59,8 +59,9 @@ LEVEL = 0.95
 # cached run recomputes its intervals). 1: BCa over identities at the expanded level
 # sqrt(k/(k-1)) t_{k-1} (Hesterberg 2015), sign-flip permutation p, TOST, Holm/BH.
 # 2: pooled means get the symmetric studentised bootstrap (their SE is the ratio
-# estimator's); the rest keep BCa at the expanded level.
-INFERENCE_VERSION = 2
+# estimator's); the rest keep BCa at the expanded level. 3: the sign flip is exact up to
+# 2^12 swap patterns (eval.uncertainty.EXACT_SWAPS), whatever the number of resamples.
+INFERENCE_VERSION = 3
 ALPHA = 0.05
 VERDICTS = ("better", "worse", "equivalent", "undecided")
 # Equivalence margins, in the metric's own unit (fractions, not points). A comparison
