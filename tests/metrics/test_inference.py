@@ -90,6 +90,15 @@ def test_verdict_rules():
     assert inf.verdict(0.01, float("nan"), float("nan"), higher_is_better=True) == "undecided"
 
 
+def test_better_or_worse_needs_the_interval_to_agree_with_the_test():
+    """A sharp-null rejection with an interval around 0 is no difference in the figure."""
+    assert inf.verdict(0.04, 0.002, 0.9, True) == "better"
+    assert inf.verdict(0.04, 0.002, 0.9, True, interval=(-0.11, 0.18)) == "undecided"
+    assert inf.verdict(0.04, 0.002, 0.9, True, interval=(0.01, 0.08)) == "better"
+    c = inf.Comparison("forget.exact_match", 0.08, -0.14, 0.29, 0.95, {"forget": 10}, 0.05, False, 0.001, 0.9)
+    assert inf.decide([c])[0].verdict == "undecided"
+
+
 def test_exchangeable_method_is_rarely_called_better_or_worse():
     """Null case: 200 simulated runs of a method exchangeable with the reference at k = 10
     people (answers correlated within a person). Nominal rate 5 %."""

@@ -148,7 +148,8 @@ def paired_verdict(a: Units, b: Units, *, margin: float = inf.DEFAULT_MARGIN, n_
     p = float(inf.sign_flip_p(swapped, {"people": k}, n_resamples=n_permutations, seed=seed)[0])
     est = float(boot.estimate[0])
     p_eq = inf.tost_p(boot, margin) if np.isfinite(est) else float("nan")
-    return inf.verdict(est, p, p_eq, True, alpha)
+    iv = boot.interval()
+    return inf.verdict(est, p, p_eq, True, alpha, None if iv is None else (iv.low, iv.high))
 
 
 def null_verdicts(units: Units, k: int, *, margin: float = inf.DEFAULT_MARGIN, n_sims: int = 200,

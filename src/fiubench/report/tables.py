@@ -392,7 +392,7 @@ def comparisons_table(comparisons: Sequence[ComparisonRow], entries: Sequence[En
         "Scores x100; a − b, paired: both models resampled with the same people (and seeds), 95 % "
         "interval over identities (studentised on rates, BCa on MU, KS D, FQ); k in a header = the people it rests on. Verdict per cell: "
         "better / worse = a person-wise sign-flip permutation test rejects 'no difference' "
-        "(Holm-adjusted p < 0.05 within the column's family: vs retain, vs best); ≈ = equivalent: "
+        "(Holm-adjusted p < 0.05 within the column's family: vs retain, vs best) and the interval excludes 0; ≈ = equivalent: "
         "two one-sided tests put the difference inside ±margin"
         + (" (" + ", ".join(f"{h} ±{m:g}" for h, m in margins.items()) + ")" if margins else "")
         + ", with >= 8 people in each group it reads; undecided = neither, said plainly: these "
