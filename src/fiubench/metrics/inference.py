@@ -61,7 +61,8 @@ LEVEL = 0.95
 # sqrt(k/(k-1)) t_{k-1} (Hesterberg 2015), sign-flip permutation p, TOST, Holm/BH.
 # 2: pooled means get the symmetric studentised bootstrap (their SE is the ratio
 # estimator's); the rest keep BCa at the expanded level. 3: the sign flip is exact up to
-# 2^12 swap patterns (eval.uncertainty.EXACT_SWAPS), whatever the number of resamples.
+# 2^12 swap patterns (eval.uncertainty.EXACT_SWAPS), whatever the number of resamples, and
+# better/worse needs the interval to exclude 0 too.
 INFERENCE_VERSION = 3
 ALPHA = 0.05
 VERDICTS = ("better", "worse", "equivalent", "undecided")
