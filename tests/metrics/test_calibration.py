@@ -126,3 +126,13 @@ def test_every_stored_calibration_metric_is_registered() -> None:
     for name in CALIBRATION_METRICS:
         assert metric_info(name).name == name
     assert metric_info("calibration.forget_mean_log_r").higher_is_better is None
+
+
+def test_one_identity_on_a_side_gives_no_p_and_no_crash() -> None:
+    """A micro dataset (1 forget person): nothing to permute; the check still runs."""
+    from fiubench.metrics.calibration import person_calibration
+
+    rng = np.random.default_rng(0)
+    res = person_calibration([rng.normal(0, 0.3, 5)], [rng.normal(0, 0.3, 5) for _ in range(4)], n_boot=99)
+    assert np.isnan(res.p_split) and res.d >= 0
+    assert res.metrics()["calibration.perm_p"] is None

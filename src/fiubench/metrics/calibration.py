@@ -193,9 +193,13 @@ def person_calibration(forget: Sequence[np.ndarray], holdout: Sequence[np.ndarra
         return inf.ks_distance(inf.pooled(units, x), inf.pooled(units, y))
 
     ids = np.arange(len(units))
-    perm = stats.permutation_test((ids[:len(f)], ids[len(f):]), dist, permutation_type="independent",
-                                  vectorized=False, n_resamples=n_permutations, alternative="greater",
-                                  random_state=np.random.default_rng(seed))
+    if len(f) < 2 or len(h) < 2:  # one identity on a side: nothing to permute, no p (not a failure)
+        d_split, p_split = dist(ids[:len(f)], ids[len(f):]), float("nan")
+    else:
+        perm = stats.permutation_test((ids[:len(f)], ids[len(f):]), dist, permutation_type="independent",
+                                      vectorized=False, n_resamples=n_permutations, alternative="greater",
+                                      random_state=np.random.default_rng(seed))
+        d_split, p_split = float(perm.statistic), float(perm.pvalue)
     splits = tuple(_mean_log_r(n, u, margin, alpha, n_boot, seed)[0] for n, u in (("forget", f), ("holdout", h)))
     rows, ps = [], []
     for name, per in sorted((fields or {}).items()):
@@ -207,5 +211,5 @@ def person_calibration(forget: Sequence[np.ndarray], holdout: Sequence[np.ndarra
             MeanLogR(**{**asdict(m), "p_biased": float(a),
                         "verdict": _verdict(m.mean, float(a), m.p_calibrated, margin, alpha)})
             for m, a in zip(rows, adj, strict=True)]
-    return PersonCalibration(len(f), len(h), float(perm.statistic), float(perm.pvalue), splits, tuple(rows),
+    return PersonCalibration(len(f), len(h), d_split, p_split, splits, tuple(rows),
                              margin, alpha)
