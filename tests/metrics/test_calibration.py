@@ -136,3 +136,18 @@ def test_one_identity_on_a_side_gives_no_p_and_no_crash() -> None:
     res = person_calibration([rng.normal(0, 0.3, 5)], [rng.normal(0, 0.3, 5) for _ in range(4)], n_boot=99)
     assert np.isnan(res.p_split) and res.d >= 0
     assert res.metrics()["calibration.perm_p"] is None
+
+
+def test_the_split_test_is_adjusted_with_every_mean_of_the_check() -> None:
+    """One family: the split KS p is Holm-adjusted together with the splits' and fields' p."""
+    from fiubench.metrics.calibration import person_calibration
+    from fiubench.metrics.inference import adjust
+
+    rng = np.random.default_rng(4)
+    forget = [rng.normal(0, 0.3, 4) for _ in range(8)]
+    holdout = [rng.normal(0, 0.3, 4) for _ in range(12)]
+    fields = {f"f{i}": [rng.normal(0, 0.3, 2) for _ in range(20)] for i in range(3)}
+    res = person_calibration(forget, holdout, fields=fields, n_boot=199, n_permutations=499)
+    assert res.p_split <= res.p_split_adjusted <= min(1.0, 6 * res.p_split) + 1e-12
+    # a family of one (no field, means at p = 1) leaves it as it is
+    assert adjust([res.p_split, 1.0, 1.0])[0] == pytest.approx(min(1.0, 3 * res.p_split))

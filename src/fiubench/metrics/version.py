@@ -33,6 +33,9 @@ History
        vs holdout KS D, mean ln R per split with its BCa interval over identities, per-field
        verdicts); the answer-level screen (KS over answers, median ln R within +-0.3) and
        its ``calibration.ks_p`` / ``ks_log10_p`` / ``*_median_log_r`` are gone.
+    7  ``calibration.ok``: the split test's p and every split and field mean's p are
+       Holm-adjusted together (one family), so a calibrated instrument is flagged at
+       most alpha of the time; ``calibration.perm_p`` stays the raw p.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-METRICS_VERSION = 6
+METRICS_VERSION = 7
 UNVERSIONED = 1  # results written before the version existed
 
 

@@ -8,7 +8,7 @@ and writes ``<out>/stability.json`` and ``<out>/report/`` (the "Stability across
 draws" section, with links to each draw's own report):
 
 * per model and figure: the mean over draws, the between-draw SD sqrt(B), the mean
-  within-draw SE sqrt(W) (from each draw's 95 % BCa interval over identities), and the
+  within-draw SE sqrt(W) (from each draw's 95 % interval over identities), and the
   interval of the mean with the between-draw variance folded in:
   mean +- z sqrt(max(B, W) / N) (B already contains the people-sampling variance W plus
   whatever the data generation and training add; with few draws B is noisy, so the

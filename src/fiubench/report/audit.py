@@ -66,8 +66,8 @@ def calibration_tables(s: dict[str, Any]) -> list[Table]:
     t.notes.append(
         f"Forget vs holdout: KS D = {cal['d']:.3f}, p = {cal['p_split']:.3g} (identities permuted between the "
         f"splits, k = {cal['k_forget']} + {cal['k_holdout']}). Mean ln R per split and per field with its 95 % "
-        f"BCa interval over identities; MISCALIBRATED when it differs from 0 (p < {cal['alpha']}, Holm across "
-        f"fields) by more than {cal['margin']}; calibrated when the TOST puts it within ±{cal['margin']}. "
+        f"BCa interval over identities; MISCALIBRATED when it differs from 0 (p < {cal['alpha']}; the split "
+        f"test's p and every mean's p Holm-adjusted together) by more than {cal['margin']}; calibrated when the TOST puts it within ±{cal['margin']}. "
         f"Verdict: {status}.")
     return [t]
 

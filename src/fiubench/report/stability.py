@@ -47,7 +47,7 @@ def figures_table(split: str, figs: list[dict[str, Any]]) -> Table:
                                                         ", ".join(f"{100 * x:.1f}" for x in f["estimates"])]))
         t.ci.append([(f["low"], f["high"]), None, None, None, None])
     t.notes.append("Mean over draws with its 95 % interval mean ± 1.96 sqrt(max(B, W) / N): B the between-draw "
-                   "variance, W the mean squared within-draw SE (each draw's BCa interval over identities). "
+                   "variance, W the mean squared within-draw SE (each draw's 95 % interval over identities). "
                    "SD / SE > 1: the figures move between draws of people more than one run's interval says.")
     return t
 
