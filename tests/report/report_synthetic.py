@@ -63,3 +63,16 @@ def populate(db: Path, run: str = "r1") -> Path:
     return db
 
 
+
+
+def store_attack_summary(db: Path, metrics: dict, keys: dict, split: str = "forget5",
+                         extra: dict | None = None) -> list:
+    """Store each model's summarised attack metrics (``summarise_attacks(...)["metrics"]``)
+    under its result keys, plus ``extra``; returns the report's entries."""
+    from fiubench.report.entries import load_entries
+
+    with ResultsStore(db) as st:
+        for who, k in keys.items():
+            st.add({**metrics[who], **(extra or {})}, run="r1", config_hash="a", forget_split=split, **k)
+    with ResultsStore(db, create=False) as st:
+        return load_entries(st)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from fiubench.attacks.summary import summarise_attacks
-from fiubench.report.entries import load_entries
 from fiubench.report.robustness import robustness_table
-from fiubench.report.store import ResultsStore
+
+from .report_synthetic import store_attack_summary
 
 IDS = [f"p{i}" for i in range(10)]
 
@@ -26,11 +26,7 @@ def test_robustness_table_headers_carry_k_and_cells_their_interval(db: Path):
     s = summarise_attacks(out, out["finetuned"], out["retain"], n_boot=300)
     keys = {"finetuned": dict(model="finetuned", role="finetuned"), "retain": dict(model="retain", role="retain"),
             "ga": dict(model="ga/forget5", role="unlearned", method="ga", step=18, final=True)}
-    with ResultsStore(db) as st:
-        for who, k in keys.items():
-            st.add(dict(s["metrics"][who]), run="r1", config_hash="a", forget_split="forget5", **k)
-    with ResultsStore(db, create=False) as st:
-        entries = load_entries(st)
+    entries = store_attack_summary(db, s["metrics"], keys)
     t = robustness_table(entries, "forget5", ["ga"])
     headers = [c.header for c in t.columns]
     assert "prefill (k=10)" in headers and "worst (k=10)" in headers

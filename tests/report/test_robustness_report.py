@@ -14,6 +14,8 @@ from fiubench.report.robustness import probe_table, robustness_table, under_atta
 from fiubench.report.store import ResultsStore
 from fiubench.report.tables import main_table
 
+from .report_synthetic import store_attack_summary
+
 
 def _res(**v):
     return {"variants": v}
@@ -41,11 +43,7 @@ def _add_attacks(db: Path, split: str = "forget5") -> None:
     keys = {"finetuned": dict(model="finetuned", role="finetuned"), "retain": dict(model="retain", role="retain"),
             "ga": dict(model=f"ga/{split}", role="unlearned", method="ga", step=18, final=True),
             "kl": dict(model=f"kl/{split}", role="unlearned", method="kl", step=12, final=True)}
-    with ResultsStore(db) as st:
-        for who, k in keys.items():
-            m = dict(s["metrics"][who])
-            m["forget_quality_robust"] = 0.123
-            st.add(m, run="r1", config_hash="a", forget_split=split, **k)
+    store_attack_summary(db, s["metrics"], keys, split, extra={"forget_quality_robust": 0.123})
 
 
 def test_robustness_table_names_each_methods_strongest_attack(db: Path):
@@ -102,11 +100,7 @@ def test_probe_table_shows_accuracy_above_the_retain_control(db: Path):
     keys = {"finetuned": dict(model="finetuned", role="finetuned"), "retain": dict(model="retain", role="retain"),
             "ga": dict(model="ga/forget5", role="unlearned", method="ga", step=18, final=True),
             "kl": dict(model="kl/forget5", role="unlearned", method="kl", step=12, final=True)}
-    with ResultsStore(db) as st:
-        for who, k in keys.items():
-            st.add(dict(s["metrics"][who]), run="r1", config_hash="a", forget_split="forget5", **k)
-    with ResultsStore(db, create=False) as st:
-        entries = load_entries(st)
+    entries = store_attack_summary(db, s["metrics"], keys)
     t = probe_table(entries, "forget5", ["ga", "kl"])
     rows, headers = dict(t.rows), [c.header for c in t.columns]
     assert headers == ["probe last", "above retain"]
